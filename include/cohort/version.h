@@ -1,0 +1,4 @@
+#pragma once
+namespace cohort {
+const char* version();
+}
