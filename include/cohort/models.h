@@ -1,0 +1,28 @@
+// The model zoo. Every model is an ordered torch::nn::Sequential of layers, so the
+// pipeline partitioner can cut it into stages and fused arrays can batch copies.
+#pragma once
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cohort {
+
+struct ModelSpec {
+  std::string name = "cnn";         // mlp | cnn | resnet
+  std::vector<int64_t> widths = {};  // mlp hidden widths (default 256, 256)
+  int64_t channels = 32;            // cnn/resnet base channel count
+  int64_t num_classes = 10;
+  std::vector<int64_t> input_shape = {1, 28, 28};  // C, H, W
+};
+
+// Names the registry knows, in a stable order (for --help and error messages).
+std::vector<std::string> model_names();
+
+// Builds a freshly initialised model; unknown names and impossible sizes raise
+// InputError naming the model and the valid choices.
+torch::nn::Sequential build_model(const ModelSpec& spec);
+
+}  // namespace cohort
