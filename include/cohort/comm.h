@@ -59,9 +59,11 @@ class Communicator {
   // A sub-group of this group's ranks (given as global ranks, in group-rank
   // order). Every rank of this group must call new_group with the same arguments
   // in the same order (the groups meet through the shared store); ranks outside
-  // `ranks` get nullptr. `name` appears in error messages.
-  virtual std::shared_ptr<Communicator> new_group(const std::vector<int>& ranks,
-                                                  const std::string& name) = 0;
+  // `ranks` get nullptr. `name` appears in error messages. A zero `timeout`
+  // keeps this group's timeout.
+  virtual std::shared_ptr<Communicator> new_group(
+      const std::vector<int>& ranks, const std::string& name,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
 
   // Blocking conveniences over the async forms.
   void allreduce(at::Tensor& tensor, ReduceOp op = ReduceOp::Sum);

@@ -41,13 +41,19 @@ WorldInfo world_info_from_environment(const std::string& config_master_addr = ""
 
 constexpr std::chrono::milliseconds kDefaultCommTimeout{std::chrono::minutes(5)};
 
+// Gloo moves CPU tensors; NCCL moves CUDA tensors and exists only in builds
+// against a CUDA libtorch (COHORT_WITH_CUDA); elsewhere asking for it is an
+// InputError.
+enum class Backend { Gloo, Nccl };
+
 // Meets the other ranks through a TCP store at master_addr:master_port (rank 0
 // serves it) and creates the world group named "world". Every collective on it
 // and on its sub-groups waits at most `timeout`. The Gloo transport binds to
 // loopback when the master is on loopback, otherwise to the address that routes
 // to the master (COHORT_BIND_ADDR overrides).
 CommunicatorPtr init_world(const WorldInfo& world,
-                           std::chrono::milliseconds timeout = kDefaultCommTimeout);
+                           std::chrono::milliseconds timeout = kDefaultCommTimeout,
+                           Backend backend = Backend::Gloo);
 
 // Same, meeting through a file on a shared file system instead of TCP (every
 // rank passes the same path; the file should not exist before the job starts).

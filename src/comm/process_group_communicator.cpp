@@ -57,7 +57,7 @@ ProcessGroupCommunicator::ProcessGroupCommunicator(std::string name, std::vector
                             fmt::join(ranks_, ", ")));
   rank_ = static_cast<int>(it - ranks_.begin());
   try {
-    group_ = factory_(store_, rank_, size());
+    group_ = factory_(store_, rank_, size(), timeout_);
   } catch (const std::exception& e) {
     OperationLabel label{"group creation", name_, rank_, size(), 0, timeout_};
     raise_comm_failure(label, e, {});
@@ -205,8 +205,8 @@ void ProcessGroupCommunicator::barrier() {
   start("barrier", [&] { return group_->barrier(opts); }).wait();
 }
 
-std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(const std::vector<int>& ranks,
-                                                                  const std::string& name) {
+std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(
+    const std::vector<int>& ranks, const std::string& name, std::chrono::milliseconds timeout) {
   // Counted on every rank, member or not, so the prefixes agree everywhere.
   const uint64_t index = ++groups_created_;
   for (int r : ranks)
@@ -215,8 +215,8 @@ std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(const std::vec
   if (std::find(ranks.begin(), ranks.end(), global_rank_) == ranks.end()) return nullptr;
   auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}/{}", index, name),
                                                       store_);
-  return std::make_shared<ProcessGroupCommunicator>(name, ranks, global_rank_, store, factory_,
-                                                    timeout_);
+  return std::make_shared<ProcessGroupCommunicator>(
+      name, ranks, global_rank_, store, factory_, timeout.count() > 0 ? timeout : timeout_);
 }
 
 }  // namespace cohort

@@ -15,7 +15,7 @@ namespace cohort {
 // Makes the process group for `ranks` (global) on a store already prefixed for
 // this group; called only on members.
 using ProcessGroupFactory = std::function<c10::intrusive_ptr<c10d::ProcessGroup>(
-    c10::intrusive_ptr<c10d::Store> store, int rank, int size)>;
+    c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)>;
 
 class ProcessGroupCommunicator : public Communicator {
  public:
@@ -38,8 +38,8 @@ class ProcessGroupCommunicator : public Communicator {
   CommHandle send_async(std::vector<at::Tensor>& tensors, int dst, int tag) override;
   CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) override;
   void barrier() override;
-  std::shared_ptr<Communicator> new_group(const std::vector<int>& ranks,
-                                          const std::string& name) override;
+  std::shared_ptr<Communicator> new_group(const std::vector<int>& ranks, const std::string& name,
+                                          std::chrono::milliseconds timeout) override;
 
  private:
   // Starts `op` and wraps its Work; backend errors at issue time are named too.

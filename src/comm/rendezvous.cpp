@@ -9,6 +9,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef COHORT_WITH_CUDA
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -59,13 +62,28 @@ std::string bind_address(const WorldInfo& world) {
   return address_towards(world.master_addr, world.master_port);
 }
 
-ProcessGroupFactory gloo_factory(const std::string& bind_addr, std::chrono::milliseconds timeout) {
+ProcessGroupFactory gloo_factory(const std::string& bind_addr) {
   auto device = c10d::ProcessGroupGloo::createDeviceForHostname(bind_addr);
-  return [device, timeout](c10::intrusive_ptr<c10d::Store> store, int rank, int size) {
+  return [device](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
+                  std::chrono::milliseconds timeout) {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices = {device};
     return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
   };
+}
+
+ProcessGroupFactory nccl_factory() {
+#ifdef COHORT_WITH_CUDA
+  return [](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
+            std::chrono::milliseconds timeout) {
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
+  };
+#else
+  throw InputError("the NCCL backend needs a Cohort built against a CUDA libtorch; this build is "
+                   "CPU-only, use Gloo");
+#endif
 }
 
 std::vector<int> all_ranks(int world_size) {
@@ -75,16 +93,18 @@ std::vector<int> all_ranks(int world_size) {
 }
 
 CommunicatorPtr make_world(c10::intrusive_ptr<c10d::Store> store, const WorldInfo& world,
-                           const std::string& bind_addr, std::chrono::milliseconds timeout) {
+                           ProcessGroupFactory factory, std::chrono::milliseconds timeout) {
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>(world.job_id, std::move(store));
   return std::make_shared<ProcessGroupCommunicator>("world", all_ranks(world.world_size),
-                                                    world.rank, prefixed,
-                                                    gloo_factory(bind_addr, timeout), timeout);
+                                                    world.rank, prefixed, std::move(factory),
+                                                    timeout);
 }
 
 }  // namespace
 
-CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds timeout) {
+CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds timeout,
+                           Backend backend) {
+  auto factory = backend == Backend::Nccl ? nccl_factory() : gloo_factory(bind_address(world));
   c10::intrusive_ptr<c10d::Store> store;
   try {
     c10d::TCPStoreOptions opts;
@@ -96,13 +116,15 @@ CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds tim
     store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, opts);
   } catch (const std::exception& e) {
     std::string what = e.what();
-    throw CommError(fmt::format(
+    std::string message = fmt::format(
         "rank {} could not meet rank 0 at {}:{} within {} ms: {}. Check MASTER_ADDR/MASTER_PORT, "
         "that rank 0 is running and that the port is free",
         world.rank, world.master_addr, world.master_port, timeout.count(),
-        what.substr(0, what.find('\n'))));
+        what.substr(0, what.find('\n')));
+    if (what.find("imed out") != std::string::npos) throw TimeoutError(message);
+    throw CommError(message);
   }
-  return make_world(store, world, bind_address(world), timeout);
+  return make_world(store, world, std::move(factory), timeout);
 }
 
 CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
@@ -118,7 +140,7 @@ CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
                                 what.substr(0, what.find('\n'))));
   }
   // A file store is for hosts that share a file system, not a network master.
-  return make_world(store, world, bind_address(world), timeout);
+  return make_world(store, world, gloo_factory(bind_address(world)), timeout);
 }
 
 }  // namespace cohort

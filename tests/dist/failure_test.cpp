@@ -1,6 +1,7 @@
 // Failures: a dead worker stops the job, a silent worker times out by name, the
 // launcher restarts, forwards signals, and never leaves a process behind.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -31,7 +32,7 @@ TEST(LaunchFailure, KilledWorkerStopsTheOthersAndIsNamed) {
 TEST(LaunchFailure, SilentRankTimesOutNamingCollectiveGroupAndRank) {
   auto run = run_shell(launch_command(2, "hang"), 90);
   EXPECT_NE(run.exit_code, 0) << run.output;
-  EXPECT_NE(run.output.find("[rank 0] TimeoutError: allreduce #2 on group 'world'"),
+  EXPECT_NE(run.output.find("[rank 0] TimeoutError: allreduce #2 on group 'hang'"),
             std::string::npos)
       << run.output;
   EXPECT_NE(run.output.find("timed out after 3000 ms"), std::string::npos) << run.output;
