@@ -34,6 +34,8 @@ class GradientHookRegistry;
 struct DdpOptions {
   // Gradients are fused into buckets of at most this many bytes.
   int64_t bucket_cap_bytes = kDefaultBucketCapBytes;
+  // The first bucket launched (the last layers' gradients); 0: same as the cap.
+  int64_t first_bucket_cap_bytes = kDefaultFirstBucketCapBytes;
   // When true, a parameter that got no gradient in a step is reduced as zeros
   // at synchronize() (the other ranks may have used it). When false, a missing
   // gradient raises InputError at synchronize() naming the parameter.

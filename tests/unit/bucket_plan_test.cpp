@@ -38,6 +38,18 @@ TEST(BucketPlan, DefaultCapHoldsSmallModelInOneBucket) {
   EXPECT_EQ(plan.buckets, (Buckets{{5, 4, 3, 2, 1, 0}}));
 }
 
+TEST(BucketPlan, FirstBucketHasItsOwnCap) {
+  // The mlp again: the first bucket stops before the 784x256 weight, so its
+  // reduction can start while that weight's gradient is being computed.
+  std::vector<int64_t> sizes = {784 * 256 * 4, 256 * 4, 256 * 256 * 4, 256 * 4, 2560 * 4, 40};
+  auto plan = BucketPlan::pack(sizes, reverse_registration_order(6), kDefaultBucketCapBytes,
+                               kDefaultFirstBucketCapBytes);
+  EXPECT_EQ(plan.buckets, (Buckets{{5, 4, 3, 2, 1}, {0}}));
+  // A first cap above the cap changes nothing.
+  EXPECT_EQ(BucketPlan::pack({8, 8, 8}, {0, 1, 2}, 16, 64).buckets, (Buckets{{0, 1}, {2}}));
+  EXPECT_EQ(BucketPlan::pack({8, 8, 8}, {0, 1, 2}, 16, 8).buckets, (Buckets{{0}, {1, 2}}));
+}
+
 TEST(BucketPlan, RebuiltFromObservedOrder) {
   // The first step saw 1 then 3; 0 and 2 got no gradient and follow in reverse
   // registration order.

@@ -14,6 +14,10 @@ namespace cohort {
 // PyTorch's default: big enough to amortise Gloo's per-message cost (about 1.8
 // GB/s at 16 MB against 0.5 GB/s at 1 MB on loopback), small enough to overlap.
 inline constexpr int64_t kDefaultBucketCapBytes = 25 * 1024 * 1024;
+// The first bucket launched is capped lower (as in PyTorch), so communication
+// starts after the first few gradients instead of after 25 MB of them; on
+// models smaller than the cap this is what lets any of it hide behind backward.
+inline constexpr int64_t kDefaultFirstBucketCapBytes = 1024 * 1024;
 
 struct BucketPlan {
   // Parameter indices per bucket. Buckets are listed in launch order and each
@@ -22,10 +26,12 @@ struct BucketPlan {
 
   // Visits parameters in `order` (a permutation of 0..sizes.size()-1) and
   // closes a bucket when the next parameter would take it over `cap_bytes`. A
-  // parameter larger than the cap gets a bucket of its own. Raises InputError
-  // when `order` is not a permutation or the cap is not positive.
+  // parameter larger than the cap gets a bucket of its own. The first bucket
+  // uses `first_cap_bytes` instead when it is positive and smaller. Raises
+  // InputError when `order` is not a permutation or the cap is not positive.
   static BucketPlan pack(const std::vector<int64_t>& sizes_bytes,
-                         const std::vector<size_t>& order, int64_t cap_bytes);
+                         const std::vector<size_t>& order, int64_t cap_bytes,
+                         int64_t first_cap_bytes = 0);
 
   size_t num_parameters() const;
   // bucket_of()[p] is the bucket holding parameter p.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cohort/error.h"
 
 namespace cohort {
@@ -27,7 +29,8 @@ std::vector<bool> mark_seen(const std::vector<size_t>& order, size_t num_paramet
 }  // namespace
 
 BucketPlan BucketPlan::pack(const std::vector<int64_t>& sizes_bytes,
-                            const std::vector<size_t>& order, int64_t cap_bytes) {
+                            const std::vector<size_t>& order, int64_t cap_bytes,
+                            int64_t first_cap_bytes) {
   if (cap_bytes <= 0) {
     throw InputError(fmt::format("bucket plan: bucket cap must be positive, got {} bytes",
                                  cap_bytes));
@@ -42,7 +45,10 @@ BucketPlan BucketPlan::pack(const std::vector<int64_t>& sizes_bytes,
   std::vector<size_t> current;
   int64_t current_bytes = 0;
   for (size_t p : order) {
-    if (!current.empty() && current_bytes + sizes_bytes[p] > cap_bytes) {
+    const int64_t cap = plan.buckets.empty() && first_cap_bytes > 0
+                            ? std::min(first_cap_bytes, cap_bytes)
+                            : cap_bytes;
+    if (!current.empty() && current_bytes + sizes_bytes[p] > cap) {
       plan.buckets.push_back(std::move(current));
       current.clear();
       current_bytes = 0;

@@ -34,6 +34,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<torch::nn::Modu
 
   reducer_ = std::make_unique<ddp::Reducer>(trained, std::move(names), comm_,
                                             options_.bucket_cap_bytes,
+                                            options_.first_bucket_cap_bytes,
                                             options_.find_unused_parameters, options_.comm_hook);
   ddp::Reducer* reducer = reducer_.get();
   hooks_ = std::make_unique<ddp::GradientHookRegistry>(

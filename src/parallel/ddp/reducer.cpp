@@ -27,12 +27,13 @@ bool same_memory(const at::Tensor& a, const at::Tensor& b) {
 }  // namespace
 
 Reducer::Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> names,
-                 CommunicatorPtr comm, int64_t bucket_cap_bytes, bool find_unused_parameters,
-                 CommHookPtr hook)
+                 CommunicatorPtr comm, int64_t bucket_cap_bytes,
+                 int64_t first_bucket_cap_bytes, bool find_unused_parameters, CommHookPtr hook)
     : parameters_(std::move(parameters)),
       names_(std::move(names)),
       comm_(std::move(comm)),
       cap_bytes_(bucket_cap_bytes),
+      first_cap_bytes_(first_bucket_cap_bytes),
       find_unused_(find_unused_parameters),
       hook_(hook ? std::move(hook) : std::make_shared<AllreduceHook>()) {
   for (const auto& p : parameters_) {
@@ -47,8 +48,8 @@ Reducer::Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> na
     }
     sizes_bytes_.push_back(p.numel() * static_cast<int64_t>(p.element_size()));
   }
-  build_buckets(
-      BucketPlan::pack(sizes_bytes_, reverse_registration_order(parameters_.size()), cap_bytes_));
+  build_buckets(BucketPlan::pack(sizes_bytes_, reverse_registration_order(parameters_.size()),
+                                 cap_bytes_, first_cap_bytes_));
   ready_.assign(parameters_.size(), false);
 }
 
@@ -200,8 +201,8 @@ void Reducer::rebuild_from_rank0_order() {
   for (int64_t i = 0; i < values.size(0) && values[i] >= 0; ++i) {
     observed.push_back(static_cast<size_t>(values[i]));
   }
-  BucketPlan plan =
-      BucketPlan::pack(sizes_bytes_, complete_order(observed, parameters_.size()), cap_bytes_);
+  BucketPlan plan = BucketPlan::pack(sizes_bytes_, complete_order(observed, parameters_.size()),
+                                     cap_bytes_, first_cap_bytes_);
   if (!(plan == plan_)) build_buckets(std::move(plan));
 }
 

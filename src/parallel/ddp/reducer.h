@@ -21,8 +21,8 @@ namespace cohort::ddp {
 class Reducer {
  public:
   Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> names,
-          CommunicatorPtr comm, int64_t bucket_cap_bytes, bool find_unused_parameters,
-          CommHookPtr hook);
+          CommunicatorPtr comm, int64_t bucket_cap_bytes, int64_t first_bucket_cap_bytes,
+          bool find_unused_parameters, CommHookPtr hook);
 
   // From the gradient hooks (the backward thread).
   void on_gradient_ready(size_t parameter);
@@ -62,6 +62,7 @@ class Reducer {
   std::vector<int64_t> sizes_bytes_;
   CommunicatorPtr comm_;
   int64_t cap_bytes_;
+  int64_t first_cap_bytes_;
   bool find_unused_;
   CommHookPtr hook_;
 
