@@ -1,26 +1,30 @@
-// Small models with the layer sequences of the zoo's mlp and cnn (see
-// /work/shared/peers/ddp_fashion.py), sized down so the cooperative tests run in
-// seconds. Seeded, so "independently initialised" copies are reproducible.
+// The zoo's mlp and cnn (build_model), sized down to 8x8 inputs so the cooperative
+// tests run in milliseconds. Seeded, so "independently initialised" copies are
+// reproducible.
 #pragma once
 
 #include <torch/torch.h>
+
+#include "cohort/models.h"
 
 namespace cohort::testing {
 
 inline torch::nn::Sequential small_mlp(uint64_t seed, int64_t hidden = 32) {
   torch::manual_seed(seed);
-  return torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(1 * 8 * 8, hidden),
-                               torch::nn::ReLU(), torch::nn::Linear(hidden, hidden),
-                               torch::nn::ReLU(), torch::nn::Linear(hidden, 10));
+  ModelSpec spec;
+  spec.name = "mlp";
+  spec.widths = {hidden, hidden};
+  spec.input_shape = {1, 8, 8};
+  return build_model(spec);
 }
 
 inline torch::nn::Sequential small_cnn(uint64_t seed) {
-  namespace nn = torch::nn;
   torch::manual_seed(seed);
-  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 4, 3).padding(1)), nn::ReLU(),
-                        nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(4, 8, 3).padding(1)),
-                        nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(8 * 2 * 2, 16),
-                        nn::ReLU(), nn::Linear(16, 10));
+  ModelSpec spec;
+  spec.name = "cnn";
+  spec.channels = 4;
+  spec.input_shape = {1, 8, 8};
+  return build_model(spec);
 }
 
 }  // namespace cohort::testing
