@@ -1,0 +1,166 @@
+// Throughput of a fused array of K copies against K sequential single-network runs
+// of the same steps, for the zoo's mlp and cnn, with the Python peer's
+// single-network throughput from the same run for scale.
+//
+//   build/bench/fused_arrays [--copies 4,8,16] [--models mlp,cnn] [--steps 60]
+//                            [--batch 64] [--threads 2] [--peer PATH | --peer none]
+//
+// One JSON object per line. Inputs are seeded random tensors shaped like
+// Fashion-MNIST (1 x 28 x 28, 10 classes): step time does not depend on values.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cohort/fused.h"
+#include "cohort/models.h"
+
+namespace {
+
+namespace nn = torch::nn;
+using Clock = std::chrono::steady_clock;
+
+// The zoo's default mlp (784-256-256-10) and cnn (conv32-pool-conv64-pool-fc128-fc10):
+// the same layers as the peer's.
+nn::Sequential make_model(const std::string& name) {
+  cohort::ModelSpec spec;
+  spec.name = name;
+  return cohort::build_model(spec);
+}
+
+struct Batches {
+  std::vector<at::Tensor> x, y;
+};
+
+Batches make_batches(int64_t count, int64_t batch) {
+  torch::manual_seed(0);
+  Batches b;
+  for (int64_t i = 0; i < count; ++i) {
+    b.x.push_back(torch::randn({batch, 1, 28, 28}));
+    b.y.push_back(torch::randint(10, {batch}, torch::kInt64));
+  }
+  return b;
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// K single networks, one after another, each for `steps` steps (after `warmup`).
+double sequential_seconds(const std::string& model, int64_t copies, int64_t warmup,
+                          int64_t steps, const Batches& data) {
+  double total = 0;
+  for (int64_t k = 0; k < copies; ++k) {
+    auto net = make_model(model);
+    torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+    auto step = [&](int64_t s) {
+      sgd.zero_grad();
+      torch::nn::functional::cross_entropy(net->forward(data.x[s]), data.y[s]).backward();
+      sgd.step();
+    };
+    for (int64_t s = 0; s < warmup; ++s) step(s);
+    const auto t0 = Clock::now();
+    for (int64_t s = 0; s < steps; ++s) step(s);
+    total += seconds_since(t0);
+  }
+  return total;
+}
+
+double fused_seconds(const std::string& model, int64_t copies, int64_t warmup, int64_t steps,
+                     const Batches& data) {
+  std::vector<nn::Sequential> models;
+  for (int64_t k = 0; k < copies; ++k) models.push_back(make_model(model));
+  cohort::FusedArray fused(models);
+  cohort::FusedSGD sgd(fused->parameters(), std::vector<double>(copies, 0.05), {0.9});
+  auto step = [&](int64_t s) {
+    sgd.zero_grad();
+    cohort::fused_cross_entropy(fused->forward(data.x[s]), data.y[s]).sum().backward();
+    sgd.step();
+  };
+  for (int64_t s = 0; s < warmup; ++s) step(s);
+  const auto t0 = Clock::now();
+  for (int64_t s = 0; s < steps; ++s) step(s);
+  return seconds_since(t0);
+}
+
+// The peer's last output line (a JSON object), or null if it could not run.
+nlohmann::json run_peer(const std::string& peer, const std::string& model, int64_t steps,
+                        int64_t batch, int threads) {
+  std::ostringstream cmd;
+  cmd << "/usr/bin/python3 " << peer << " --model " << model << " --max-steps " << steps + 20
+      << " --warmup 20 --batch-size " << batch << " --threads " << threads << " --eval 0 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.str().c_str(), "r"), pclose);
+  if (!pipe) return nullptr;
+  std::string last, line;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, pipe.get())) {
+    line = buf;
+    if (!line.empty() && line[0] == '{') last = line;
+  }
+  return last.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(last, nullptr, false);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string copies_arg = "4,8,16", models_arg = "mlp,cnn";
+  std::string peer = "/work/shared/peers/ddp_fashion.py";
+  int64_t steps = 60, batch = 64, warmup = 5;
+  int threads = 2;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--copies") copies_arg = value;
+    else if (flag == "--models") models_arg = value;
+    else if (flag == "--steps") steps = std::stoll(value);
+    else if (flag == "--batch") batch = std::stoll(value);
+    else if (flag == "--threads") threads = std::stoi(value);
+    else if (flag == "--peer") peer = value;
+    else {
+      std::cerr << "fused_arrays: unknown flag " << flag << "\n";
+      return 2;
+    }
+  }
+  torch::set_num_threads(threads);
+  const Batches data = make_batches(warmup + steps, batch);
+  for (const std::string& model : split(models_arg)) {
+    double peer_rate = 0;
+    if (peer != "none") {
+      nlohmann::json p = run_peer(peer, model, steps, batch, threads);
+      if (p.is_object() && p.contains("samples_per_sec")) {
+        peer_rate = p["samples_per_sec"].get<double>();
+        std::cout << nlohmann::json{{"bench", "fused_arrays"}, {"run", "peer_single"},
+                                    {"model", model}, {"threads", threads}, {"batch", batch},
+                                    {"samples_per_sec", peer_rate}}
+                         .dump()
+                  << std::endl;
+      }
+    }
+    for (const std::string& k_text : split(copies_arg)) {
+      const int64_t k = std::stoll(k_text);
+      const double seq = sequential_seconds(model, k, warmup, steps, data);
+      const double fused = fused_seconds(model, k, warmup, steps, data);
+      const double samples = static_cast<double>(k * steps * batch);  // over all copies
+      nlohmann::json row = {{"bench", "fused_arrays"}, {"model", model}, {"copies", k},
+                            {"steps", steps}, {"batch", batch}, {"threads", threads},
+                            {"sequential_samples_per_sec", samples / seq},
+                            {"fused_samples_per_sec", samples / fused},
+                            {"fused_over_sequential", seq / fused}};
+      if (peer_rate > 0) row["fused_over_peer_single"] = samples / fused / peer_rate;
+      std::cout << row.dump() << std::endl;
+    }
+  }
+  return 0;
+}

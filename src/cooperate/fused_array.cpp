@@ -1,0 +1,180 @@
+// Building a fused array from K single models and splitting it back (see fused.h).
+#include <torch/torch.h>
+
+#include <string>
+
+#include "cohort/error.h"
+#include "cohort/fused.h"
+
+namespace cohort {
+namespace {
+
+namespace nn = torch::nn;
+
+std::string layer_name(const std::shared_ptr<nn::Module>& layer, size_t index) {
+  return layer->name() + " (layer " + std::to_string(index) + ")";
+}
+
+// The K models' layer `index`, checked to be the same type with the same shapes.
+template <typename Impl>
+std::vector<Impl*> same_layer(const std::vector<nn::Sequential>& models, size_t index) {
+  std::vector<Impl*> layers;
+  for (size_t k = 0; k < models.size(); ++k) {
+    auto* impl = models[k]->ptr(index)->as<Impl>();
+    if (impl == nullptr)
+      throw InputError("fused array: model " + std::to_string(k) + " differs from model 0 at " +
+                       layer_name(models[0]->ptr(index), index) +
+                       "; all copies must share one architecture");
+    layers.push_back(impl);
+  }
+  return layers;
+}
+
+template <typename Impl, typename Get>
+at::Tensor stacked(const std::vector<Impl*>& layers, Get get, size_t index) {
+  std::vector<at::Tensor> values;
+  for (Impl* layer : layers) values.push_back(get(*layer));
+  for (const at::Tensor& v : values)
+    if (!v.sizes().equals(values[0].sizes()))
+      throw InputError("fused array: copies differ in parameter shapes at layer " +
+                       std::to_string(index) + "; all copies must share one architecture");
+  return torch::stack(values).detach();
+}
+
+void copy_into(at::Tensor& fused, const at::Tensor& stack) {
+  torch::NoGradGuard no_grad;
+  fused.copy_(stack);
+}
+
+}  // namespace
+
+FusedArrayImpl::FusedArrayImpl(const std::vector<nn::Sequential>& models)
+    : copies_(static_cast<int64_t>(models.size())) {
+  if (models.empty()) throw InputError("fused array: need at least one model");
+  const size_t depth = models[0]->size();
+  for (size_t k = 1; k < models.size(); ++k)
+    if (models[k]->size() != depth)
+      throw InputError("fused array: model " + std::to_string(k) + " has " +
+                       std::to_string(models[k]->size()) + " layers, model 0 has " +
+                       std::to_string(depth) + "; all copies must share one architecture");
+  enum class Layout { Unknown, Image, Features } layout = Layout::Unknown;
+  auto require = [&](Layout needed, size_t index) {
+    if (layout == Layout::Unknown) {
+      layout = needed;
+      image_input_ = needed == Layout::Image;
+    } else if (layout != needed) {
+      throw InputError("fused array: " + layer_name(models[0]->ptr(index), index) +
+                       (needed == Layout::Image ? " needs images but follows a flatten"
+                                                : " needs features; add a Flatten before it"));
+    }
+  };
+  flatten_first_ = false;
+  image_input_ = false;
+  for (size_t i = 0; i < depth; ++i) {
+    const auto layer = models[0]->ptr(i);
+    if (auto* linear = layer->as<nn::LinearImpl>()) {
+      require(Layout::Features, i);
+      auto layers = same_layer<nn::LinearImpl>(models, i);
+      const auto& o = linear->options;
+      FusedLinear fused(copies_, o.in_features(), o.out_features());
+      if (!o.bias()) throw InputError("fused array: Linear without bias is not supported");
+      copy_into(fused->weight, stacked(layers, [](auto& l) { return l.weight; }, i));
+      copy_into(fused->bias, stacked(layers, [](auto& l) { return l.bias; }, i));
+      layers_->push_back(fused);
+    } else if (auto* conv = layer->as<nn::Conv2dImpl>()) {
+      require(Layout::Image, i);
+      auto layers = same_layer<nn::Conv2dImpl>(models, i);
+      const auto& o = conv->options;
+      if (o.groups() != 1 || !c10::get_if<torch::ExpandingArray<2>>(&o.padding()) ||
+          !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
+        throw InputError("fused array: " + layer_name(layer, i) +
+                         " uses groups, string padding or non-zero padding mode; fused "
+                         "arrays support plain zero-padded convolutions");
+      FusedConv2d fused(copies_, nn::Conv2dOptions(o.in_channels(), o.out_channels(),
+                                                   o.kernel_size())
+                                     .stride(o.stride())
+                                     .padding(o.padding())
+                                     .dilation(o.dilation())
+                                     .bias(o.bias()));
+      copy_into(fused->weight, stacked(layers, [](auto& l) { return l.weight; }, i));
+      if (o.bias()) copy_into(fused->bias, stacked(layers, [](auto& l) { return l.bias; }, i));
+      layers_->push_back(fused);
+    } else if (auto* flatten = layer->as<nn::FlattenImpl>()) {
+      same_layer<nn::FlattenImpl>(models, i);
+      if (flatten->options.start_dim() != 1 || flatten->options.end_dim() != -1)
+        throw InputError("fused array: " + layer_name(layer, i) +
+                         " must flatten dimensions 1..-1 (the default)");
+      if (i == 0) flatten_first_ = true;
+      require(Layout::Image, i);
+      layout = Layout::Features;
+      layers_->push_back(FusedFlatten(copies_));
+    } else if (auto* pool = layer->as<nn::MaxPool2dImpl>()) {
+      // Pooling is per channel: the single layer works unchanged on K*C channels.
+      require(Layout::Image, i);
+      layers_->push_back(nn::MaxPool2d(pool->options));
+    } else if (auto* avg = layer->as<nn::AvgPool2dImpl>()) {
+      require(Layout::Image, i);
+      layers_->push_back(nn::AvgPool2d(avg->options));
+    } else if (auto* relu = layer->as<nn::ReLUImpl>()) {
+      layers_->push_back(nn::ReLU(relu->options));
+    } else if (auto* dropout = layer->as<nn::DropoutImpl>()) {
+      layers_->push_back(nn::Dropout(dropout->options));
+    } else {
+      throw InputError("fused array: " + layer_name(layer, i) +
+                       " is not supported; fused arrays take Linear, Conv2d, Flatten, "
+                       "MaxPool2d, AvgPool2d, ReLU and Dropout (the mlp and cnn models)");
+    }
+  }
+  if (layout == Layout::Unknown)
+    throw InputError("fused array: the model has no Linear or Conv2d layer to fuse");
+  register_module("layers", layers_);
+}
+
+at::Tensor FusedArrayImpl::forward(const at::Tensor& input) {
+  const int64_t single_rank = image_input_ ? 4 : 2;
+  const bool shared = input.dim() == single_rank;
+  if (!shared && !(input.dim() == single_rank + 1 && input.size(0) == copies_))
+    throw InputError("fused array: input must be one batch (" + std::to_string(single_rank) +
+                     " dimensions) or one batch per copy (" + std::to_string(copies_) +
+                     " x batch x ...)");
+  at::Tensor x;
+  size_t first = 0;
+  if (flatten_first_) {
+    // Flattened once and broadcast: no K-fold copy of the shared batch.
+    x = shared ? input.flatten(1).unsqueeze(0).expand({copies_, -1, -1}) : input.flatten(2);
+    first = 1;
+  } else if (image_input_) {
+    x = shared ? input.repeat({1, copies_, 1, 1})
+               : input.transpose(0, 1).reshape({input.size(1), -1, input.size(3), input.size(4)});
+  } else {
+    x = shared ? input.unsqueeze(0).expand({copies_, -1, -1}) : input;
+  }
+  for (auto layer = layers_->begin() + first; layer != layers_->end(); ++layer)
+    x = layer->forward(x);
+  return x;
+}
+
+void FusedArrayImpl::split_into(std::vector<nn::Sequential>& models) const {
+  if (static_cast<int64_t>(models.size()) != copies_ ||
+      models.front()->size() != layers_->size())
+    throw InputError("fused array: split_into needs " + std::to_string(copies_) +
+                     " models of the fused architecture");
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < layers_->size(); ++i) {
+    if (auto* fused = layers_->ptr(i)->as<FusedLinearImpl>()) {
+      auto layers = same_layer<nn::LinearImpl>(models, i);
+      for (int64_t k = 0; k < copies_; ++k) {
+        layers[k]->weight.copy_(fused->weight[k]);
+        layers[k]->bias.copy_(fused->bias[k]);
+      }
+    } else if (auto* fused = layers_->ptr(i)->as<FusedConv2dImpl>()) {
+      auto layers = same_layer<nn::Conv2dImpl>(models, i);
+      for (int64_t k = 0; k < copies_; ++k) {
+        layers[k]->weight.copy_(fused->weight[k]);
+        if (fused->bias.defined()) layers[k]->bias.copy_(fused->bias[k]);
+      }
+    }
+  }
+}
+
+}  // namespace cohort

@@ -1,0 +1,127 @@
+// Fused layers and the optimizer and loss that go with them (see fused.h).
+#include <torch/torch.h>
+
+#include <string>
+
+#include "cohort/error.h"
+#include "cohort/fused.h"
+
+namespace cohort {
+
+FusedLinearImpl::FusedLinearImpl(int64_t copies, int64_t in_features, int64_t out_features)
+    : copies(copies), in_features(in_features), out_features(out_features) {
+  reset();
+}
+
+void FusedLinearImpl::reset() {
+  // Values are placeholders: a fused array copies its members' weights in.
+  weight = register_parameter("weight", torch::zeros({copies, out_features, in_features}));
+  bias = register_parameter("bias", torch::zeros({copies, out_features}));
+}
+
+at::Tensor FusedLinearImpl::forward(const at::Tensor& input) {
+  // One batched GEMM for all copies: bias_k + x_k W_k^T.
+  return torch::baddbmm(bias.unsqueeze(1), input, weight.transpose(1, 2));
+}
+
+FusedConv2dImpl::FusedConv2dImpl(int64_t copies, torch::nn::Conv2dOptions single)
+    : copies(copies), single(std::move(single)) {
+  reset();
+}
+
+void FusedConv2dImpl::reset() {
+  const auto k = *single.kernel_size();
+  weight = register_parameter(
+      "weight", torch::zeros({copies, single.out_channels(), single.in_channels(), k[0], k[1]}));
+  bias = single.bias() ? register_parameter("bias", torch::zeros({copies, single.out_channels()}))
+                       : at::Tensor();
+}
+
+at::Tensor FusedConv2dImpl::forward(const at::Tensor& input) {
+  // Group k of a grouped convolution sees input channels [k*C, (k+1)*C) and owns
+  // output channels [k*O, (k+1)*O): exactly copy k's convolution.
+  const auto padding = c10::get<torch::ExpandingArray<2>>(single.padding());
+  return torch::conv2d(input, weight.flatten(0, 1), bias.defined() ? bias.flatten() : at::Tensor(),
+                       *single.stride(), *padding, *single.dilation(), copies);
+}
+
+at::Tensor FusedFlattenImpl::forward(const at::Tensor& input) {
+  const int64_t batch = input.size(0);
+  return input.reshape({batch, copies, -1}).transpose(0, 1);
+}
+
+at::Tensor fused_cross_entropy(const at::Tensor& logits, const at::Tensor& targets) {
+  if (logits.dim() != 3)
+    throw InputError("fused_cross_entropy: logits must be copies x batch x classes");
+  const int64_t copies = logits.size(0), batch = logits.size(1);
+  at::Tensor y = targets;
+  if (y.dim() == 1 && y.size(0) == batch) y = y.unsqueeze(0).expand({copies, batch});
+  if (y.dim() != 2 || y.size(0) != copies || y.size(1) != batch)
+    throw InputError("fused_cross_entropy: targets must be batch or copies x batch, matching " +
+                     std::to_string(copies) + " x " + std::to_string(batch));
+  const at::Tensor per_sample = torch::nn::functional::cross_entropy(
+      logits.reshape({copies * batch, -1}), y.reshape(-1),
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return per_sample.view({copies, batch}).mean(1);
+}
+
+FusedSGD::FusedSGD(std::vector<at::Tensor> parameters, std::vector<double> lrs,
+                   FusedSGDOptions options)
+    : parameters_(std::move(parameters)),
+      lrs_(std::move(lrs)),
+      momentum_(parameters_.size()),
+      options_(options) {
+  const int64_t k = copies();
+  if (k < 1) throw InputError("FusedSGD: need one learning rate per copy, got none");
+  if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
+    throw InputError("FusedSGD: Nesterov momentum requires momentum > 0 and dampening 0");
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const at::Tensor& p = parameters_[i];
+    if (p.dim() < 1 || p.size(0) != k)
+      throw InputError("FusedSGD: parameter " + std::to_string(i) +
+                       " does not have the copy count " + std::to_string(k) +
+                       " as its first dimension; pass a fused array's parameters");
+    std::vector<int64_t> shape(p.dim(), 1);
+    shape[0] = k;
+    lr_views_.push_back(torch::empty(shape, p.options().requires_grad(false)));
+  }
+  for (int64_t c = 0; c < k; ++c) set_lr(c, lrs_[c]);
+}
+
+void FusedSGD::set_lr(int64_t copy, double lr) {
+  if (copy < 0 || copy >= copies())
+    throw InputError("FusedSGD::set_lr: copy " + std::to_string(copy) + " out of range");
+  lrs_[copy] = lr;
+  for (at::Tensor& view : lr_views_) view.view(-1)[copy].fill_(lr);
+}
+
+double FusedSGD::lr(int64_t copy) const { return lrs_.at(copy); }
+
+void FusedSGD::zero_grad() {
+  for (at::Tensor& p : parameters_)
+    if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+}
+
+void FusedSGD::step() {
+  // Mirrors torch::optim::SGD::step (libtorch 1.13) term by term, so each copy
+  // follows the same arithmetic as a standalone optimizer.
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    at::Tensor& p = parameters_[i];
+    if (!p.grad().defined()) continue;
+    at::Tensor d_p = p.grad();
+    if (options_.weight_decay != 0) d_p = d_p.add(p, options_.weight_decay);
+    if (options_.momentum != 0) {
+      at::Tensor& buf = momentum_[i];
+      if (!buf.defined()) {
+        buf = d_p.clone().detach();
+      } else {
+        buf.mul_(options_.momentum).add_(d_p, 1 - options_.dampening);
+      }
+      d_p = options_.nesterov ? d_p.add(buf, options_.momentum) : buf;
+    }
+    p.sub_(d_p * lr_views_[i]);
+  }
+}
+
+}  // namespace cohort
