@@ -32,6 +32,7 @@ struct RunSummary {
   double samples_per_sec = 0;  // training samples drawn per second (each seen by every network)
   double wall_seconds = 0;
   std::string run_dir;
+  bool leader = true;  // rank 0: the process that wrote the run folder
   std::string to_json() const;
 };
 

@@ -1,5 +1,10 @@
 // cohort train [CONFIG] [--set k=v]... [--out DIR] [--resume RUN_DIR]
+#include <unistd.h>
+
+#include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 #include <filesystem>
 #include <iostream>
 
@@ -7,7 +12,9 @@
 
 #include "cli/commands.h"
 #include "cohort/config.h"
+#include "cohort/checkpoint.h"
 #include "cohort/error.h"
+#include "cohort/launch.h"
 #include "cohort/trainer.h"
 
 namespace cohort::cli {
@@ -19,6 +26,9 @@ struct TrainArgs {
   std::string out;
   std::string resume;
   bool quiet = false;
+  bool auto_resume = false;
+  int nproc = 1;
+  int max_restarts = 0;
 };
 
 std::string default_run_dir() {
@@ -28,7 +38,48 @@ std::string default_run_dir() {
   return fmt::format("runs/{}-{}", stamp, ::getpid());
 }
 
+// Set by `cohort train --nproc` for its workers: the parent prints the summary,
+// so the last line on stdout stays one JSON object (worker lines carry a prefix).
+constexpr const char* kParentPrints = "COHORT_SUMMARY_BY_PARENT";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// `cohort train --nproc N`: the same command, once per rank, under the launcher.
+int launch_self(TrainArgs args) {
+  if (args.out.empty() && args.resume.empty()) args.out = default_run_dir();
+  LaunchOptions launch;
+  launch.nproc = args.nproc;
+  launch.max_restarts = args.max_restarts;
+  launch.command = {std::filesystem::read_symlink("/proc/self/exe").string(), "train"};
+  auto add = [&](std::initializer_list<std::string> words) {
+    launch.command.insert(launch.command.end(), words);
+  };
+  if (!args.config_path.empty()) add({args.config_path});
+  for (const auto& o : args.overrides) add({"--set", o});
+  if (!args.out.empty()) add({"--out", args.out});
+  if (!args.resume.empty()) add({"--resume", args.resume});
+  if (args.quiet) add({"--quiet"});
+  // A restarted group picks up from the newest checkpoint of the same folder.
+  if (args.max_restarts > 0 || args.auto_resume) add({"--auto-resume"});
+  ::setenv(kParentPrints, "1", 1);
+  const int status = launch_local(launch);
+  if (status != 0) return 1;
+  const std::string run_dir = args.resume.empty() ? args.out : args.resume;
+  const std::string summary = read_text(run_dir + "/summary.json");
+  if (summary.empty()) throw Error(fmt::format("the workers left no {}/summary.json", run_dir));
+  std::cout << summary << std::flush;
+  return 0;
+}
+
+
 int run_train(const TrainArgs& args) {
+  if (args.nproc < 1) throw InputError("--nproc must be at least 1");
+  if (args.nproc > 1 && !std::getenv("RANK")) return launch_self(args);
   RunOptions options;
   std::string config_path = args.config_path;
   if (!args.resume.empty()) {
@@ -43,12 +94,16 @@ int run_train(const TrainArgs& args) {
     options.resume = true;
   } else {
     options.run_dir = args.out.empty() ? default_run_dir() : args.out;
+    if (args.auto_resume && !latest_checkpoint(options.run_dir).empty()) {
+      config_path = options.run_dir + "/config.toml";
+      options.resume = true;
+    }
   }
   options.progress = !args.quiet;
   const Config config = load_config(config_path, args.overrides);
   const RunSummary summary = train(config, options);
   // The last line on stdout is the machine-readable summary.
-  std::cout << summary.to_json() << std::endl;
+  if (summary.leader && !std::getenv(kParentPrints)) std::cout << summary.to_json() << std::endl;
   return 0;
 }
 
@@ -65,6 +120,12 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--resume", args->resume, "Continue the run in this folder from its newest "
                                             "checkpoint");
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
+  cmd->add_option("--nproc", args->nproc, "Start this many local ranks under the launcher "
+                                          "(parallel.data x parallel.pipeline of them)");
+  cmd->add_option("--max-restarts", args->max_restarts, "With --nproc: restart the group after "
+                                                        "a failure, from the newest checkpoint");
+  cmd->add_flag("--auto-resume", args->auto_resume, "Resume when the --out folder already holds "
+                                                    "a checkpoint, else start fresh");
   cmd->footer("Prints progress on stderr; the last line on stdout is a JSON summary.\n"
               "Exit status: 0 success, 2 bad input, 1 other failure.");
   return [args] { return run_train(*args); };

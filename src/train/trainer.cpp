@@ -6,14 +6,19 @@
 
 #include "cohort/checkpoint.h"
 #include "cohort/data.h"
+#include "cohort/ddp.h"
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
 #include "cohort/metrics.h"
 #include "cohort/optim.h"
+#include "cohort/pbt.h"
 #include "cohort/progress.h"
 #include "cohort/trainer.h"
 #include "train/network.h"
 #include "train/objective.h"
+#include "train/population.h"
+#include "train/comm_hook_choice.h"
+#include "train/process_context.h"
 #include "train/run_dir.h"
 #include "train/threads.h"
 
@@ -26,18 +31,15 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-void check_single_process(const Config& config) {
-  if (config.parallel.data != 1 || config.parallel.pipeline != 1 ||
-      config.parallel.mode != "sync") {
-    throw InputError(fmt::format(
-        "parallel.data = {}, parallel.pipeline = {}, parallel.mode = '{}' need several processes: "
-        "run with --nproc N (or under cohort launch)", config.parallel.data,
-        config.parallel.pipeline, config.parallel.mode));
-  }
+void check_method(const Config& config) {
   const auto& method = config.cooperate.method;
-  if (method != "none" && method != "ensemble") {
-    throw InputError(fmt::format("cooperate.method = '{}' is not available in this build; "
-                                 "use none or ensemble", method));
+  if (config.cooperate.fused) {
+    throw InputError("cooperate.fused = true: fused arrays are a library API (cohort/fused.h) "
+                     "that cohort train does not use yet; set it to false");
+  }
+  if (method != "none" && config.networks.size() < 2) {
+    throw InputError(fmt::format("cooperate.method = '{}' needs at least two [[network]] entries",
+                                 method));
   }
 }
 
@@ -65,7 +67,9 @@ std::string RunSummary::to_json() const {
 
 RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
-  check_single_process(config);
+  check_method(config);
+  const ProcessContext ctx = join_job(config);
+  const bool leader = ctx.leader();
   configure_threads(config.train.threads);
 
   const std::string data_dir = config.data.path.empty() ? default_data_folder() : config.data.path;
@@ -76,13 +80,18 @@ RunSummary train(const Config& config, const RunOptions& options) {
   for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i));
 
   // Inputs are all checked before the run folder appears: a bad run leaves nothing.
-  prepare_run_dir(options.run_dir);
+  // Ranks hold identical weights, so only the leader writes.
   const std::string config_text = to_toml(config);
-  write_file_atomically(options.run_dir + "/config.toml", config_text);
+  if (leader) {
+    prepare_run_dir(options.run_dir);
+    write_file_atomically(options.run_dir + "/config.toml", config_text);
+  }
 
   const auto& tc = config.train;
-  const ShardedSampler sampler(train_set.size(), 0, 1, tc.seed, config.data.shuffle,
-                               ShardedSampler::Tail::Drop);
+  // Every rank draws the same permutation and takes its own shard; dropping the
+  // uneven tail gives every rank the same number of steps.
+  const ShardedSampler sampler(train_set.size(), ctx.world.rank, ctx.world.world_size, tc.seed,
+                               config.data.shuffle, ShardedSampler::Tail::Drop);
   const int64_t steps_per_epoch = sampler.batches_per_epoch(tc.batch_size, true);
   if (steps_per_epoch < 1) {
     throw InputError(fmt::format("train.batch_size = {} is larger than the {} training samples",
@@ -103,8 +112,33 @@ RunSummary train(const Config& config, const RunOptions& options) {
       throw InputError(fmt::format("{}: holds {} networks, the config has {}", latest,
                                    state.networks.size(), nets.size()));
     }
-    for (size_t i = 0; i < nets.size(); ++i) load_network_state(nets[i], state.networks[i], latest);
+    const auto extra = nlohmann::json::parse(state.extra_json);
+    for (size_t i = 0; i < nets.size(); ++i) {
+      load_network_state(nets[i], state.networks[i], latest);
+      if (extra.contains("hyperparameters")) {
+        const auto& h = extra["hyperparameters"].at(i);
+        nets[i].config.lr = h.at("lr");
+        nets[i].config.momentum = h.at("momentum");
+        nets[i].config.weight_decay = h.at("weight_decay");
+        apply_hyperparameters(*nets[i].optimizer, {{"lr", nets[i].config.lr},
+                                                   {"momentum", nets[i].config.momentum},
+                                                   {"weight_decay", nets[i].config.weight_decay}});
+      }
+    }
     pos = {state.step, state.epoch, state.batch_in_epoch};
+  }
+
+  // Data parallelism: each network is replicated on every rank and its gradients
+  // averaged in buckets while backward runs. Built after a resume so rank 0's
+  // broadcast carries the restored weights.
+  std::vector<std::unique_ptr<DistributedDataParallel>> replicas;
+  if (ctx.distributed()) {
+    for (auto& n : nets) {
+      DdpOptions ddp;
+      ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
+      ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, tc.seed);
+      replicas.push_back(std::make_unique<DistributedDataParallel>(n.model.ptr(), ctx.comm, ddp));
+    }
   }
 
   auto save = [&](const Position& p) {
@@ -113,14 +147,27 @@ RunSummary train(const Config& config, const RunOptions& options) {
     state.epoch = p.epoch;
     state.batch_in_epoch = p.batch;
     state.config_toml = config_text;
-    for (const auto& n : nets) state.networks.push_back(network_state(n));
+    // PBT changes hyperparameters during the run; a resume must start from them.
+    nlohmann::json hps = nlohmann::json::array();
+    for (const auto& n : nets) {
+      state.networks.push_back(network_state(n));
+      hps.push_back({{"lr", n.config.lr}, {"momentum", n.config.momentum},
+                     {"weight_decay", n.config.weight_decay}});
+    }
+    state.extra_json = nlohmann::json{{"hyperparameters", hps}}.dump();
     save_checkpoint(options.run_dir, state, tc.keep_checkpoints);
   };
 
-  MetricsLog metrics(options.run_dir + "/metrics.jsonl");
-  Progress progress(total_steps, tc.epochs, options.progress);
+  std::vector<torch::nn::Sequential> models;
+  for (const auto& n : nets) models.push_back(n.model);
+  Objective objective(config.cooperate, models);
+  PopulationSchedule population(config.cooperate, config.train.seed);
+
+  MetricsLog metrics = leader ? MetricsLog(options.run_dir + "/metrics.jsonl") : MetricsLog();
+  Progress progress(total_steps, tc.epochs, options.progress && leader);
   RunSummary summary;
   summary.run_dir = options.run_dir;
+  summary.leader = leader;
 
   auto last_checkpoint = Clock::now();
   // Throughput counts the steps themselves (batch gather, forward, backward,
@@ -169,16 +216,20 @@ RunSummary train(const Config& config, const RunOptions& options) {
       std::vector<at::Tensor> logits;
       logits.reserve(nets.size());
       for (auto& n : nets) logits.push_back(n.model->forward(batch.inputs));
-      const auto losses = network_losses(config.cooperate, logits, batch.targets);
+      const auto losses = objective.losses(pos.step, batch.inputs, logits, batch.targets);
       for (size_t k = 0; k < nets.size(); ++k) {
         auto& n = nets[k];
         set_learning_rate(*n.optimizer, learning_rate_at(n.config, pos.step, total_steps));
         n.optimizer->zero_grad();
         losses[k].backward();
+        if (!replicas.empty()) replicas[k]->synchronize();
         clip_gradients(n.parameters, n.config.grad_clip);
         n.optimizer->step();
-        interval_loss[k] += losses[k].item<double>();
+        interval_loss[k] += losses[k].item<double>();  // cheap: a CPU scalar
       }
+      std::vector<double> step_losses;
+      for (const auto& l : losses) step_losses.push_back(l.item<double>());
+      population.after_step(pos.step, nets, step_losses, metrics);
       ++pos.step;
       ++pos.batch;
       ++interval_steps;
@@ -208,23 +259,26 @@ RunSummary train(const Config& config, const RunOptions& options) {
       const bool by_steps = tc.checkpoint_every_steps > 0 && pos.step % tc.checkpoint_every_steps == 0;
       const bool by_time = tc.checkpoint_every_seconds > 0 &&
                            seconds_since(last_checkpoint) >= tc.checkpoint_every_seconds;
-      if ((by_steps || by_time) && pos.batch < steps_per_epoch) {
+      if (leader && (by_steps || by_time) && pos.batch < steps_per_epoch) {
         save(pos);
         last_checkpoint = Clock::now();
       }
     }
-    evaluate_all();
+    if (leader) evaluate_all();
     // The epoch's end is the resume point: the next run starts the next epoch.
-    save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
+    if (leader) save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
           pos.batch < steps_per_epoch ? pos.batch : 0});
     last_checkpoint = Clock::now();
   }
   progress.finish();
-  if (summary.networks.empty()) evaluate_all();  // resumed a finished run
+  if (leader && summary.networks.empty()) evaluate_all();  // resumed a finished run
   summary.steps = pos.step;
-  summary.samples_per_sec = step_seconds > 0 ? double(samples_timed) / step_seconds : 0;
+  // Every rank trains on its own shard at the same pace: the job's rate is the
+  // leader's times the world size.
+  summary.samples_per_sec =
+      step_seconds > 0 ? double(samples_timed) * ctx.world.world_size / step_seconds : 0;
   summary.wall_seconds = seconds_since(wall_start);
-  write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
+  if (leader) write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
   return summary;
 }
 

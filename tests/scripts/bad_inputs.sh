@@ -7,7 +7,7 @@ bin=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0 cases=0
-quick=(--quiet --set train.max_steps=2 --set network.0.model=mlp --set train.threads=1)
+quick=("$2/examples/configs/mlp.toml" --quiet --set train.max_steps=2 --set network.0.model=mlp --set train.threads=1)
 
 # expect STATUS PATTERN -- COMMAND...
 expect() {

@@ -4,7 +4,7 @@ set -euo pipefail
 bin=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$bin" train --quiet --out "$work/run" --set train.max_steps=5 --set network.0.model=mlp \
+"$bin" train "$2/examples/configs/mlp.toml" --quiet --out "$work/run" --set train.max_steps=5 --set network.0.model=mlp \
   --set train.threads=1 >/dev/null
 ck=$(ls -d "$work"/run/checkpoints/step-* | tail -1)
 /usr/bin/python3 - "$ck" <<'PY'

@@ -7,6 +7,7 @@
 #include "cohort/config.h"
 #include "cohort/trainer.h"
 #include "test_files.h"
+#include "test_paths.h"
 
 namespace cohort {
 namespace {
@@ -19,7 +20,7 @@ Config small_config(std::vector<std::string> extra = {}) {
                                 "train.max_steps=30", "train.threads=1", "train.log_every=10",
                                 "train.batch_size=32", "train.seed=3"};
   o.insert(o.end(), extra.begin(), extra.end());
-  return load_config("", o);
+  return load_config(COHORT_SOURCE_DIR "/examples/configs/mlp.toml", o);
 }
 
 RunSummary run(const Config& c, const std::string& dir, bool resume = false) {
@@ -67,7 +68,7 @@ TEST(Trainer, ResumeAfterACrashContinuesBitwiseExactly) {
 TEST(Trainer, SeveralNetworksAreEvaluatedWithTheirEnsemble) {
   TempDir dir;
   const RunSummary s = run(small_config({"network.1.model=mlp", "network.1.widths=[16]",
-                                         "cooperate.method=ensemble"}), dir.path());
+                                         "cooperate.method=mutual"}), dir.path());
   ASSERT_EQ(s.networks.size(), 2u);
   ASSERT_TRUE(s.ensemble.has_value());
   EXPECT_GT(s.ensemble->test_accuracy, 0.5);

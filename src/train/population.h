@@ -1,0 +1,32 @@
+// Population-based training inside the trainer (Jaderberg et al. 2017): every
+// pbt_interval steps the worst networks become copies of the best, with perturbed
+// hyperparameters. Scores are the negated mean training loss of the interval.
+#pragma once
+
+#include <vector>
+
+#include "cohort/config.h"
+#include "cohort/metrics.h"
+#include "train/network.h"
+
+namespace cohort {
+
+class PopulationSchedule {
+ public:
+  PopulationSchedule(const CooperateConfig& cooperate, uint64_t seed);
+
+  // Called after every step with each network's loss on it; at an interval's end
+  // decides, copies, perturbs, and writes each event to `log` (kind "pbt").
+  void after_step(int64_t step, std::vector<Network>& nets, const std::vector<double>& losses,
+                  MetricsLog& log);
+
+ private:
+  bool enabled_;
+  int64_t interval_;
+  double fraction_;
+  uint64_t seed_;
+  std::vector<double> loss_sums_;
+  int64_t steps_in_interval_ = 0;
+};
+
+}  // namespace cohort
