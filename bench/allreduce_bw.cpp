@@ -38,9 +38,12 @@ int main(int argc, char** argv) {
   int iters = 10, warmup = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--sizes-mb") sizes_text = argv[i + 1];
-    else if (flag == "--iters") iters = std::stoi(argv[i + 1]);
-    else if (flag == "--warmup") warmup = std::stoi(argv[i + 1]);
+    if (flag == "--sizes-mb")
+      sizes_text = argv[i + 1];
+    else if (flag == "--iters")
+      iters = std::stoi(argv[i + 1]);
+    else if (flag == "--warmup")
+      warmup = std::stoi(argv[i + 1]);
   }
   torch::set_num_threads(1);  // as the peer: the wire, not the threads, is measured
   try {
@@ -58,8 +61,10 @@ int main(int argc, char** argv) {
       }
       const double med = median(times);
       if (comm->rank() == 0) {
-        nlohmann::json row = {{"impl", "cohort"},          {"size_mb", mb},
-                              {"world_size", comm->size()}, {"median_ms", med * 1e3},
+        nlohmann::json row = {{"impl", "cohort"},
+                              {"size_mb", mb},
+                              {"world_size", comm->size()},
+                              {"median_ms", med * 1e3},
                               {"algbw_gbps", mb * 1e6 / med / 1e9}};
         std::printf("%s\n", row.dump().c_str());
         std::fflush(stdout);

@@ -3,12 +3,13 @@
 # the same run on the same machine, 2 processes. Rounds alternate the two so
 # that load from elsewhere hits both alike; per size the best round's median
 # is kept for each.
-#   bench/allreduce_bw.sh [build-dir] [rounds]
+#   bench/allreduce_bw.sh [build-dir] [rounds] [iters]
 # Prints one JSON object per size: cohort and peer GB/s and their ratio.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-rounds=${2:-3}
+rounds=${2:-5}
+iters=${3:-20}
 sizes=1,16,100
 peer="$root/../shared/peers/allreduce_bw.py"
 out=$(mktemp -d)
@@ -16,9 +17,9 @@ trap 'rm -rf "$out"' EXIT
 
 for round in $(seq "$rounds"); do
   "$build/cohort" launch --nproc 2 -- "$build/bench/allreduce_bw" --sizes-mb "$sizes" \
-    | sed -n 's/^\[rank 0\] //p' >>"$out/cohort.jsonl"
+    --iters "$iters" | sed -n 's/^\[rank 0\] //p' >>"$out/cohort.jsonl"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  /usr/bin/python3 "$peer" --world-size 2 --sizes-mb "$sizes" --port "$port" >>"$out/peer.jsonl"
+  /usr/bin/python3 "$peer" --world-size 2 --sizes-mb "$sizes" --iters "$iters" --port "$port" >>"$out/peer.jsonl"
 done
 
 python3 - "$out/cohort.jsonl" "$out/peer.jsonl" <<'PY'

@@ -11,12 +11,12 @@
 namespace cohort {
 
 struct LaunchOptions {
-  int nproc = 1;       // workers on this node
-  int nnodes = 1;      // nodes in the job
-  int node_rank = 0;   // this node's index, 0..nnodes-1
+  int nproc = 1;      // workers on this node
+  int nnodes = 1;     // nodes in the job
+  int node_rank = 0;  // this node's index, 0..nnodes-1
   std::string master_addr = "127.0.0.1";
-  int master_port = 0;  // 0: pick a free port (single node only)
-  std::string job_id;   // "" : derived from the port
+  int master_port = 0;   // 0: pick a free port (single node only)
+  std::string job_id;    // "" : derived from the port
   int max_restarts = 0;  // restarts of the whole group after a failure
   std::chrono::milliseconds monitor_interval{100};
   // How long workers get to exit after SIGTERM before SIGKILL.

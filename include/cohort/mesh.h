@@ -23,7 +23,7 @@ class MeshLayout {
   explicit MeshLayout(std::vector<MeshDim> dims);
 
   const std::vector<MeshDim>& dims() const { return dims_; }
-  int size() const { return size_; }  // product of the dimension sizes
+  int size() const { return size_; }             // product of the dimension sizes
   int dim_index(const std::string& name) const;  // InputError naming the known dims
 
   std::vector<int> coordinate(int rank) const;

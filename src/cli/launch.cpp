@@ -26,8 +26,7 @@ Runner add_launch_command(CLI::App& app) {
   cmd->add_option("--max-restarts", options->max_restarts,
                   "Restart the whole group this many times after a failure")
       ->capture_default_str();
-  cmd->add_option("--monitor-interval", *interval_ms,
-                  "Milliseconds between checks of the workers")
+  cmd->add_option("--monitor-interval", *interval_ms, "Milliseconds between checks of the workers")
       ->capture_default_str();
   cmd->add_option("--grace", *grace_s,
                   "Seconds workers get after SIGTERM before SIGKILL when the group is stopped")

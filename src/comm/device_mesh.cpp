@@ -16,7 +16,8 @@ DeviceMesh::DeviceMesh(MeshLayout layout, CommunicatorPtr world)
     for (const auto& ranks : layout_.slices(dim.name)) {
       std::vector<int> global;
       for (int r : ranks) global.push_back(world_->global_rank(r));
-      auto group = world_->new_group(global, fmt::format("{}{{{}}}", dim.name, fmt::join(global, ",")));
+      auto group =
+          world_->new_group(global, fmt::format("{}{{{}}}", dim.name, fmt::join(global, ",")));
       if (group) groups_[dim.name] = group;
     }
   }

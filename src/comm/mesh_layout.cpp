@@ -16,8 +16,8 @@ MeshLayout::MeshLayout(std::vector<MeshDim> dims) : dims_(std::move(dims)) {
     if (!names.insert(d.name).second)
       throw InputError(fmt::format("mesh dimension '{}' appears twice", d.name));
     if (d.size < 1)
-      throw InputError(fmt::format("mesh dimension '{}' has size {}; sizes must be at least 1",
-                                   d.name, d.size));
+      throw InputError(
+          fmt::format("mesh dimension '{}' has size {}; sizes must be at least 1", d.name, d.size));
     size_ *= d.size;
   }
 }
@@ -27,14 +27,14 @@ int MeshLayout::dim_index(const std::string& name) const {
     if (dims_[i].name == name) return static_cast<int>(i);
   std::vector<std::string> known;
   for (const auto& d : dims_) known.push_back(d.name);
-  throw InputError(fmt::format("the mesh has no dimension '{}'; it has: {}", name,
-                               fmt::join(known, ", ")));
+  throw InputError(
+      fmt::format("the mesh has no dimension '{}'; it has: {}", name, fmt::join(known, ", ")));
 }
 
 void MeshLayout::check_rank(int rank) const {
   if (rank < 0 || rank >= size_)
-    throw InputError(fmt::format("rank {} is outside the mesh {} of {} ranks", rank, describe(),
-                                 size_));
+    throw InputError(
+        fmt::format("rank {} is outside the mesh {} of {} ranks", rank, describe(), size_));
 }
 
 std::vector<int> MeshLayout::coordinate(int rank) const {
@@ -82,9 +82,10 @@ std::vector<std::vector<int>> MeshLayout::slices(const std::string& dim) const {
 
 void MeshLayout::check_world_size(int world_size) const {
   if (world_size != size_)
-    throw InputError(fmt::format("the mesh {} needs {} ranks but the world has {}; start {} "
-                                 "processes or change the mesh",
-                                 describe(), size_, world_size, size_));
+    throw InputError(
+        fmt::format("the mesh {} needs {} ranks but the world has {}; start {} "
+                    "processes or change the mesh",
+                    describe(), size_, world_size, size_));
 }
 
 std::string MeshLayout::describe() const {

@@ -66,15 +66,15 @@ ProcessGroupCommunicator::ProcessGroupCommunicator(std::string name, std::vector
 
 int ProcessGroupCommunicator::global_rank(int group_rank) const {
   if (group_rank < 0 || group_rank >= size())
-    throw InputError(fmt::format("rank {} is outside group '{}' of size {}", group_rank, name_,
-                                 size()));
+    throw InputError(
+        fmt::format("rank {} is outside group '{}' of size {}", group_rank, name_, size()));
   return ranks_[group_rank];
 }
 
 void ProcessGroupCommunicator::check_peer(int peer, const char* what) const {
   if (peer < 0 || peer >= size())
-    throw InputError(fmt::format("{} rank {} is outside group '{}' of size {}", what, peer, name_,
-                                 size()));
+    throw InputError(
+        fmt::format("{} rank {} is outside group '{}' of size {}", what, peer, name_, size()));
 }
 
 CommHandle ProcessGroupCommunicator::start(
@@ -129,7 +129,8 @@ CommHandle ProcessGroupCommunicator::allreduce_async(std::vector<at::Tensor>& te
     finish = [tensors, n = size()]() mutable {
       for (auto& t : tensors) t.div_(n);
     };
-  return start("allreduce", [&] { return group_->allreduce(tensors, opts); }, std::move(finish));
+  return start(
+      "allreduce", [&] { return group_->allreduce(tensors, opts); }, std::move(finish));
 }
 
 CommHandle ProcessGroupCommunicator::broadcast_async(std::vector<at::Tensor>& tensors, int root) {
@@ -184,7 +185,8 @@ CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
     output.copy_(mine);
     if (op == ReduceOp::Average) output.div_(n);
   };
-  return start("reduce_scatter", [&] { return group_->allreduce(packed, opts); }, finish);
+  return start(
+      "reduce_scatter", [&] { return group_->allreduce(packed, opts); }, finish);
 }
 
 CommHandle ProcessGroupCommunicator::send_async(std::vector<at::Tensor>& tensors, int dst,
@@ -213,10 +215,10 @@ std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(
     if (std::find(ranks_.begin(), ranks_.end(), r) == ranks_.end())
       throw InputError(fmt::format("new_group '{}': rank {} is not in group '{}'", name, r, name_));
   if (std::find(ranks.begin(), ranks.end(), global_rank_) == ranks.end()) return nullptr;
-  auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}/{}", index, name),
-                                                      store_);
-  return std::make_shared<ProcessGroupCommunicator>(
-      name, ranks, global_rank_, store, factory_, timeout.count() > 0 ? timeout : timeout_);
+  auto store =
+      c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}/{}", index, name), store_);
+  return std::make_shared<ProcessGroupCommunicator>(name, ranks, global_rank_, store, factory_,
+                                                    timeout.count() > 0 ? timeout : timeout_);
 }
 
 }  // namespace cohort

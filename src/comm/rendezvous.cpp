@@ -36,9 +36,10 @@ std::string address_towards(const std::string& master, int port) {
   hints.ai_socktype = SOCK_DGRAM;
   addrinfo* result = nullptr;
   if (getaddrinfo(master.c_str(), std::to_string(port).c_str(), &hints, &result) != 0 || !result)
-    throw InputError(fmt::format("cannot resolve MASTER_ADDR '{}'; give an IPv4 address or a "
-                                 "host name this machine can resolve",
-                                 master));
+    throw InputError(
+        fmt::format("cannot resolve MASTER_ADDR '{}'; give an IPv4 address or a "
+                    "host name this machine can resolve",
+                    master));
   std::string local;
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd >= 0 && connect(fd, result->ai_addr, result->ai_addrlen) == 0) {
@@ -81,8 +82,9 @@ ProcessGroupFactory nccl_factory() {
     return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
   };
 #else
-  throw InputError("the NCCL backend needs a Cohort built against a CUDA libtorch; this build is "
-                   "CPU-only, use Gloo");
+  throw InputError(
+      "the NCCL backend needs a Cohort built against a CUDA libtorch; this build is "
+      "CPU-only, use Gloo");
 #endif
 }
 
@@ -95,9 +97,8 @@ std::vector<int> all_ranks(int world_size) {
 CommunicatorPtr make_world(c10::intrusive_ptr<c10d::Store> store, const WorldInfo& world,
                            ProcessGroupFactory factory, std::chrono::milliseconds timeout) {
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>(world.job_id, std::move(store));
-  return std::make_shared<ProcessGroupCommunicator>("world", all_ranks(world.world_size),
-                                                    world.rank, prefixed, std::move(factory),
-                                                    timeout);
+  return std::make_shared<ProcessGroupCommunicator>(
+      "world", all_ranks(world.world_size), world.rank, prefixed, std::move(factory), timeout);
 }
 
 }  // namespace
@@ -136,8 +137,8 @@ CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
     store = file;
   } catch (const std::exception& e) {
     std::string what = e.what();
-    throw CommError(fmt::format("cannot use rendezvous file '{}': {}", path,
-                                what.substr(0, what.find('\n'))));
+    throw CommError(
+        fmt::format("cannot use rendezvous file '{}': {}", path, what.substr(0, what.find('\n'))));
   }
   // A file store is for hosts that share a file system, not a network master.
   return make_world(store, world, gloo_factory(bind_address(world)), timeout);

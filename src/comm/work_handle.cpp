@@ -27,9 +27,8 @@ std::string first_line(const std::string& text) {
 
 void raise_comm_failure(const OperationLabel& label, const std::exception& cause,
                         const std::function<std::string()>& missing) {
-  const std::string where =
-      fmt::format("{} #{} on group '{}' (rank {} of {})", label.op, label.sequence, label.group,
-                  label.rank, label.size);
+  const std::string where = fmt::format("{} #{} on group '{}' (rank {} of {})", label.op,
+                                        label.sequence, label.group, label.rank, label.size);
   const std::string backend = first_line(cause.what());
   if (mentions_timeout(backend)) {
     std::string who = missing ? missing() : std::string();
@@ -42,8 +41,8 @@ void raise_comm_failure(const OperationLabel& label, const std::exception& cause
         backend));
   }
   throw CommError(fmt::format(
-      "{} failed: {}. A peer process probably exited or lost its connection; see its output",
-      where, backend));
+      "{} failed: {}. A peer process probably exited or lost its connection; see its output", where,
+      backend));
 }
 
 void CommHandle::Impl::wait() {

@@ -30,8 +30,8 @@ struct OperationLabel {
 
 class CommHandle::Impl {
  public:
-  Impl(c10::intrusive_ptr<c10d::Work> work, OperationLabel label,
-       std::function<void()> finish = {}, std::function<std::string()> missing = {})
+  Impl(c10::intrusive_ptr<c10d::Work> work, OperationLabel label, std::function<void()> finish = {},
+       std::function<std::string()> missing = {})
       : work_(std::move(work)),
         label_(std::move(label)),
         finish_(std::move(finish)),

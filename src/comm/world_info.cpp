@@ -43,11 +43,11 @@ int parse_int(const std::string& value, const std::string& variable, const char*
   errno = 0;
   char* end = nullptr;
   long parsed = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || errno == ERANGE || parsed < INT32_MIN ||
-      parsed > INT32_MAX)
-    throw InputError(fmt::format("{}='{}' is not a whole number (read as a {} variable); "
-                                 "fix the launcher's environment",
-                                 variable, value, source));
+  if (value.empty() || *end != '\0' || errno == ERANGE || parsed < INT32_MIN || parsed > INT32_MAX)
+    throw InputError(
+        fmt::format("{}='{}' is not a whole number (read as a {} variable); "
+                    "fix the launcher's environment",
+                    variable, value, source));
   return static_cast<int>(parsed);
 }
 
@@ -77,17 +77,17 @@ WorldInfo parse_world_info(const Environment& env, const std::string& config_mas
     auto local_size = lookup(env, found->local_size);
     // Without local variables every rank is taken to be on its own host.
     info.local_rank = local_rank ? parse_int(*local_rank, found->local_rank, found->name) : 0;
-    info.local_world_size =
-        local_size ? parse_int(*local_size, found->local_size, found->name) : 1;
+    info.local_world_size = local_size ? parse_int(*local_size, found->local_size, found->name) : 1;
     if (!local_rank && local_size) info.local_rank = info.rank % info.local_world_size;
   }
   if (info.world_size < 1)
-    throw InputError(fmt::format("world size {} (from {}) must be at least 1", info.world_size,
-                                 info.source));
+    throw InputError(
+        fmt::format("world size {} (from {}) must be at least 1", info.world_size, info.source));
   if (info.rank < 0 || info.rank >= info.world_size)
-    throw InputError(fmt::format("rank {} is outside the world of {} ranks (from {}); ranks "
-                                 "run from 0 to world size - 1",
-                                 info.rank, info.world_size, info.source));
+    throw InputError(
+        fmt::format("rank {} is outside the world of {} ranks (from {}); ranks "
+                    "run from 0 to world size - 1",
+                    info.rank, info.world_size, info.source));
   if (info.local_world_size < 1 || info.local_world_size > info.world_size)
     throw InputError(fmt::format("local world size {} must be between 1 and the world size {}",
                                  info.local_world_size, info.world_size));

@@ -14,8 +14,9 @@ namespace cohort {
 
 void check_launch_options(const LaunchOptions& o) {
   if (o.command.empty())
-    throw InputError("cohort launch needs a command after '--', e.g. cohort launch --nproc 2 -- "
-                     "./my_worker");
+    throw InputError(
+        "cohort launch needs a command after '--', e.g. cohort launch --nproc 2 -- "
+        "./my_worker");
   if (o.nproc < 1) throw InputError(fmt::format("--nproc {} must be at least 1", o.nproc));
   if (o.nnodes < 1) throw InputError(fmt::format("--nnodes {} must be at least 1", o.nnodes));
   if (o.node_rank < 0 || o.node_rank >= o.nnodes)

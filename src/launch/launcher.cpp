@@ -63,7 +63,8 @@ class SignalForwarding {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {}, old_pipe_ {};
+  struct sigaction old_int_ {
+  }, old_term_{}, old_pipe_{};
 };
 
 int exit_code_of(int status) {
@@ -75,8 +76,8 @@ int exit_code_of(int status) {
 bool succeeded(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
 void report_failure(const WorkerProcess& w, int running_others) {
-  std::string text = fmt::format("cohort launch: rank {} (pid {}) {}", w.rank, w.pid,
-                                 describe_exit(w.status));
+  std::string text =
+      fmt::format("cohort launch: rank {} (pid {}) {}", w.rank, w.pid, describe_exit(w.status));
   if (running_others > 0)
     text += fmt::format("; stopping the other {} worker{}", running_others,
                         running_others > 1 ? "s" : "");
@@ -100,8 +101,8 @@ AttemptResult run_attempt(const LaunchOptions& options, int port, const SignalFo
   for (;;) {
     group.pump(options.monitor_interval, signals.fd());
     if (int sig = signals.received()) {
-      std::fprintf(stderr, "cohort launch: got signal %d (SIG%s); passing it to the workers\n",
-                   sig, sigabbrev_np(sig));
+      std::fprintf(stderr, "cohort launch: got signal %d (SIG%s); passing it to the workers\n", sig,
+                   sigabbrev_np(sig));
       group.signal_all(sig);
       const auto deadline = std::chrono::steady_clock::now() + options.grace;
       while (!group.all_exited() && std::chrono::steady_clock::now() < deadline) {

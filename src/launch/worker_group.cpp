@@ -221,8 +221,7 @@ void WorkerGroup::drain(std::chrono::milliseconds limit) {
       if (w.out_fd >= 0 || w.err_fd >= 0) return true;
     return false;
   };
-  while (open() && std::chrono::steady_clock::now() < deadline)
-    pump(std::chrono::milliseconds(20));
+  while (open() && std::chrono::steady_clock::now() < deadline) pump(std::chrono::milliseconds(20));
 }
 
 }  // namespace cohort

@@ -16,8 +16,7 @@ TEST_P(Collectives, MatchLocalReferences) {
   auto run = run_shell(launch_command(n, "collectives"));
   EXPECT_EQ(run.exit_code, 0) << run.output;
   for (int r = 0; r < n; ++r)
-    EXPECT_NE(run.output.find("[rank " + std::to_string(r) + "] OK collectives"),
-              std::string::npos)
+    EXPECT_NE(run.output.find("[rank " + std::to_string(r) + "] OK collectives"), std::string::npos)
         << run.output;
   EXPECT_EQ(run.output.find("MISMATCH"), std::string::npos) << run.output;
 }

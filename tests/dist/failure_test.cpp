@@ -21,11 +21,12 @@ TEST(LaunchFailure, KilledWorkerStopsTheOthersAndIsNamed) {
   EXPECT_NE(run.exit_code, 0) << run.output;
   EXPECT_NE(run.exit_code, 124) << "the launcher hung:\n" << run.output;
   EXPECT_NE(run.output.find("cohort launch: rank 1 (pid"), std::string::npos) << run.output;
-  EXPECT_NE(run.output.find("was killed by signal 9 (SIGKILL)"), std::string::npos)
-      << run.output;
+  EXPECT_NE(run.output.find("was killed by signal 9 (SIGKILL)"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("    about to die"), std::string::npos)
-      << "the report should carry the tail of rank 1's output:\n" << run.output;
-  EXPECT_TRUE(wait_for_processes(marker, [](int n) { return n == 0; }, std::chrono::seconds(5)))
+      << "the report should carry the tail of rank 1's output:\n"
+      << run.output;
+  EXPECT_TRUE(wait_for_processes(
+      marker, [](int n) { return n == 0; }, std::chrono::seconds(5)))
       << count_processes_with(marker) << " worker processes left behind";
 }
 
@@ -65,8 +66,8 @@ namespace {
 
 // Starts `cohort launch --nproc 2 -- worker sleep MARKER` in the background.
 pid_t start_sleeping_launch(const std::string& marker) {
-  std::vector<std::string> args = {COHORT_BIN, "launch", "--nproc", "2", "--grace", "1",
-                                   "--",       COHORT_TEST_WORKER, "sleep", marker};
+  std::vector<std::string> args = {COHORT_BIN, "launch", "--nproc",          "2",     "--grace",
+                                   "1",        "--",     COHORT_TEST_WORKER, "sleep", marker};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -102,7 +103,8 @@ TEST(LaunchFailure, KilledLauncherLeavesNoOrphans) {
       << "workers did not start: " << count_processes_with(marker);
   kill(launcher, SIGKILL);
   waitpid(launcher, nullptr, 0);
-  EXPECT_TRUE(wait_for_processes(marker, [](int n) { return n == 0; }, std::chrono::seconds(10)))
+  EXPECT_TRUE(wait_for_processes(
+      marker, [](int n) { return n == 0; }, std::chrono::seconds(10)))
       << count_processes_with(marker) << " orphaned workers";
 }
 
@@ -116,5 +118,6 @@ TEST(LaunchFailure, SigintIsForwardedAndEverythingExits) {
   ASSERT_NE(status, -1) << "the launcher did not exit after SIGINT";
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT);
-  EXPECT_TRUE(wait_for_processes(marker, [](int n) { return n == 0; }, std::chrono::seconds(5)));
+  EXPECT_TRUE(wait_for_processes(
+      marker, [](int n) { return n == 0; }, std::chrono::seconds(5)));
 }

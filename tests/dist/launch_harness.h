@@ -23,8 +23,7 @@ struct Run {
 
 // `timeout` kills a hung launch so the suite cannot hang; 124 then means "hung".
 inline Run run_shell(const std::string& command, int limit_s = 120) {
-  const std::string full =
-      "timeout -k 5 " + std::to_string(limit_s) + " " + command + " 2>&1";
+  const std::string full = "timeout -k 5 " + std::to_string(limit_s) + " " + command + " 2>&1";
   Run run;
   FILE* pipe = popen(full.c_str(), "r");
   if (!pipe) return run;
@@ -38,8 +37,8 @@ inline Run run_shell(const std::string& command, int limit_s = 120) {
 
 inline std::string launch_command(int nproc, const std::string& worker_args,
                                   const std::string& launch_args = "") {
-  return std::string(COHORT_BIN) + " launch --nproc " + std::to_string(nproc) + " " +
-         launch_args + " -- " + COHORT_TEST_WORKER + " " + worker_args;
+  return std::string(COHORT_BIN) + " launch --nproc " + std::to_string(nproc) + " " + launch_args +
+         " -- " + COHORT_TEST_WORKER + " " + worker_args;
 }
 
 inline std::string unique_marker() {

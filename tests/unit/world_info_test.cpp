@@ -16,9 +16,13 @@ TEST(WorldInfo, NoLauncherMeansOneProcessOnLoopback) {
 }
 
 TEST(WorldInfo, Torchrun) {
-  auto w = parse_world_info({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
-                             {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "10.0.0.5"},
-                             {"MASTER_PORT", "1234"}, {"COHORT_JOB_ID", "exp7"}});
+  auto w = parse_world_info({{"RANK", "3"},
+                             {"WORLD_SIZE", "8"},
+                             {"LOCAL_RANK", "1"},
+                             {"LOCAL_WORLD_SIZE", "2"},
+                             {"MASTER_ADDR", "10.0.0.5"},
+                             {"MASTER_PORT", "1234"},
+                             {"COHORT_JOB_ID", "exp7"}});
   EXPECT_EQ(w.source, "torchrun");
   EXPECT_EQ(w.rank, 3);
   EXPECT_EQ(w.world_size, 8);
@@ -36,9 +40,11 @@ TEST(WorldInfo, JobIdDefaultsToThePortSoTwoJobsOnOneHostDiffer) {
 }
 
 TEST(WorldInfo, OpenMpiWhenTorchrunIsAbsent) {
-  auto w = parse_world_info({{"OMPI_COMM_WORLD_RANK", "5"}, {"OMPI_COMM_WORLD_SIZE", "6"},
+  auto w = parse_world_info({{"OMPI_COMM_WORLD_RANK", "5"},
+                             {"OMPI_COMM_WORLD_SIZE", "6"},
                              {"OMPI_COMM_WORLD_LOCAL_RANK", "2"},
-                             {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"}, {"PMI_RANK", "0"}});
+                             {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"},
+                             {"PMI_RANK", "0"}});
   EXPECT_EQ(w.source, "openmpi");
   EXPECT_EQ(w.rank, 5);
   EXPECT_EQ(w.world_size, 6);
@@ -47,8 +53,11 @@ TEST(WorldInfo, OpenMpiWhenTorchrunIsAbsent) {
 }
 
 TEST(WorldInfo, TorchrunWinsOverMpiAndSlurm) {
-  auto w = parse_world_info({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "0"},
-                             {"OMPI_COMM_WORLD_SIZE", "4"}, {"SLURM_PROCID", "3"},
+  auto w = parse_world_info({{"RANK", "1"},
+                             {"WORLD_SIZE", "2"},
+                             {"OMPI_COMM_WORLD_RANK", "0"},
+                             {"OMPI_COMM_WORLD_SIZE", "4"},
+                             {"SLURM_PROCID", "3"},
                              {"SLURM_NTASKS", "4"}});
   EXPECT_EQ(w.source, "torchrun");
   EXPECT_EQ(w.rank, 1);
@@ -56,8 +65,8 @@ TEST(WorldInfo, TorchrunWinsOverMpiAndSlurm) {
 }
 
 TEST(WorldInfo, MpichPmi) {
-  auto w = parse_world_info({{"PMI_RANK", "2"}, {"PMI_SIZE", "4"}, {"SLURM_PROCID", "0"},
-                             {"SLURM_NTASKS", "4"}});
+  auto w = parse_world_info(
+      {{"PMI_RANK", "2"}, {"PMI_SIZE", "4"}, {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}});
   EXPECT_EQ(w.source, "mpich");
   EXPECT_EQ(w.rank, 2);
   EXPECT_EQ(w.world_size, 4);
@@ -66,7 +75,9 @@ TEST(WorldInfo, MpichPmi) {
 }
 
 TEST(WorldInfo, SlurmTakesTheMasterFromConfigUnlessMasterAddrIsSet) {
-  Environment env{{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "1"},
+  Environment env{{"SLURM_PROCID", "3"},
+                  {"SLURM_NTASKS", "4"},
+                  {"SLURM_LOCALID", "1"},
                   {"SLURM_NTASKS_PER_NODE", "2"}};
   auto w = parse_world_info(env, "node17");
   EXPECT_EQ(w.source, "slurm");
@@ -88,9 +99,10 @@ TEST(WorldInfo, RankOutsideTheWorldIsInputError) {
   }
   EXPECT_THROW(parse_world_info({{"RANK", "-1"}, {"WORLD_SIZE", "4"}}), InputError);
   EXPECT_THROW(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "0"}}), InputError);
-  EXPECT_THROW(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"},
-                                 {"LOCAL_WORLD_SIZE", "2"}}),
-               InputError);
+  EXPECT_THROW(
+      parse_world_info(
+          {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"}, {"LOCAL_WORLD_SIZE", "2"}}),
+      InputError);
   EXPECT_THROW(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_WORLD_SIZE", "3"}}),
                InputError);
 }

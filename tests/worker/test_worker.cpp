@@ -25,12 +25,12 @@ int failures = 0;
 
 void expect_equal(const at::Tensor& got, const at::Tensor& want, const std::string& what,
                   double rtol = 0) {
-  bool ok = got.sizes() == want.sizes() &&
-            (rtol == 0 ? got.equal(want) : got.allclose(want, rtol, 0));
+  bool ok =
+      got.sizes() == want.sizes() && (rtol == 0 ? got.equal(want) : got.allclose(want, rtol, 0));
   if (!ok) {
     ++failures;
-    std::cout << "MISMATCH " << what << "\n  got  " << got.flatten().slice(0, 0, 6)
-              << "\n  want " << want.flatten().slice(0, 0, 6) << std::endl;
+    std::cout << "MISMATCH " << what << "\n  got  " << got.flatten().slice(0, 0, 6) << "\n  want "
+              << want.flatten().slice(0, 0, 6) << std::endl;
   }
 }
 
@@ -219,13 +219,20 @@ int main(int argc, char** argv) {
   try {
     WorldInfo world = world_info_from_environment();
     int rc = 0;
-    if (scenario == "collectives") rc = scenario_collectives(world);
-    else if (scenario == "mesh") rc = scenario_mesh(world);
-    else if (scenario == "file") rc = scenario_file(world, arg);
-    else if (scenario == "die") rc = scenario_die(world);
-    else if (scenario == "hang") rc = scenario_hang(world);
-    else if (scenario == "fail_once") rc = scenario_fail_once(world, arg);
-    else if (scenario == "sleep") std::this_thread::sleep_for(std::chrono::minutes(5));
+    if (scenario == "collectives")
+      rc = scenario_collectives(world);
+    else if (scenario == "mesh")
+      rc = scenario_mesh(world);
+    else if (scenario == "file")
+      rc = scenario_file(world, arg);
+    else if (scenario == "die")
+      rc = scenario_die(world);
+    else if (scenario == "hang")
+      rc = scenario_hang(world);
+    else if (scenario == "fail_once")
+      rc = scenario_fail_once(world, arg);
+    else if (scenario == "sleep")
+      std::this_thread::sleep_for(std::chrono::minutes(5));
     else {
       std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
       return 2;
@@ -233,7 +240,7 @@ int main(int argc, char** argv) {
     if (rc == 0) std::printf("OK %s\n", scenario.c_str());
     return rc == 0 ? 0 : (rc > 100 ? 1 : rc);
   } catch (const Error& e) {
-    const char* kind = dynamic_cast<const TimeoutError*>(&e)  ? "TimeoutError"
+    const char* kind = dynamic_cast<const TimeoutError*>(&e) ? "TimeoutError"
                        : dynamic_cast<const CommError*>(&e)  ? "CommError"
                        : dynamic_cast<const InputError*>(&e) ? "InputError"
                                                              : "Error";
