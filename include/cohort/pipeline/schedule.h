@@ -93,4 +93,10 @@ double theoretical_bubble(int stages, int micro_batches);
 std::string render_timeline(const std::vector<TimelineCell>& cells, int stages,
                             double unit = 1);
 
+// The same timeline as an SVG picture: a lane per stage, a box per forward
+// (light) and backward (dark) labelled with its micro-batch, a time axis in the
+// cells' unit (seconds when measured).
+std::string render_timeline_svg(const std::vector<TimelineCell>& cells, int stages,
+                                const std::string& title);
+
 }  // namespace cohort
