@@ -1,10 +1,82 @@
-// Placeholder while the foundation lands.
+// cohort eval CHECKPOINT [--data DIR]: test-split accuracy of a saved run.
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "cohort/checkpoint.h"
+#include "cohort/config.h"
+#include "cohort/data.h"
 #include "cohort/error.h"
+#include "cohort/evaluate.h"
+#include "train/network.h"
+#include "train/run_dir.h"
+#include "train/threads.h"
 
 namespace cohort::cli {
-Runner add_eval_command(CLI::App& app) {
-  app.add_subcommand("eval", "(being built)");
-  return [] () -> int { throw Error("cohort eval is not built yet"); };
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint;
+  std::string data;
+};
+
+// The config is stored in the checkpoint itself, so a checkpoint evaluates on
+// its own; it is written to a temporary file only to reuse the strict loader.
+Config config_of(const TrainingState& state) {
+  const std::string tmp = fmt::format("/tmp/cohort-eval-{}.toml", ::getpid());
+  write_file_atomically(tmp, state.config_toml);
+  try {
+    Config config = load_config(tmp, {});
+    std::remove(tmp.c_str());
+    return config;
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
 }
+
+int run_eval(const EvalArgs& args) {
+  const TrainingState state = load_checkpoint(args.checkpoint);
+  const Config config = config_of(state);
+  configure_threads(config.train.threads);
+  const std::string data_dir = !args.data.empty() ? args.data
+                               : config.data.path.empty() ? default_data_folder()
+                                                          : config.data.path;
+  const Dataset test = load_dataset(data_dir, Split::Test);
+  nlohmann::json nets = nlohmann::json::array();
+  std::vector<at::Tensor> probs;
+  for (size_t i = 0; i < config.networks.size(); ++i) {
+    Network net = make_network(config, i);
+    if (i >= state.networks.size()) {
+      throw InputError(fmt::format("{}: no state for network '{}'", args.checkpoint,
+                                   net.config.name));
+    }
+    load_network_state(net, state.networks[i], args.checkpoint);
+    probs.emplace_back();
+    const Evaluation e = evaluate(net.model, test, &probs.back());
+    nets.push_back({{"name", net.config.name}, {"model", net.config.model.name},
+                    {"test_accuracy", e.accuracy}, {"test_loss", e.loss}});
+  }
+  nlohmann::json out = {{"checkpoint", args.checkpoint}, {"step", state.step}, {"networks", nets}};
+  if (probs.size() > 1) {
+    const Evaluation e = evaluate_ensemble(probs, test.labels);
+    out["ensemble"] = {{"test_accuracy", e.accuracy}, {"test_loss", e.loss}};
+  }
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+Runner add_eval_command(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint (or a run folder's newest) on "
+                                         "the test split; prints JSON");
+  cmd->add_option("checkpoint", args->checkpoint, "Checkpoint folder or run folder")->required();
+  cmd->add_option("--data", args->data, "Folder of IDX files (default: the run's data)");
+  return [args] { return run_eval(*args); };
+}
+
 }  // namespace cohort::cli

@@ -1,0 +1,40 @@
+// The training loop: K networks (one for a plain run) see the same batches in the
+// same order; each step every network does forward, loss, backward, optimiser
+// step. Evaluation on the test split after every epoch; checkpoints by steps, by
+// time and at every epoch's end; metrics.jsonl and a summary.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cohort/config.h"
+
+namespace cohort {
+
+struct RunOptions {
+  std::string run_dir;     // created if missing; must be writable
+  bool resume = false;     // continue from run_dir's newest checkpoint
+  bool progress = true;    // progress display on stderr
+};
+
+struct NetworkResult {
+  std::string name;
+  std::string model;
+  double test_accuracy = 0;
+  double test_loss = 0;
+};
+
+struct RunSummary {
+  std::vector<NetworkResult> networks;
+  std::optional<NetworkResult> ensemble;  // when more than one network
+  int64_t steps = 0;
+  double samples_per_sec = 0;  // training samples drawn per second (each seen by every network)
+  double wall_seconds = 0;
+  std::string run_dir;
+  std::string to_json() const;
+};
+
+RunSummary train(const Config& config, const RunOptions& options);
+
+}  // namespace cohort

@@ -1,0 +1,93 @@
+#include "config/reader.h"
+
+#include <fmt/format.h>
+
+#include "cohort/error.h"
+
+namespace cohort::config_detail {
+
+std::string where(const toml::node& node) {
+  const auto& src = node.source();
+  if (!src.path || src.path->empty()) return "";
+  return fmt::format("{}:{}: ", *src.path, src.begin.line);
+}
+
+TableReader::TableReader(const toml::table& table, std::string prefix)
+    : table_(table), prefix_(std::move(prefix)) {}
+
+const toml::node* TableReader::get(const char* key) {
+  known_.insert(key);
+  return table_.get(key);
+}
+
+void TableReader::wrong_type(const char* key, const toml::node& node, const char* want) const {
+  throw InputError(fmt::format("{}{} must be {}, got {}", where(node), key_path(key), want,
+                               toml::impl::node_type_friendly_names[size_t(node.type())]));
+}
+
+void TableReader::read(const char* key, int64_t& out) {
+  if (const auto* node = get(key)) {
+    if (!node->is_integer()) wrong_type(key, *node, "an integer");
+    out = node->as_integer()->get();
+  }
+}
+
+void TableReader::read(const char* key, uint64_t& out) {
+  if (const auto* node = get(key)) {
+    if (!node->is_integer() || node->as_integer()->get() < 0) {
+      wrong_type(key, *node, "a non-negative integer");
+    }
+    out = static_cast<uint64_t>(node->as_integer()->get());
+  }
+}
+
+void TableReader::read(const char* key, double& out) {
+  if (const auto* node = get(key)) {
+    if (node->is_integer()) {
+      out = static_cast<double>(node->as_integer()->get());
+    } else if (node->is_floating_point()) {
+      out = node->as_floating_point()->get();
+    } else {
+      wrong_type(key, *node, "a number");
+    }
+  }
+}
+
+void TableReader::read(const char* key, bool& out) {
+  if (const auto* node = get(key)) {
+    if (!node->is_boolean()) wrong_type(key, *node, "true or false");
+    out = node->as_boolean()->get();
+  }
+}
+
+void TableReader::read(const char* key, std::string& out) {
+  if (const auto* node = get(key)) {
+    if (!node->is_string()) wrong_type(key, *node, "a string");
+    out = node->as_string()->get();
+  }
+}
+
+void TableReader::read(const char* key, std::vector<int64_t>& out) {
+  if (const auto* node = get(key)) {
+    const auto* array = node->as_array();
+    if (!array) wrong_type(key, *node, "an array of integers");
+    out.clear();
+    for (const auto& item : *array) {
+      if (!item.is_integer()) wrong_type(key, item, "an array of integers");
+      out.push_back(item.as_integer()->get());
+    }
+  }
+}
+
+void TableReader::finish() const {
+  for (const auto& [key, node] : table_) {
+    if (!known_.count(std::string(key.str()))) {
+      std::string known;
+      for (const auto& k : known_) known += (known.empty() ? "" : ", ") + k;
+      throw InputError(fmt::format("{}unknown key '{}{}' (known keys here: {})", where(node),
+                                   prefix_, key.str(), known));
+    }
+  }
+}
+
+}  // namespace cohort::config_detail

@@ -1,0 +1,36 @@
+// Strict, typed reads from one TOML table: each key read is remembered so that
+// finish() can reject the keys nobody asked for, naming file and line.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include <toml++/toml.h>
+
+namespace cohort::config_detail {
+
+std::string where(const toml::node& node);
+
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix);
+
+  void read(const char* key, int64_t& out);
+  void read(const char* key, uint64_t& out);
+  void read(const char* key, double& out);
+  void read(const char* key, bool& out);
+  void read(const char* key, std::string& out);
+  void read(const char* key, std::vector<int64_t>& out);
+  const toml::node* get(const char* key);  // marks as known; null when absent
+  void finish() const;
+
+ private:
+  std::string key_path(const char* key) const { return prefix_ + key; }
+  [[noreturn]] void wrong_type(const char* key, const toml::node& node, const char* want) const;
+
+  const toml::table& table_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+}  // namespace cohort::config_detail

@@ -1,0 +1,103 @@
+// The model zoo. Layer names and shapes of `mlp` and `cnn` match the Python peer
+// (shared/peers/ddp_fashion.py) so benchmarks compare the same computation.
+#include <functional>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/pooling.h>
+
+#include "cohort/error.h"
+#include "cohort/models.h"
+#include "models/residual_block.h"
+
+namespace cohort {
+namespace {
+
+namespace nn = torch::nn;
+
+void require_positive(const ModelSpec& spec, int64_t value, const char* what) {
+  if (value <= 0) {
+    throw InputError(fmt::format("model {}: {} must be positive, got {}", spec.name, what, value));
+  }
+}
+
+nn::Sequential build_mlp(const ModelSpec& spec) {
+  const std::vector<int64_t> widths = spec.widths.empty() ? std::vector<int64_t>{256, 256}
+                                                          : spec.widths;
+  nn::Sequential seq;
+  seq->push_back(nn::Flatten());
+  int64_t in = 1;
+  for (int64_t d : spec.input_shape) in *= d;
+  for (int64_t w : widths) {
+    require_positive(spec, w, "every width");
+    seq->push_back(nn::Linear(in, w));
+    seq->push_back(nn::ReLU());
+    in = w;
+  }
+  seq->push_back(nn::Linear(in, spec.num_classes));
+  return seq;
+}
+
+nn::Sequential build_cnn(const ModelSpec& spec) {
+  const int64_t c = spec.channels;
+  const int64_t h = spec.input_shape[1] / 4, w = spec.input_shape[2] / 4;
+  if (h < 1 || w < 1) throw InputError("model cnn: inputs must be at least 4x4");
+  nn::Sequential seq;
+  seq->push_back(nn::Conv2d(nn::Conv2dOptions(spec.input_shape[0], c, 3).padding(1)));
+  seq->push_back(nn::ReLU());
+  seq->push_back(nn::MaxPool2d(2));
+  seq->push_back(nn::Conv2d(nn::Conv2dOptions(c, 2 * c, 3).padding(1)));
+  seq->push_back(nn::ReLU());
+  seq->push_back(nn::MaxPool2d(2));
+  seq->push_back(nn::Flatten());
+  seq->push_back(nn::Linear(2 * c * h * w, 128));
+  seq->push_back(nn::ReLU());
+  seq->push_back(nn::Linear(128, spec.num_classes));
+  return seq;
+}
+
+// A small ResNet for 28x28 inputs: a stem, three stages of one block each
+// (28 -> 28 -> 14 -> 7), global average pooling, a linear classifier.
+nn::Sequential build_resnet(const ModelSpec& spec) {
+  const int64_t c = spec.channels;
+  nn::Sequential seq;
+  seq->push_back(nn::Conv2d(nn::Conv2dOptions(spec.input_shape[0], c, 3).padding(1).bias(false)));
+  seq->push_back(nn::BatchNorm2d(c));
+  seq->push_back(nn::ReLU());
+  seq->push_back(ResidualBlock(c, c, 1));
+  seq->push_back(ResidualBlock(c, 2 * c, 2));
+  seq->push_back(ResidualBlock(2 * c, 4 * c, 2));
+  seq->push_back(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
+  seq->push_back(nn::Flatten());
+  seq->push_back(nn::Linear(4 * c, spec.num_classes));
+  return seq;
+}
+
+const std::map<std::string, std::function<nn::Sequential(const ModelSpec&)>>& registry() {
+  static const std::map<std::string, std::function<nn::Sequential(const ModelSpec&)>> models = {
+      {"mlp", build_mlp}, {"cnn", build_cnn}, {"resnet", build_resnet}};
+  return models;
+}
+
+}  // namespace
+
+std::vector<std::string> model_names() { return {"mlp", "cnn", "resnet"}; }
+
+nn::Sequential build_model(const ModelSpec& spec) {
+  auto it = registry().find(spec.name);
+  if (it == registry().end()) {
+    throw InputError(fmt::format("unknown model '{}': choose one of {}", spec.name,
+                                 fmt::join(model_names(), ", ")));
+  }
+  require_positive(spec, spec.channels, "channels");
+  require_positive(spec, spec.num_classes, "num_classes");
+  if (spec.input_shape.size() != 3) throw InputError("model input_shape must be C, H, W");
+  return it->second(spec);
+}
+
+}  // namespace cohort

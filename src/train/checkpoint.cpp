@@ -1,0 +1,198 @@
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/serialize.h>
+
+#include "cohort/checkpoint.h"
+#include "cohort/error.h"
+
+namespace cohort {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kFormat = "cohort-checkpoint";
+constexpr int kVersion = 1;
+
+uint32_t crc32_of(const std::vector<char>& bytes) {
+  return static_cast<uint32_t>(
+      ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+void write_file_synced(const fs::path& path, const char* data, size_t size) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw Error(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
+  }
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      throw Error(fmt::format("writing {} failed: {}", path.string(), std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    throw Error(fmt::format("cannot flush {} to disk: {}", path.string(), std::strerror(errno)));
+  }
+}
+
+void fsync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+std::vector<char> read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("checkpoint file {} cannot be read", path.string()));
+  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string step_folder_name(int64_t step) { return fmt::format("step-{:08d}", step); }
+
+std::vector<fs::path> complete_checkpoints(const fs::path& run_dir) {
+  std::vector<fs::path> found;
+  const fs::path dir = run_dir / "checkpoints";
+  if (!fs::is_directory(dir)) return found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    // Temporary folders (".tmp-") are incomplete writes: never candidates.
+    if (name.rfind("step-", 0) == 0 && name.find(".tmp") == std::string::npos &&
+        fs::exists(entry.path() / "manifest.json")) {
+      found.push_back(entry.path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+nlohmann::json shape_of(const at::Tensor& t) { return nlohmann::json(t.sizes().vec()); }
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& run_dir, const TrainingState& state, int64_t keep) {
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  nlohmann::json networks = nlohmann::json::array();
+  for (const auto& net : state.networks) {
+    c10::impl::GenericDict tensors(c10::StringType::get(), c10::TensorType::get());
+    nlohmann::json entries = nlohmann::json::array();
+    for (const auto& [name, tensor] : net.tensors) {
+      tensors.insert(name, tensor.detach().cpu().contiguous());
+      entries.push_back({{"name", name}, {"shape", shape_of(tensor)},
+                         {"dtype", std::string(c10::toString(tensor.scalar_type()))}});
+    }
+    root.insert(net.name, tensors);
+    networks.push_back({{"name", net.name}, {"model", net.model}, {"tensors", entries}});
+  }
+  const std::vector<char> bytes = torch::pickle_save(root);
+
+  nlohmann::json manifest = {{"format", kFormat}, {"version", kVersion},
+                             {"step", state.step}, {"epoch", state.epoch},
+                             {"batch_in_epoch", state.batch_in_epoch},
+                             {"state_bytes", bytes.size()}, {"state_crc32", crc32_of(bytes)},
+                             {"config", state.config_toml},
+                             {"extra", nlohmann::json::parse(state.extra_json)},
+                             {"networks", networks}};
+  const std::string manifest_text = manifest.dump(1);
+
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  fs::create_directories(dir);
+  const fs::path final_path = dir / step_folder_name(state.step);
+  const fs::path tmp = dir / (step_folder_name(state.step) + fmt::format(".tmp-{}", ::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write_file_synced(tmp / "state.pt", bytes.data(), bytes.size());
+  write_file_synced(tmp / "manifest.json", manifest_text.data(), manifest_text.size());
+  fsync_dir(tmp);
+  // Re-saving the same step replaces the old folder only once the new one is whole.
+  if (fs::exists(final_path)) fs::remove_all(final_path);
+  fs::rename(tmp, final_path);
+  fsync_dir(dir);
+
+  auto all = complete_checkpoints(run_dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+  return final_path.string();
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  auto all = complete_checkpoints(run_dir);
+  return all.empty() ? "" : all.back().string();
+}
+
+TrainingState load_checkpoint(const std::string& path_in) {
+  fs::path path(path_in);
+  if (!fs::exists(path)) {
+    throw InputError(fmt::format("checkpoint {} does not exist", path_in));
+  }
+  if (fs::is_regular_file(path)) path = path.parent_path();  // state.pt or manifest.json given
+  if (!fs::exists(path / "manifest.json")) {
+    const std::string latest = latest_checkpoint(path.string());
+    if (latest.empty()) {
+      throw InputError(fmt::format("{} holds no complete checkpoint (no manifest.json)", path_in));
+    }
+    path = latest;
+  }
+  nlohmann::json manifest;
+  try {
+    const auto text = read_bytes(path / "manifest.json");
+    manifest = nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: corrupt manifest.json: {}", path.string(), e.what()));
+  }
+  try {
+    if (manifest.at("format") != kFormat || manifest.at("version") != kVersion) {
+      throw InputError(fmt::format("{}: not a cohort checkpoint of format version {}",
+                                   path.string(), kVersion));
+    }
+    const auto bytes = read_bytes(path / "state.pt");
+    const size_t want = manifest.at("state_bytes").get<size_t>();
+    if (bytes.size() != want) {
+      throw InputError(fmt::format("{}: state.pt is truncated or altered: {} bytes, the manifest "
+                                   "says {}", path.string(), bytes.size(), want));
+    }
+    if (crc32_of(bytes) != manifest.at("state_crc32").get<uint32_t>()) {
+      throw InputError(fmt::format("{}: state.pt fails its checksum: the file is corrupt",
+                                   path.string()));
+    }
+    const auto root = torch::pickle_load(bytes).toGenericDict();
+    TrainingState state;
+    state.step = manifest.at("step");
+    state.epoch = manifest.at("epoch");
+    state.batch_in_epoch = manifest.at("batch_in_epoch");
+    state.config_toml = manifest.at("config");
+    state.extra_json = manifest.at("extra").dump();
+    for (const auto& net : manifest.at("networks")) {
+      NetworkState ns;
+      ns.name = net.at("name");
+      ns.model = net.at("model");
+      const auto tensors = root.at(ns.name).toGenericDict();
+      for (const auto& entry : net.at("tensors")) {
+        const std::string name = entry.at("name");
+        ns.tensors.emplace_back(name, tensors.at(name).toTensor());
+      }
+      state.networks.push_back(std::move(ns));
+    }
+    return state;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: unreadable checkpoint: {}", path.string(),
+                                 std::string(e.what()).substr(0, 200)));
+  }
+}
+
+}  // namespace cohort

@@ -1,0 +1,37 @@
+#include "train/network.h"
+
+#include <fmt/format.h>
+
+#include "cohort/error.h"
+#include "cohort/models.h"
+#include "cohort/network_state.h"
+#include "cohort/optim.h"
+
+namespace cohort {
+
+Network make_network(const Config& config, size_t index) {
+  Network net;
+  net.config = config.networks.at(index);
+  net.seed = net.config.seed >= 0 ? uint64_t(net.config.seed) : config.train.seed + index;
+  torch::manual_seed(net.seed);
+  net.model = build_model(net.config.model);
+  net.parameters = net.model->parameters();
+  net.optimizer = make_optimizer(net.config, net.parameters);
+  return net;
+}
+
+NetworkState network_state(const Network& net) {
+  return {net.config.name, net.config.model.name, capture_state(*net.model, *net.optimizer)};
+}
+
+void load_network_state(Network& net, const NetworkState& state, const std::string& source) {
+  if (state.model != net.config.model.name) {
+    throw InputError(fmt::format("{}: network '{}' was saved as model '{}', the config asks for "
+                                 "'{}'", source, net.config.name, state.model,
+                                 net.config.model.name));
+  }
+  restore_state(*net.model, *net.optimizer, state.tensors,
+                fmt::format("{} (network '{}')", source, net.config.name));
+}
+
+}  // namespace cohort

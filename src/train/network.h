@@ -1,0 +1,30 @@
+// One member of a run: its configuration, model and optimiser.
+#pragma once
+
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+#include <vector>
+
+#include "cohort/checkpoint.h"
+#include "cohort/config.h"
+
+namespace cohort {
+
+struct Network {
+  NetworkConfig config;
+  uint64_t seed = 0;
+  torch::nn::Sequential model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<at::Tensor> parameters;
+};
+
+// Builds network `index` of the config with its own seed, so every member's
+// initialisation is reproducible on its own.
+Network make_network(const Config& config, size_t index);
+
+NetworkState network_state(const Network& net);
+void load_network_state(Network& net, const NetworkState& state, const std::string& source);
+
+}  // namespace cohort

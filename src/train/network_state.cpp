@@ -1,0 +1,127 @@
+#include <map>
+
+#include <fmt/format.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include "cohort/error.h"
+#include "cohort/network_state.h"
+
+namespace cohort {
+namespace {
+
+// libtorch keys per-parameter optimiser state by the parameter's TensorImpl address.
+std::string state_key(const at::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+
+std::vector<at::Tensor> optimizer_params(const torch::optim::Optimizer& optimizer) {
+  std::vector<at::Tensor> params;
+  for (const auto& group : optimizer.param_groups())
+    for (const auto& p : group.params()) params.push_back(p);
+  return params;
+}
+
+std::string shape(const at::Tensor& t) { return fmt::format("{}", fmt::join(t.sizes(), "x")); }
+
+void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& context,
+                  const std::string& name) {
+  if (!dst.sizes().equals(src.sizes())) {
+    throw InputError(fmt::format("{}: '{}' has shape {} in the checkpoint but {} in the model "
+                                 "(was it saved from another model or other sizes?)",
+                                 context, name, shape(src), shape(dst)));
+  }
+  at::NoGradGuard no_grad;
+  dst.copy_(src);
+}
+
+}  // namespace
+
+NamedTensors capture_state(const torch::nn::Module& model,
+                           const torch::optim::Optimizer& optimizer) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters()) out.emplace_back("param." + p.key(), p.value().detach().clone());
+  for (const auto& b : model.named_buffers()) out.emplace_back("buffer." + b.key(), b.value().detach().clone());
+  const auto params = optimizer_params(optimizer);
+  const auto& states = optimizer.state();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto it = states.find(state_key(params[i]));
+    if (it == states.end()) continue;
+    const std::string prefix = fmt::format("optim.{}.", i);
+    const auto* base = it->second.get();
+    if (const auto* s = dynamic_cast<const torch::optim::SGDParamState*>(base)) {
+      if (s->momentum_buffer().defined()) out.emplace_back(prefix + "momentum_buffer", s->momentum_buffer().clone());
+    } else if (const auto* s = dynamic_cast<const torch::optim::AdamParamState*>(base)) {
+      out.emplace_back(prefix + "step", at::scalar_tensor(s->step(), at::kLong));
+      out.emplace_back(prefix + "exp_avg", s->exp_avg().clone());
+      out.emplace_back(prefix + "exp_avg_sq", s->exp_avg_sq().clone());
+      if (s->max_exp_avg_sq().defined()) out.emplace_back(prefix + "max_exp_avg_sq", s->max_exp_avg_sq().clone());
+    } else if (const auto* s = dynamic_cast<const torch::optim::AdamWParamState*>(base)) {
+      out.emplace_back(prefix + "step", at::scalar_tensor(s->step(), at::kLong));
+      out.emplace_back(prefix + "exp_avg", s->exp_avg().clone());
+      out.emplace_back(prefix + "exp_avg_sq", s->exp_avg_sq().clone());
+      if (s->max_exp_avg_sq().defined()) out.emplace_back(prefix + "max_exp_avg_sq", s->max_exp_avg_sq().clone());
+    }
+  }
+  return out;
+}
+
+void restore_state(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                   const NamedTensors& state, const std::string& context) {
+  std::map<std::string, at::Tensor> by_name(state.begin(), state.end());
+  auto take = [&](const std::string& name) -> const at::Tensor& {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      throw InputError(fmt::format("{}: the checkpoint has no '{}' (was it saved from another "
+                                   "model?)", context, name));
+    }
+    return it->second;
+  };
+  for (auto& p : model.named_parameters()) copy_checked(p.value(), take("param." + p.key()), context, p.key());
+  for (auto& b : model.named_buffers()) copy_checked(b.value(), take("buffer." + b.key()), context, b.key());
+
+  const auto params = optimizer_params(optimizer);
+  auto& states = optimizer.state();
+  const bool is_sgd = dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr;
+  const bool is_adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr;
+  states.clear();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string prefix = fmt::format("optim.{}.", i);
+    auto has = [&](const char* f) { return by_name.count(prefix + f) > 0; };
+    if (is_sgd) {
+      if (!has("momentum_buffer")) continue;
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      at::Tensor buf = at::zeros_like(params[i]);
+      copy_checked(buf, take(prefix + "momentum_buffer"), context, prefix + "momentum_buffer");
+      s->momentum_buffer(buf);
+      states[state_key(params[i])] = std::move(s);
+    } else {
+      if (!has("step")) continue;
+      auto fill = [&](auto& s) {
+        s->step(take(prefix + "step").template item<int64_t>());
+        at::Tensor a = at::zeros_like(params[i]), b = at::zeros_like(params[i]);
+        copy_checked(a, take(prefix + "exp_avg"), context, prefix + "exp_avg");
+        copy_checked(b, take(prefix + "exp_avg_sq"), context, prefix + "exp_avg_sq");
+        s->exp_avg(a);
+        s->exp_avg_sq(b);
+        if (has("max_exp_avg_sq")) {
+          at::Tensor m = at::zeros_like(params[i]);
+          copy_checked(m, take(prefix + "max_exp_avg_sq"), context, prefix + "max_exp_avg_sq");
+          s->max_exp_avg_sq(m);
+        }
+      };
+      if (is_adamw) {
+        auto s = std::make_unique<torch::optim::AdamWParamState>();
+        fill(s);
+        states[state_key(params[i])] = std::move(s);
+      } else {
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        fill(s);
+        states[state_key(params[i])] = std::move(s);
+      }
+    }
+  }
+}
+
+}  // namespace cohort

@@ -1,0 +1,8 @@
+#pragma once
+#include <cstdint>
+
+namespace cohort {
+// Intra-op threads for this process: the configured count, or the machine's cores
+// shared among the processes on this host (LOCAL_WORLD_SIZE).
+int64_t configure_threads(int64_t configured);
+}  // namespace cohort

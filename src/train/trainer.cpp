@@ -1,0 +1,222 @@
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cohort/checkpoint.h"
+#include "cohort/data.h"
+#include "cohort/error.h"
+#include "cohort/evaluate.h"
+#include "cohort/metrics.h"
+#include "cohort/optim.h"
+#include "cohort/progress.h"
+#include "cohort/trainer.h"
+#include "train/network.h"
+#include "train/objective.h"
+#include "train/run_dir.h"
+#include "train/threads.h"
+
+namespace cohort {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void check_single_process(const Config& config) {
+  if (config.parallel.data != 1 || config.parallel.pipeline != 1 ||
+      config.parallel.mode != "sync") {
+    throw InputError(fmt::format(
+        "parallel.data = {}, parallel.pipeline = {}, parallel.mode = '{}' need several processes: "
+        "run with --nproc N (or under cohort launch)", config.parallel.data,
+        config.parallel.pipeline, config.parallel.mode));
+  }
+  const auto& method = config.cooperate.method;
+  if (method != "none" && method != "ensemble") {
+    throw InputError(fmt::format("cooperate.method = '{}' is not available in this build; "
+                                 "use none or ensemble", method));
+  }
+}
+
+struct Position {
+  int64_t step = 0, epoch = 0, batch = 0;
+};
+
+}  // namespace
+
+std::string RunSummary::to_json() const {
+  nlohmann::json nets = nlohmann::json::array();
+  for (const auto& n : networks) {
+    nets.push_back({{"name", n.name}, {"model", n.model}, {"test_accuracy", n.test_accuracy},
+                    {"test_loss", n.test_loss}});
+  }
+  nlohmann::json out = {{"networks", nets}, {"steps", steps},
+                        {"samples_per_sec", samples_per_sec}, {"wall_seconds", wall_seconds},
+                        {"run_dir", run_dir}};
+  if (ensemble) {
+    out["ensemble"] = {{"test_accuracy", ensemble->test_accuracy},
+                       {"test_loss", ensemble->test_loss}};
+  }
+  return out.dump();
+}
+
+RunSummary train(const Config& config, const RunOptions& options) {
+  const auto wall_start = Clock::now();
+  check_single_process(config);
+  prepare_run_dir(options.run_dir);
+  const std::string config_text = to_toml(config);
+  write_file_atomically(options.run_dir + "/config.toml", config_text);
+  configure_threads(config.train.threads);
+
+  const std::string data_dir = config.data.path.empty() ? default_data_folder() : config.data.path;
+  const Dataset train_set = load_dataset(data_dir, Split::Train);
+  const Dataset test_set = load_dataset(data_dir, Split::Test);
+
+  std::vector<Network> nets;
+  for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i));
+
+  const auto& tc = config.train;
+  const ShardedSampler sampler(train_set.size(), 0, 1, tc.seed, config.data.shuffle,
+                               ShardedSampler::Tail::Drop);
+  const int64_t steps_per_epoch = sampler.batches_per_epoch(tc.batch_size, true);
+  if (steps_per_epoch < 1) {
+    throw InputError(fmt::format("train.batch_size = {} is larger than the {} training samples",
+                                 tc.batch_size, train_set.size()));
+  }
+  int64_t total_steps = steps_per_epoch * tc.epochs;
+  if (tc.max_steps > 0) total_steps = std::min(total_steps, tc.max_steps);
+
+  Position pos;
+  if (options.resume) {
+    const std::string latest = latest_checkpoint(options.run_dir);
+    if (latest.empty()) {
+      throw InputError(fmt::format("{} has no complete checkpoint to resume from",
+                                   options.run_dir));
+    }
+    const TrainingState state = load_checkpoint(latest);
+    if (state.networks.size() != nets.size()) {
+      throw InputError(fmt::format("{}: holds {} networks, the config has {}", latest,
+                                   state.networks.size(), nets.size()));
+    }
+    for (size_t i = 0; i < nets.size(); ++i) load_network_state(nets[i], state.networks[i], latest);
+    pos = {state.step, state.epoch, state.batch_in_epoch};
+  }
+
+  auto save = [&](const Position& p) {
+    TrainingState state;
+    state.step = p.step;
+    state.epoch = p.epoch;
+    state.batch_in_epoch = p.batch;
+    state.config_toml = config_text;
+    for (const auto& n : nets) state.networks.push_back(network_state(n));
+    save_checkpoint(options.run_dir, state, tc.keep_checkpoints);
+  };
+
+  MetricsLog metrics(options.run_dir + "/metrics.jsonl");
+  Progress progress(total_steps, tc.epochs, options.progress);
+  RunSummary summary;
+  summary.run_dir = options.run_dir;
+
+  const auto train_start = Clock::now();
+  auto last_checkpoint = Clock::now();
+  int64_t samples_done = 0;
+  auto interval_start = Clock::now();
+  int64_t interval_samples = 0;
+  std::vector<double> interval_loss(nets.size(), 0.0);
+  int64_t interval_steps = 0;
+  double last_rate = 0;
+
+  // Every network on the test split, and their ensemble when there are several.
+  auto evaluate_all = [&]() {
+      summary.networks.clear();
+      std::vector<at::Tensor> probs(nets.size());
+      for (size_t k = 0; k < nets.size(); ++k) {
+        const Evaluation e = evaluate(nets[k].model, test_set, nets.size() > 1 ? &probs[k] : nullptr);
+        summary.networks.push_back({nets[k].config.name, nets[k].config.model.name, e.accuracy, e.loss});
+        metrics.write(nlohmann::json{{"kind", "eval"}, {"network", nets[k].config.name},
+                                     {"step", pos.step}, {"epoch", pos.epoch},
+                                     {"test_accuracy", e.accuracy}, {"test_loss", e.loss},
+                                     {"wall_seconds", seconds_since(wall_start)}}.dump());
+        progress.message(fmt::format("epoch {} {}: test accuracy {:.2f}%, loss {:.4f}",
+                                     pos.epoch + 1, nets[k].config.name, 100 * e.accuracy, e.loss));
+      }
+      if (nets.size() > 1) {
+        const Evaluation e = evaluate_ensemble(probs, test_set.labels);
+        summary.ensemble = NetworkResult{"ensemble", "ensemble", e.accuracy, e.loss};
+        metrics.write(nlohmann::json{{"kind", "eval"}, {"network", "ensemble"}, {"step", pos.step},
+                                     {"epoch", pos.epoch}, {"test_accuracy", e.accuracy},
+                                     {"test_loss", e.loss},
+                                     {"wall_seconds", seconds_since(wall_start)}}.dump());
+        progress.message(fmt::format("epoch {} ensemble: test accuracy {:.2f}%", pos.epoch + 1,
+                                     100 * e.accuracy));
+      }
+  };
+
+  for (; pos.epoch < tc.epochs && pos.step < total_steps; ++pos.epoch, pos.batch = 0) {
+    const at::Tensor order = sampler.indices(pos.epoch);
+    for (; pos.batch < steps_per_epoch && pos.step < total_steps;) {
+      const Batch batch = make_batch(train_set, order, pos.batch, tc.batch_size);
+      std::vector<at::Tensor> logits;
+      logits.reserve(nets.size());
+      for (auto& n : nets) logits.push_back(n.model->forward(batch.inputs));
+      const auto losses = network_losses(config.cooperate, logits, batch.targets);
+      for (size_t k = 0; k < nets.size(); ++k) {
+        auto& n = nets[k];
+        set_learning_rate(*n.optimizer, learning_rate_at(n.config, pos.step, total_steps));
+        n.optimizer->zero_grad();
+        losses[k].backward();
+        clip_gradients(n.parameters, n.config.grad_clip);
+        n.optimizer->step();
+        interval_loss[k] += losses[k].item<double>();
+      }
+      ++pos.step;
+      ++pos.batch;
+      ++interval_steps;
+      samples_done += batch.targets.size(0);
+      interval_samples += batch.targets.size(0);
+
+      if (pos.step % tc.log_every == 0 || pos.step == total_steps) {
+        last_rate = double(interval_samples) / std::max(1e-9, seconds_since(interval_start));
+        for (size_t k = 0; k < nets.size(); ++k) {
+          metrics.write(nlohmann::json{
+              {"kind", "train"}, {"network", nets[k].config.name}, {"step", pos.step},
+              {"epoch", pos.epoch}, {"loss", interval_loss[k] / double(interval_steps)},
+              {"lr", learning_rate_at(nets[k].config, pos.step - 1, total_steps)},
+              {"samples_per_sec", last_rate}, {"comm_seconds", 0.0},
+              {"wall_seconds", seconds_since(wall_start)}}.dump());
+        }
+        std::fill(interval_loss.begin(), interval_loss.end(), 0.0);
+        interval_steps = 0;
+        interval_samples = 0;
+        interval_start = Clock::now();
+      }
+      progress.update(pos.step, pos.epoch, losses[0].item<double>(), last_rate, tc.log_every);
+
+      const bool by_steps = tc.checkpoint_every_steps > 0 && pos.step % tc.checkpoint_every_steps == 0;
+      const bool by_time = tc.checkpoint_every_seconds > 0 &&
+                           seconds_since(last_checkpoint) >= tc.checkpoint_every_seconds;
+      if ((by_steps || by_time) && pos.batch < steps_per_epoch) {
+        save(pos);
+        last_checkpoint = Clock::now();
+      }
+    }
+    evaluate_all();
+    // The epoch's end is the resume point: the next run starts the next epoch.
+    save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
+          pos.batch < steps_per_epoch ? pos.batch : 0});
+    last_checkpoint = Clock::now();
+  }
+  progress.finish();
+  if (summary.networks.empty()) evaluate_all();  // resumed a finished run
+  summary.steps = pos.step;
+  const double elapsed = seconds_since(train_start);
+  summary.samples_per_sec = elapsed > 0 ? double(samples_done) / elapsed : 0;
+  summary.wall_seconds = seconds_since(wall_start);
+  write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
+  return summary;
+}
+
+}  // namespace cohort
