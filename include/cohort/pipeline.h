@@ -4,7 +4,7 @@
 //
 // Entry point for a trainer (one call per step, on every stage):
 //
-//   Partition part = partition_model(model, P, PartitionMethod::Params);
+//   Partition part = agree_partition(*comm, model, PartitionMethod::Time, sample);
 //   PipelineStage stage(stage_layers(model, part, comm->rank()), comm);
 //   torch::optim::SGD sgd(stage.parameters(), lr);
 //   PipelineOptions opt{parse_schedule("1f1b"), M, /*recompute=*/false};
@@ -99,6 +99,12 @@ struct StepResult {
 StepResult run_pipeline_step(PipelineStage& stage, const Batch& batch,
                              const PipelineOptions& options,
                              const std::function<void()>& optimizer_step = {});
+
+// Partitions on rank 0 of `comm` (one stage per rank) and broadcasts the bounds,
+// so every stage cuts the model the same way even when the costs are measured
+// timings, which differ between processes. `sample` is needed by Time only.
+Partition agree_partition(Communicator& comm, torch::nn::Sequential& model,
+                          PartitionMethod method, const at::Tensor& sample = at::Tensor());
 
 // Rows of each micro-batch when `rows` are split into `micro_batches`.
 std::vector<int64_t> micro_batch_rows(int64_t rows, int micro_batches);

@@ -51,7 +51,8 @@ std::vector<double> parameter_costs(const torch::nn::Sequential& model);
 // Median wall time in seconds of forward+backward of each layer, measured on the
 // activations `sample` produces as it flows through the model (each layer sees the
 // input it will see in training). One warm-up run, then `repeats` timed runs.
-// The model's gradients are zeroed afterwards.
+// The model's gradients are zeroed and its buffers (batch-norm statistics) restored
+// afterwards.
 std::vector<double> profile_layer_costs(torch::nn::Sequential& model, const at::Tensor& sample,
                                         int repeats = 5);
 

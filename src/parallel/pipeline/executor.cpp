@@ -289,24 +289,6 @@ class StepRunner {
 
 }  // namespace
 
-std::vector<int64_t> micro_batch_rows(int64_t rows, int micro_batches) {
-  std::vector<int64_t> out;
-  for (int i = 0; i < micro_batches; ++i) {
-    out.push_back(rows / micro_batches + (i < rows % micro_batches ? 1 : 0));
-  }
-  return out;
-}
-
-PipelineStage::PipelineStage(torch::nn::Sequential layers, CommunicatorPtr comm)
-    : layers_(std::move(layers)), comm_(std::move(comm)) {
-  if (!comm_) throw InputError("pipeline: a stage needs a communicator");
-  if (layers_->size() == 0) {
-    throw InputError("pipeline: stage " + std::to_string(comm_->rank()) + " has no layers");
-  }
-  stage_ = comm_->rank();
-  stages_ = comm_->size();
-}
-
 StepResult run_pipeline_step(PipelineStage& stage, const Batch& batch,
                              const PipelineOptions& options,
                              const std::function<void()>& optimizer_step) {

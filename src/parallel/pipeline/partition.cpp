@@ -123,6 +123,9 @@ std::vector<double> profile_layer_costs(torch::nn::Sequential& model, const at::
   }
   if (repeats < 1) throw InputError("pipeline: profiling needs at least one repeat");
   using clock = std::chrono::steady_clock;
+  // Timing runs must not train: batch-norm statistics are put back afterwards.
+  std::vector<at::Tensor> buffers_before;
+  for (const auto& b : model->buffers()) buffers_before.push_back(b.clone());
   std::vector<double> out;
   at::Tensor x = sample.detach();
   for (auto it = model->begin(); it != model->end(); ++it) {
@@ -144,6 +147,9 @@ std::vector<double> profile_layer_costs(torch::nn::Sequential& model, const at::
     x = output.detach();
   }
   model->zero_grad();
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (auto& b : model->buffers()) b.copy_(buffers_before[i++]);
   return out;
 }
 
