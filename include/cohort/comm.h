@@ -56,6 +56,15 @@ class Communicator {
   virtual CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) = 0;
   virtual void barrier() = 0;
 
+  // A sub-group of this group's ranks (given as global ranks, in group-rank
+  // order). Every rank of this group must call new_group with the same arguments
+  // in the same order (the groups meet through the shared store); ranks outside
+  // `ranks` get nullptr. `name` appears in error messages. A zero `timeout`
+  // keeps this group's timeout.
+  virtual std::shared_ptr<Communicator> new_group(
+      const std::vector<int>& ranks, const std::string& name,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
+
   // Blocking conveniences over the async forms.
   void allreduce(at::Tensor& tensor, ReduceOp op = ReduceOp::Sum);
   void broadcast(at::Tensor& tensor, int root);

@@ -31,7 +31,7 @@ struct DataConfig {
 };
 
 struct NetworkConfig {
-  std::string name;  // default "net<i>"
+  std::string name;  // default "<model><index>", e.g. "cnn0"
   ModelSpec model;
   std::string optimizer = "sgd";  // sgd | adam | adamw
   double lr = 0.05;

@@ -26,14 +26,15 @@ toml::table parse_toml(const std::string& text, const std::string& source) {
   }
 }
 
-// Tables merge key by key; arrays and values from `top` replace those of `base`.
-void merge_into(toml::table& base, const toml::table& top) {
-  for (const auto& [key, node] : top) {
-    auto* existing = base.get(key);
-    if (existing && existing->is_table() && node.is_table()) {
-      merge_into(*existing->as_table(), *node.as_table());
-    } else {
-      base.insert_or_assign(key, node);
+// Fills what `user` leaves out from `defaults`, recursing into tables. The user's
+// nodes stay where the parser put them, so errors can still name their line.
+void fill_defaults(toml::table& user, const toml::table& defaults) {
+  for (const auto& [key, node] : defaults) {
+    auto* existing = user.get(key);
+    if (!existing) {
+      user.insert(key, node);
+    } else if (existing->is_table() && node.is_table()) {
+      fill_defaults(*existing->as_table(), *node.as_table());
     }
   }
 }
@@ -129,10 +130,10 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
   const auto* table = node.as_table();
   if (!table) throw InputError(fmt::format("{}network.{} must be a table", where(node), index));
   NetworkConfig n;
-  n.name = fmt::format("net{}", index);
   TableReader r(*table, prefix);
-  r.read("name", n.name);
   r.read("model", n.model.name);
+  n.name = fmt::format("{}{}", n.model.name, index);  // unless named
+  r.read("name", n.name);
   r.read("widths", n.model.widths);
   r.read("channels", n.model.channels);
   r.read("optimizer", n.optimizer);
@@ -251,7 +252,8 @@ Config from_table(toml::table& root) {
 }  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  toml::table root = parse_toml(default_config_toml(), "<defaults>");
+  const toml::table defaults = parse_toml(default_config_toml(), "<defaults>");
+  toml::table root;
   if (!path.empty()) {
     std::ifstream file(path);
     if (!file) {
@@ -259,12 +261,10 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     }
     std::stringstream text;
     text << file.rdbuf();
-    toml::table user = parse_toml(text.str(), path);
-    // A file that lists networks replaces the default list rather than merging
-    // into its first entry.
-    if (user.contains("network")) root.erase("network");
-    merge_into(root, user);
+    root = parse_toml(text.str(), path);
   }
+  // A file that lists networks replaces the default list (no per-entry merge).
+  fill_defaults(root, defaults);
   for (const auto& o : overrides) apply_override(root, o);
   return from_table(root);
 }

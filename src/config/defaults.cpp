@@ -20,7 +20,6 @@ log_every = 50
 path = ""
 
 [[network]]
-name = "cnn"
 model = "cnn"
 optimizer = "sgd"
 lr = 0.05

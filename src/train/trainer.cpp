@@ -66,9 +66,6 @@ std::string RunSummary::to_json() const {
 RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
   check_single_process(config);
-  prepare_run_dir(options.run_dir);
-  const std::string config_text = to_toml(config);
-  write_file_atomically(options.run_dir + "/config.toml", config_text);
   configure_threads(config.train.threads);
 
   const std::string data_dir = config.data.path.empty() ? default_data_folder() : config.data.path;
@@ -77,6 +74,11 @@ RunSummary train(const Config& config, const RunOptions& options) {
 
   std::vector<Network> nets;
   for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i));
+
+  // Inputs are all checked before the run folder appears: a bad run leaves nothing.
+  prepare_run_dir(options.run_dir);
+  const std::string config_text = to_toml(config);
+  write_file_atomically(options.run_dir + "/config.toml", config_text);
 
   const auto& tc = config.train;
   const ShardedSampler sampler(train_set.size(), 0, 1, tc.seed, config.data.shuffle,
@@ -120,9 +122,13 @@ RunSummary train(const Config& config, const RunOptions& options) {
   RunSummary summary;
   summary.run_dir = options.run_dir;
 
-  const auto train_start = Clock::now();
   auto last_checkpoint = Clock::now();
-  int64_t samples_done = 0;
+  // Throughput counts the steps themselves (batch gather, forward, backward,
+  // optimiser), after a short warm-up, as the Python peer does: evaluation and
+  // checkpoints are reported separately in metrics.jsonl.
+  const int64_t warmup_steps = std::min<int64_t>(20, (total_steps - pos.step) / 4);
+  int64_t steps_this_run = 0, samples_timed = 0;
+  double step_seconds = 0;
   auto interval_start = Clock::now();
   int64_t interval_samples = 0;
   std::vector<double> interval_loss(nets.size(), 0.0);
@@ -158,6 +164,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   for (; pos.epoch < tc.epochs && pos.step < total_steps; ++pos.epoch, pos.batch = 0) {
     const at::Tensor order = sampler.indices(pos.epoch);
     for (; pos.batch < steps_per_epoch && pos.step < total_steps;) {
+      const auto step_start = Clock::now();
       const Batch batch = make_batch(train_set, order, pos.batch, tc.batch_size);
       std::vector<at::Tensor> logits;
       logits.reserve(nets.size());
@@ -175,7 +182,10 @@ RunSummary train(const Config& config, const RunOptions& options) {
       ++pos.step;
       ++pos.batch;
       ++interval_steps;
-      samples_done += batch.targets.size(0);
+      if (++steps_this_run > warmup_steps) {
+        samples_timed += batch.targets.size(0);
+        step_seconds += seconds_since(step_start);
+      }
       interval_samples += batch.targets.size(0);
 
       if (pos.step % tc.log_every == 0 || pos.step == total_steps) {
@@ -212,8 +222,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   progress.finish();
   if (summary.networks.empty()) evaluate_all();  // resumed a finished run
   summary.steps = pos.step;
-  const double elapsed = seconds_since(train_start);
-  summary.samples_per_sec = elapsed > 0 ? double(samples_done) / elapsed : 0;
+  summary.samples_per_sec = step_seconds > 0 ? double(samples_timed) / step_seconds : 0;
   summary.wall_seconds = seconds_since(wall_start);
   write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
   return summary;

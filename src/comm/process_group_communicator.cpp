@@ -1,0 +1,222 @@
+#include "comm/process_group_communicator.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "cohort/error.h"
+#include "comm/work_handle.h"
+
+namespace cohort {
+namespace {
+
+c10d::ReduceOp to_c10d(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum:
+    case ReduceOp::Average:  // Gloo has no AVG: sum, then divide when done.
+      return c10d::ReduceOp::SUM;
+    case ReduceOp::Max:
+      return c10d::ReduceOp::MAX;
+    case ReduceOp::Min:
+      return c10d::ReduceOp::MIN;
+  }
+  throw Error("unknown ReduceOp");
+}
+
+void check_average_dtype(const at::Tensor& t, ReduceOp op) {
+  if (op == ReduceOp::Average && !at::isFloatingType(t.scalar_type()))
+    throw InputError(fmt::format(
+        "ReduceOp::Average needs floating-point tensors, got {}; use Sum and divide yourself",
+        c10::toString(t.scalar_type())));
+}
+
+// How long a rank that timed out waits for the other members to say that they
+// timed out too: members that reached the collective expire within about the
+// same moment; the ones that never do are the ones that did not answer.
+constexpr std::chrono::milliseconds kReportWindow{2000};
+
+}  // namespace
+
+ProcessGroupCommunicator::ProcessGroupCommunicator(std::string name, std::vector<int> global_ranks,
+                                                   int my_global_rank,
+                                                   c10::intrusive_ptr<c10d::Store> store,
+                                                   ProcessGroupFactory factory,
+                                                   std::chrono::milliseconds timeout)
+    : name_(std::move(name)),
+      ranks_(std::move(global_ranks)),
+      global_rank_(my_global_rank),
+      store_(std::move(store)),
+      factory_(std::move(factory)),
+      timeout_(timeout) {
+  auto it = std::find(ranks_.begin(), ranks_.end(), my_global_rank);
+  if (it == ranks_.end())
+    throw Error(fmt::format("rank {} is not a member of group '{}' ({})", my_global_rank, name_,
+                            fmt::join(ranks_, ", ")));
+  rank_ = static_cast<int>(it - ranks_.begin());
+  try {
+    group_ = factory_(store_, rank_, size(), timeout_);
+  } catch (const std::exception& e) {
+    OperationLabel label{"group creation", name_, rank_, size(), 0, timeout_};
+    raise_comm_failure(label, e, {});
+  }
+}
+
+int ProcessGroupCommunicator::global_rank(int group_rank) const {
+  if (group_rank < 0 || group_rank >= size())
+    throw InputError(fmt::format("rank {} is outside group '{}' of size {}", group_rank, name_,
+                                 size()));
+  return ranks_[group_rank];
+}
+
+void ProcessGroupCommunicator::check_peer(int peer, const char* what) const {
+  if (peer < 0 || peer >= size())
+    throw InputError(fmt::format("{} rank {} is outside group '{}' of size {}", what, peer, name_,
+                                 size()));
+}
+
+CommHandle ProcessGroupCommunicator::start(
+    const std::string& op, const std::function<c10::intrusive_ptr<c10d::Work>()>& issue,
+    std::function<void()> finish) {
+  const uint64_t sequence = ++sequence_;
+  OperationLabel label{op, name_, rank_, size(), sequence, timeout_};
+  c10::intrusive_ptr<c10d::Work> work;
+  try {
+    work = issue();
+  } catch (const std::exception& e) {
+    raise_comm_failure(label, e, {});
+  }
+  auto missing = [this, sequence] { return missing_ranks(sequence); };
+  return CommHandle(
+      std::make_shared<CommHandle::Impl>(std::move(work), label, std::move(finish), missing));
+}
+
+std::string ProcessGroupCommunicator::missing_ranks(uint64_t sequence) {
+  const std::string prefix = fmt::format("timeouts/{}/", sequence);
+  std::vector<int> missing;
+  try {
+    store_->set(prefix + std::to_string(rank_), {1});
+    const auto deadline = std::chrono::steady_clock::now() + std::min(kReportWindow, timeout_);
+    std::vector<bool> seen(size(), false);
+    seen[rank_] = true;
+    for (;;) {
+      for (int r = 0; r < size(); ++r)
+        if (!seen[r]) seen[r] = store_->check({prefix + std::to_string(r)});
+      if (std::all_of(seen.begin(), seen.end(), [](bool s) { return s; }) ||
+          std::chrono::steady_clock::now() >= deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (int r = 0; r < size(); ++r)
+      if (!seen[r]) missing.push_back(ranks_[r]);
+  } catch (const std::exception&) {
+    return "";  // The store itself is gone (rank 0 died): nothing to tell.
+  }
+  if (missing.empty()) return "";
+  return fmt::format("global rank{} {}", missing.size() > 1 ? "s" : "", fmt::join(missing, ", "));
+}
+
+CommHandle ProcessGroupCommunicator::allreduce_async(std::vector<at::Tensor>& tensors,
+                                                     ReduceOp op) {
+  for (auto& t : tensors) check_average_dtype(t, op);
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = to_c10d(op);
+  opts.timeout = timeout_;
+  std::function<void()> finish;
+  if (op == ReduceOp::Average && size() > 1)
+    finish = [tensors, n = size()]() mutable {
+      for (auto& t : tensors) t.div_(n);
+    };
+  return start("allreduce", [&] { return group_->allreduce(tensors, opts); }, std::move(finish));
+}
+
+CommHandle ProcessGroupCommunicator::broadcast_async(std::vector<at::Tensor>& tensors, int root) {
+  check_peer(root, "broadcast root");
+  c10d::BroadcastOptions opts;
+  opts.rootRank = root;
+  opts.rootTensor = 0;
+  opts.timeout = timeout_;
+  return start("broadcast", [&] { return group_->broadcast(tensors, opts); });
+}
+
+CommHandle ProcessGroupCommunicator::allgather_async(std::vector<at::Tensor>& output,
+                                                     at::Tensor& input) {
+  if (output.empty())
+    for (int r = 0; r < size(); ++r) output.push_back(at::empty_like(input));
+  if (static_cast<int>(output.size()) != size())
+    throw InputError(fmt::format("allgather on group '{}' needs {} output tensors, got {}", name_,
+                                 size(), output.size()));
+  c10d::AllgatherOptions opts;
+  opts.timeout = timeout_;
+  return start("allgather", [&] {
+    std::vector<std::vector<at::Tensor>> outputs{output};
+    std::vector<at::Tensor> inputs{input};
+    return group_->allgather(outputs, inputs, opts);
+  });
+}
+
+// Gloo has no reduce-scatter: allreduce every chunk packed into one buffer and
+// keep our own chunk. It moves world-size times the data a true reduce-scatter
+// would, which is acceptable on CPU where this is used for small state.
+CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
+                                                          std::vector<at::Tensor>& input,
+                                                          ReduceOp op) {
+  if (static_cast<int>(input.size()) != size())
+    throw InputError(fmt::format("reduce_scatter on group '{}' needs {} input tensors, got {}",
+                                 name_, size(), input.size()));
+  for (auto& t : input) {
+    if (!t.sizes().equals(output.sizes()))
+      throw InputError(fmt::format(
+          "reduce_scatter on group '{}': every input must have the output's shape", name_));
+  }
+  check_average_dtype(output, op);
+  std::vector<at::Tensor> flat;
+  for (auto& t : input) flat.push_back(t.reshape({-1}));
+  std::vector<at::Tensor> packed{at::cat(flat)};
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = to_c10d(op);
+  opts.timeout = timeout_;
+  const int64_t chunk = output.numel();
+  auto finish = [packed, output, chunk, r = rank_, n = size(), op]() mutable {
+    auto mine = packed[0].narrow(0, r * chunk, chunk).view(output.sizes());
+    output.copy_(mine);
+    if (op == ReduceOp::Average) output.div_(n);
+  };
+  return start("reduce_scatter", [&] { return group_->allreduce(packed, opts); }, finish);
+}
+
+CommHandle ProcessGroupCommunicator::send_async(std::vector<at::Tensor>& tensors, int dst,
+                                                int tag) {
+  check_peer(dst, "send destination");
+  return start("send", [&] { return group_->send(tensors, dst, tag); });
+}
+
+CommHandle ProcessGroupCommunicator::recv_async(std::vector<at::Tensor>& tensors, int src,
+                                                int tag) {
+  check_peer(src, "recv source");
+  return start("recv", [&] { return group_->recv(tensors, src, tag); });
+}
+
+void ProcessGroupCommunicator::barrier() {
+  c10d::BarrierOptions opts;
+  opts.timeout = timeout_;
+  start("barrier", [&] { return group_->barrier(opts); }).wait();
+}
+
+std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(
+    const std::vector<int>& ranks, const std::string& name, std::chrono::milliseconds timeout) {
+  // Counted on every rank, member or not, so the prefixes agree everywhere.
+  const uint64_t index = ++groups_created_;
+  for (int r : ranks)
+    if (std::find(ranks_.begin(), ranks_.end(), r) == ranks_.end())
+      throw InputError(fmt::format("new_group '{}': rank {} is not in group '{}'", name, r, name_));
+  if (std::find(ranks.begin(), ranks.end(), global_rank_) == ranks.end()) return nullptr;
+  auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}/{}", index, name),
+                                                      store_);
+  return std::make_shared<ProcessGroupCommunicator>(
+      name, ranks, global_rank_, store, factory_, timeout.count() > 0 ? timeout : timeout_);
+}
+
+}  // namespace cohort

@@ -1,0 +1,65 @@
+// The Communicator over one c10d process group (Gloo on CPU; NCCL when built
+// with CUDA). The store it was rendezvoused on is kept so that sub-groups can be
+// created later and so that a timed-out rank can ask which peers never arrived.
+#pragma once
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include <functional>
+
+#include "cohort/comm.h"
+
+namespace cohort {
+
+// Makes the process group for `ranks` (global) on a store already prefixed for
+// this group; called only on members.
+using ProcessGroupFactory = std::function<c10::intrusive_ptr<c10d::ProcessGroup>(
+    c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)>;
+
+class ProcessGroupCommunicator : public Communicator {
+ public:
+  // Blocks until every member has joined (or the timeout passes).
+  ProcessGroupCommunicator(std::string name, std::vector<int> global_ranks, int my_global_rank,
+                           c10::intrusive_ptr<c10d::Store> store, ProcessGroupFactory factory,
+                           std::chrono::milliseconds timeout);
+
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(ranks_.size()); }
+  const std::string& name() const override { return name_; }
+  std::chrono::milliseconds timeout() const override { return timeout_; }
+  int global_rank(int group_rank) const override;
+
+  CommHandle allreduce_async(std::vector<at::Tensor>& tensors, ReduceOp op) override;
+  CommHandle broadcast_async(std::vector<at::Tensor>& tensors, int root) override;
+  CommHandle allgather_async(std::vector<at::Tensor>& output, at::Tensor& input) override;
+  CommHandle reduce_scatter_async(at::Tensor& output, std::vector<at::Tensor>& input,
+                                  ReduceOp op) override;
+  CommHandle send_async(std::vector<at::Tensor>& tensors, int dst, int tag) override;
+  CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) override;
+  void barrier() override;
+  std::shared_ptr<Communicator> new_group(const std::vector<int>& ranks, const std::string& name,
+                                          std::chrono::milliseconds timeout) override;
+
+ private:
+  // Starts `op` and wraps its Work; backend errors at issue time are named too.
+  CommHandle start(const std::string& op,
+                   const std::function<c10::intrusive_ptr<c10d::Work>()>& issue,
+                   std::function<void()> finish = {});
+  // Which group ranks did not report reaching collective `sequence` (see .cpp).
+  std::string missing_ranks(uint64_t sequence);
+  void check_peer(int peer, const char* what) const;
+
+  std::string name_;
+  std::vector<int> ranks_;
+  int global_rank_ = -1;
+  int rank_ = -1;
+  c10::intrusive_ptr<c10d::Store> store_;
+  ProcessGroupFactory factory_;
+  std::chrono::milliseconds timeout_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  uint64_t sequence_ = 0;
+  uint64_t groups_created_ = 0;
+};
+
+}  // namespace cohort

@@ -1,0 +1,40 @@
+#include <gtest/gtest.h>
+
+#include "cohort/error.h"
+#include "cohort/models.h"
+
+namespace cohort {
+namespace {
+
+TEST(Models, EveryModelMapsImagesToTenLogits) {
+  for (const auto& name : model_names()) {
+    ModelSpec spec;
+    spec.name = name;
+    if (name == "resnet") spec.channels = 8;
+    auto model = build_model(spec);
+    const at::Tensor out = model->forward(torch::randn({5, 1, 28, 28}));
+    EXPECT_EQ(out.sizes().vec(), (std::vector<int64_t>{5, 10})) << name;
+    EXPECT_GT(model->size(), 3u) << name << " must be a sequence of layers";
+  }
+}
+
+TEST(Models, MlpAndCnnMatchThePeersShapes) {
+  ModelSpec mlp{"mlp"};
+  int64_t mlp_params = 0;
+  for (const auto& p : build_model(mlp)->parameters()) mlp_params += p.numel();
+  EXPECT_EQ(mlp_params, 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
+  ModelSpec cnn{"cnn"};
+  int64_t cnn_params = 0;
+  for (const auto& p : build_model(cnn)->parameters()) cnn_params += p.numel();
+  EXPECT_EQ(cnn_params, 32 * 9 + 32 + 64 * 32 * 9 + 64 + 64 * 49 * 128 + 128 + 1280 + 10);
+}
+
+TEST(Models, UnknownOrImpossibleModelsAreInputErrors) {
+  EXPECT_THROW(build_model(ModelSpec{"transformer"}), InputError);
+  ModelSpec bad{"mlp"};
+  bad.widths = {0};
+  EXPECT_THROW(build_model(bad), InputError);
+}
+
+}  // namespace
+}  // namespace cohort

@@ -1,0 +1,120 @@
+// Launcher variables -> WorldInfo, for every launcher, without starting processes.
+#include <gtest/gtest.h>
+
+#include "cohort/error.h"
+#include "cohort/rendezvous.h"
+
+using namespace cohort;
+
+TEST(WorldInfo, NoLauncherMeansOneProcessOnLoopback) {
+  auto w = parse_world_info({});
+  EXPECT_EQ(w.rank, 0);
+  EXPECT_EQ(w.world_size, 1);
+  EXPECT_EQ(w.master_addr, "127.0.0.1");
+  EXPECT_EQ(w.source, "none");
+  EXPECT_EQ(w.job_id, "port29500");
+}
+
+TEST(WorldInfo, Torchrun) {
+  auto w = parse_world_info({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
+                             {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "10.0.0.5"},
+                             {"MASTER_PORT", "1234"}, {"COHORT_JOB_ID", "exp7"}});
+  EXPECT_EQ(w.source, "torchrun");
+  EXPECT_EQ(w.rank, 3);
+  EXPECT_EQ(w.world_size, 8);
+  EXPECT_EQ(w.local_rank, 1);
+  EXPECT_EQ(w.local_world_size, 2);
+  EXPECT_EQ(w.master_addr, "10.0.0.5");
+  EXPECT_EQ(w.master_port, 1234);
+  EXPECT_EQ(w.job_id, "exp7");
+}
+
+TEST(WorldInfo, JobIdDefaultsToThePortSoTwoJobsOnOneHostDiffer) {
+  auto a = parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "4000"}});
+  auto b = parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "4001"}});
+  EXPECT_NE(a.job_id, b.job_id);
+}
+
+TEST(WorldInfo, OpenMpiWhenTorchrunIsAbsent) {
+  auto w = parse_world_info({{"OMPI_COMM_WORLD_RANK", "5"}, {"OMPI_COMM_WORLD_SIZE", "6"},
+                             {"OMPI_COMM_WORLD_LOCAL_RANK", "2"},
+                             {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"}, {"PMI_RANK", "0"}});
+  EXPECT_EQ(w.source, "openmpi");
+  EXPECT_EQ(w.rank, 5);
+  EXPECT_EQ(w.world_size, 6);
+  EXPECT_EQ(w.local_rank, 2);
+  EXPECT_EQ(w.local_world_size, 3);
+}
+
+TEST(WorldInfo, TorchrunWinsOverMpiAndSlurm) {
+  auto w = parse_world_info({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "0"},
+                             {"OMPI_COMM_WORLD_SIZE", "4"}, {"SLURM_PROCID", "3"},
+                             {"SLURM_NTASKS", "4"}});
+  EXPECT_EQ(w.source, "torchrun");
+  EXPECT_EQ(w.rank, 1);
+  EXPECT_EQ(w.world_size, 2);
+}
+
+TEST(WorldInfo, MpichPmi) {
+  auto w = parse_world_info({{"PMI_RANK", "2"}, {"PMI_SIZE", "4"}, {"SLURM_PROCID", "0"},
+                             {"SLURM_NTASKS", "4"}});
+  EXPECT_EQ(w.source, "mpich");
+  EXPECT_EQ(w.rank, 2);
+  EXPECT_EQ(w.world_size, 4);
+  EXPECT_EQ(w.local_rank, 0);  // no local variables: each rank is taken as its own host
+  EXPECT_EQ(w.local_world_size, 1);
+}
+
+TEST(WorldInfo, SlurmTakesTheMasterFromConfigUnlessMasterAddrIsSet) {
+  Environment env{{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "1"},
+                  {"SLURM_NTASKS_PER_NODE", "2"}};
+  auto w = parse_world_info(env, "node17");
+  EXPECT_EQ(w.source, "slurm");
+  EXPECT_EQ(w.rank, 3);
+  EXPECT_EQ(w.local_rank, 1);
+  EXPECT_EQ(w.local_world_size, 2);
+  EXPECT_EQ(w.master_addr, "node17");
+  env["MASTER_ADDR"] = "node02";
+  EXPECT_EQ(parse_world_info(env, "node17").master_addr, "node02");
+}
+
+TEST(WorldInfo, RankOutsideTheWorldIsInputError) {
+  try {
+    parse_world_info({{"RANK", "4"}, {"WORLD_SIZE", "4"}});
+    FAIL() << "rank == world size was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 4 is outside the world of 4"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(parse_world_info({{"RANK", "-1"}, {"WORLD_SIZE", "4"}}), InputError);
+  EXPECT_THROW(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "0"}}), InputError);
+  EXPECT_THROW(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "2"},
+                                 {"LOCAL_WORLD_SIZE", "2"}}),
+               InputError);
+  EXPECT_THROW(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_WORLD_SIZE", "3"}}),
+               InputError);
+}
+
+TEST(WorldInfo, NonNumericValuesAreInputErrorsNamingTheVariable) {
+  try {
+    parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "two"}});
+    FAIL() << "non-numeric WORLD_SIZE was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("WORLD_SIZE='two'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_world_info({{"RANK", "1x"}, {"WORLD_SIZE", "2"}}), InputError);
+  EXPECT_THROW(parse_world_info({{"RANK", ""}, {"WORLD_SIZE", "2"}}), InputError);
+  EXPECT_THROW(parse_world_info({{"MASTER_PORT", "http"}}), InputError);
+  EXPECT_THROW(parse_world_info({{"MASTER_PORT", "70000"}}), InputError);
+  EXPECT_THROW(parse_world_info({{"RANK", "99999999999"}, {"WORLD_SIZE", "2"}}), InputError);
+}
+
+TEST(WorldInfo, RankWithoutWorldSizeIsInputError) {
+  try {
+    parse_world_info({{"OMPI_COMM_WORLD_RANK", "0"}});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("OMPI_COMM_WORLD_SIZE is missing"), std::string::npos)
+        << e.what();
+  }
+}
