@@ -23,7 +23,8 @@ for model in mlp cnn; do
         --max-steps "$steps" --eval 0 | tail -1)
     echo "{\"runner\":\"peer\",\"model\":\"$model\",\"result\":$p}"
     theirs+=("$(echo "$p" | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
-    c=$("$bin" train --quiet --out "$work/$model-$i" --set network.0.model="$model" \
+    c=$("$bin" train "$root/examples/configs/mlp.toml" --quiet --out "$work/$model-$i" \
+        --set network.0.model="$model" \
         --set train.threads="$threads" --set train.batch_size=64 --set train.max_steps="$steps" \
         --set train.log_every=1000 --set train.checkpoint_every_steps=0 | tail -1)
     echo "{\"runner\":\"cohort\",\"model\":\"$model\",\"result\":$c}"
