@@ -217,6 +217,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
       logits.reserve(nets.size());
       for (auto& n : nets) logits.push_back(n.model->forward(batch.inputs));
       const auto losses = objective.losses(pos.step, batch.inputs, logits, batch.targets);
+      std::vector<double> step_losses(nets.size());
       for (size_t k = 0; k < nets.size(); ++k) {
         auto& n = nets[k];
         set_learning_rate(*n.optimizer, learning_rate_at(n.config, pos.step, total_steps));
@@ -225,10 +226,9 @@ RunSummary train(const Config& config, const RunOptions& options) {
         if (!replicas.empty()) replicas[k]->synchronize();
         clip_gradients(n.parameters, n.config.grad_clip);
         n.optimizer->step();
-        interval_loss[k] += losses[k].item<double>();  // cheap: a CPU scalar
+        step_losses[k] = losses[k].item<double>();
+        interval_loss[k] += step_losses[k];
       }
-      std::vector<double> step_losses;
-      for (const auto& l : losses) step_losses.push_back(l.item<double>());
       population.after_step(pos.step, nets, step_losses, metrics);
       ++pos.step;
       ++pos.batch;
@@ -254,7 +254,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
         interval_samples = 0;
         interval_start = Clock::now();
       }
-      progress.update(pos.step, pos.epoch, losses[0].item<double>(), last_rate, tc.log_every);
+      progress.update(pos.step, pos.epoch, step_losses[0], last_rate, tc.log_every);
 
       const bool by_steps = tc.checkpoint_every_steps > 0 && pos.step % tc.checkpoint_every_steps == 0;
       const bool by_time = tc.checkpoint_every_seconds > 0 &&
