@@ -55,6 +55,7 @@ struct ParallelConfig {
   int64_t micro_batches = 1;
   std::string schedule = "1f1b";  // gpipe | 1f1b
   std::string partition = "params";  // uniform | params | time
+  bool recompute = false;     // pipeline: re-run each stage's forward before its backward
   int64_t servers = 0;        // async: parameter-server ranks
   int64_t staleness = -1;     // async: -1 = unbounded
   int64_t average_every = 8;  // local-sgd: H

@@ -105,6 +105,10 @@ StepResult run_pipeline_step(PipelineStage& stage, const Batch& batch,
 // timings, which differ between processes. `sample` is needed by Time only.
 Partition agree_partition(Communicator& comm, torch::nn::Sequential& model,
                           PartitionMethod method, const at::Tensor& sample = at::Tensor());
+// The same for `stages` stages agreed among every rank of `comm` (for example the
+// whole world of a data x pipeline mesh, so every replica cuts alike).
+Partition agree_partition(Communicator& comm, torch::nn::Sequential& model, int stages,
+                          PartitionMethod method, const at::Tensor& sample = at::Tensor());
 
 // Rows of each micro-batch when `rows` are split into `micro_batches`.
 std::vector<int64_t> micro_batch_rows(int64_t rows, int micro_batches);

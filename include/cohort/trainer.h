@@ -36,6 +36,12 @@ struct RunSummary {
   std::string to_json() const;
 };
 
+// Checks, before any process starts or joins, that the config can be trained by
+// `world_size` processes: the cooperative method has its networks, the layout
+// data x pipeline fits the world, a pipelined network has at least one layer
+// per stage and one sample per micro-batch. InputError saying how to fix it.
+void check_training_plan(const Config& config, int world_size);
+
 RunSummary train(const Config& config, const RunOptions& options);
 
 }  // namespace cohort

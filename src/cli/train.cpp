@@ -68,7 +68,7 @@ int launch_self(TrainArgs args) {
   if (args.max_restarts > 0 || args.auto_resume) add({"--auto-resume"});
   ::setenv(kParentPrints, "1", 1);
   const int status = launch_local(launch);
-  if (status != 0) return 1;
+  if (status != 0) return status == 2 ? 2 : 1;  // a worker's bad-input status stays visible
   const std::string run_dir = args.resume.empty() ? args.out : args.resume;
   const std::string summary = read_text(run_dir + "/summary.json");
   if (summary.empty()) throw Error(fmt::format("the workers left no {}/summary.json", run_dir));
@@ -79,7 +79,7 @@ int launch_self(TrainArgs args) {
 
 int run_train(const TrainArgs& args) {
   if (args.nproc < 1) throw InputError("--nproc must be at least 1");
-  if (args.nproc > 1 && !std::getenv("RANK")) return launch_self(args);
+  const bool launcher = args.nproc > 1 && !std::getenv("RANK");
   RunOptions options;
   std::string config_path = args.config_path;
   if (!args.resume.empty()) {
@@ -101,6 +101,11 @@ int run_train(const TrainArgs& args) {
   }
   options.progress = !args.quiet;
   const Config config = load_config(config_path, args.overrides);
+  if (launcher) {
+    // Bad input is reported once, here, before any worker starts.
+    check_training_plan(config, args.nproc);
+    return launch_self(args);
+  }
   const RunSummary summary = train(config, options);
   // The last line on stdout is the machine-readable summary.
   if (summary.leader && !std::getenv(kParentPrints)) std::cout << summary.to_json() << std::endl;

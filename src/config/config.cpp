@@ -173,6 +173,7 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   r.read("micro_batches", p.micro_batches);
   r.read("schedule", p.schedule);
   r.read("partition", p.partition);
+  r.read("recompute", p.recompute);
   r.read("servers", p.servers);
   r.read("staleness", p.staleness);
   r.read("average_every", p.average_every);

@@ -6,29 +6,43 @@
 
 namespace cohort {
 
+CommunicatorPtr ProcessContext::data_group() const {
+  if (data_size == 1) return nullptr;
+  return mesh ? mesh->group("data") : comm;
+}
+
+CommunicatorPtr ProcessContext::pipeline_group() const {
+  return stages > 1 ? mesh->group("pipeline") : nullptr;
+}
+
+MeshLayout training_mesh(const ParallelConfig& parallel) {
+  return MeshLayout({{"data", int(parallel.data)}, {"pipeline", int(parallel.pipeline)}});
+}
+
+std::string describe_placement(const MeshLayout& layout) {
+  std::string out;
+  for (int r = 0; r < layout.size(); ++r) {
+    const auto c = layout.coordinate(r);
+    out += fmt::format("{}rank {}: replica {} stage {}", r ? ", " : "", r, c[0], c[1]);
+  }
+  return out;
+}
+
 ProcessContext join_job(const Config& config) {
   ProcessContext ctx;
   ctx.world = world_info_from_environment();
   const auto& p = config.parallel;
-  if (p.mode != "sync") {
-    throw InputError(fmt::format("parallel.mode = '{}' is not available in cohort train yet; use "
-                                 "sync", p.mode));
-  }
-  if (p.pipeline != 1) {
-    throw InputError(fmt::format("parallel.pipeline = {} is not available in cohort train yet; "
-                                 "the pipeline executor is a library API (cohort/pipeline.h)",
-                                 p.pipeline));
-  }
   const int64_t needed = p.data * p.pipeline;
-  if (ctx.world.world_size != needed) {
-    throw InputError(fmt::format(
-        "the layout parallel.data = {} x parallel.pipeline = {} needs {} processes, the job has {}: "
-        "run `cohort train ... --nproc {}` (or launch {} ranks)", p.data, p.pipeline, needed,
-        ctx.world.world_size, needed, needed));
-  }
+  const MeshLayout layout = training_mesh(p);
+  const auto coordinate = layout.coordinate(ctx.world.rank);
+  ctx.data_rank = coordinate[0];
+  ctx.data_size = int(p.data);
+  ctx.stage = coordinate[1];
+  ctx.stages = int(p.pipeline);
   if (needed > 1) {
     const auto timeout = std::chrono::milliseconds(int64_t(p.timeout_seconds * 1000));
     ctx.comm = init_world(ctx.world, timeout);
+    if (p.pipeline > 1) ctx.mesh = std::make_shared<DeviceMesh>(layout, ctx.comm);
   }
   return ctx;
 }

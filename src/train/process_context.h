@@ -1,23 +1,42 @@
-// Where this process stands in the job: its rank, the world group (null for a
-// single process) and whether it is the one that writes files and prints.
+// Where this process stands in the job: its rank, its place on the data x
+// pipeline mesh, the groups it talks through, and whether it is the one that
+// writes files and prints.
 #pragma once
+
+#include <memory>
+#include <string>
 
 #include "cohort/comm.h"
 #include "cohort/config.h"
+#include "cohort/mesh.h"
 #include "cohort/rendezvous.h"
 
 namespace cohort {
 
 struct ProcessContext {
   WorldInfo world;
-  CommunicatorPtr comm;  // the world group; null when the job is one process
+  CommunicatorPtr comm;               // the world group; null when the job is one process
+  std::shared_ptr<DeviceMesh> mesh;   // data x pipeline; null unless pipeline > 1
+  int data_rank = 0, data_size = 1;   // which replica this rank belongs to, of how many
+  int stage = 0, stages = 1;          // which pipeline stage it holds, of how many
+
   bool leader() const { return world.rank == 0; }
   bool distributed() const { return comm != nullptr; }
+  // The ranks holding the same stage in every replica (gradients are averaged
+  // there), and the ranks of this replica's pipeline; null when of size one.
+  CommunicatorPtr data_group() const;
+  CommunicatorPtr pipeline_group() const;
 };
 
-// Reads the launcher's variables, checks that the config's layout fits the world
-// (InputError before any work starts, saying how to launch it), and joins the
-// other ranks.
+// The mesh ranks are placed on: row-major, so the stages of one replica are
+// neighbouring ranks (rank = replica * pipeline + stage).
+MeshLayout training_mesh(const ParallelConfig& parallel);
+
+// "rank 0: replica 0 stage 0, rank 1: ..." for the start-up message.
+std::string describe_placement(const MeshLayout& layout);
+
+// Reads the launcher's variables and joins the other ranks on the config's mesh
+// (check_training_plan has checked that it fits the world).
 ProcessContext join_job(const Config& config);
 
 }  // namespace cohort

@@ -6,7 +6,6 @@
 
 #include "cohort/checkpoint.h"
 #include "cohort/data.h"
-#include "cohort/ddp.h"
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
 #include "cohort/metrics.h"
@@ -15,10 +14,9 @@
 #include "cohort/progress.h"
 #include "cohort/trainer.h"
 #include "train/network.h"
-#include "train/objective.h"
-#include "train/population.h"
-#include "train/comm_hook_choice.h"
+#include "train/pipeline_engine.h"
 #include "train/process_context.h"
+#include "train/replica_engine.h"
 #include "train/run_dir.h"
 #include "train/threads.h"
 
@@ -29,18 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-void check_method(const Config& config) {
-  const auto& method = config.cooperate.method;
-  if (config.cooperate.fused) {
-    throw InputError("cooperate.fused = true: fused arrays are a library API (cohort/fused.h) "
-                     "that cohort train does not use yet; set it to false");
-  }
-  if (method != "none" && config.networks.size() < 2) {
-    throw InputError(fmt::format("cooperate.method = '{}' needs at least two [[network]] entries",
-                                 method));
-  }
 }
 
 struct Position {
@@ -67,7 +53,7 @@ std::string RunSummary::to_json() const {
 
 RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
-  check_method(config);
+  check_training_plan(config, world_info_from_environment().world_size);
   const ProcessContext ctx = join_job(config);
   const bool leader = ctx.leader();
   configure_threads(config.train.threads);
@@ -88,9 +74,10 @@ RunSummary train(const Config& config, const RunOptions& options) {
   }
 
   const auto& tc = config.train;
-  // Every rank draws the same permutation and takes its own shard; dropping the
-  // uneven tail gives every rank the same number of steps.
-  const ShardedSampler sampler(train_set.size(), ctx.world.rank, ctx.world.world_size, tc.seed,
+  // Every replica draws the same permutation and takes its own shard (the stages
+  // of one pipeline share theirs); dropping the uneven tail gives every replica
+  // the same number of steps.
+  const ShardedSampler sampler(train_set.size(), ctx.data_rank, ctx.data_size, tc.seed,
                                config.data.shuffle, ShardedSampler::Tail::Drop);
   const int64_t steps_per_epoch = sampler.batches_per_epoch(tc.batch_size, true);
   if (steps_per_epoch < 1) {
@@ -128,19 +115,6 @@ RunSummary train(const Config& config, const RunOptions& options) {
     pos = {state.step, state.epoch, state.batch_in_epoch};
   }
 
-  // Data parallelism: each network is replicated on every rank and its gradients
-  // averaged in buckets while backward runs. Built after a resume so rank 0's
-  // broadcast carries the restored weights.
-  std::vector<std::unique_ptr<DistributedDataParallel>> replicas;
-  if (ctx.distributed()) {
-    for (auto& n : nets) {
-      DdpOptions ddp;
-      ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
-      ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, tc.seed);
-      replicas.push_back(std::make_unique<DistributedDataParallel>(n.model.ptr(), ctx.comm, ddp));
-    }
-  }
-
   auto save = [&](const Position& p) {
     TrainingState state;
     state.step = p.step;
@@ -158,22 +132,38 @@ RunSummary train(const Config& config, const RunOptions& options) {
     save_checkpoint(options.run_dir, state, tc.keep_checkpoints);
   };
 
-  std::vector<torch::nn::Sequential> models;
-  for (const auto& n : nets) models.push_back(n.model);
-  Objective objective(config.cooperate, models);
-  PopulationSchedule population(config.cooperate, config.train.seed);
-
   MetricsLog metrics = leader ? MetricsLog(options.run_dir + "/metrics.jsonl") : MetricsLog();
   Progress progress(total_steps, tc.epochs, options.progress && leader);
   RunSummary summary;
   summary.run_dir = options.run_dir;
   summary.leader = leader;
 
-  auto last_checkpoint = Clock::now();
   // Throughput counts the steps themselves (batch gather, forward, backward,
   // optimiser), after a short warm-up, as the Python peer does: evaluation and
   // checkpoints are reported separately in metrics.jsonl.
   const int64_t warmup_steps = std::min<int64_t>(20, (total_steps - pos.step) / 4);
+
+  // Built after a resume: DDP broadcasts rank 0's (restored) weights, and
+  // pipeline stages are cut from the restored network.
+  std::unique_ptr<StepEngine> engine;
+  if (ctx.stages > 1) {
+    if (leader && options.progress) {
+      const MeshLayout layout = training_mesh(config.parallel);
+      progress.message(fmt::format("placement {}: {}", layout.describe(),
+                                   describe_placement(layout)));
+    }
+    const int64_t rows = (tc.batch_size + config.parallel.micro_batches - 1) /
+                         config.parallel.micro_batches;
+    // The first timed step is drawn: warmed up, and early enough to show in short runs.
+    const int64_t timeline_step = std::min(pos.step + warmup_steps, total_steps - 1);
+    engine = std::make_unique<PipelineEngine>(config, ctx, nets[0],
+                                              train_set.images.narrow(0, 0, rows),
+                                              options.run_dir, metrics, timeline_step);
+  } else {
+    engine = std::make_unique<ReplicaEngine>(config, ctx, nets, metrics);
+  }
+
+  auto last_checkpoint = Clock::now();
   int64_t steps_this_run = 0, samples_timed = 0;
   double step_seconds = 0;
   auto interval_start = Clock::now();
@@ -213,23 +203,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
     for (; pos.batch < steps_per_epoch && pos.step < total_steps;) {
       const auto step_start = Clock::now();
       const Batch batch = make_batch(train_set, order, pos.batch, tc.batch_size);
-      std::vector<at::Tensor> logits;
-      logits.reserve(nets.size());
-      for (auto& n : nets) logits.push_back(n.model->forward(batch.inputs));
-      const auto losses = objective.losses(pos.step, batch.inputs, logits, batch.targets);
-      std::vector<double> step_losses(nets.size());
-      for (size_t k = 0; k < nets.size(); ++k) {
-        auto& n = nets[k];
-        set_learning_rate(*n.optimizer, learning_rate_at(n.config, pos.step, total_steps));
-        n.optimizer->zero_grad();
-        losses[k].backward();
-        if (!replicas.empty()) replicas[k]->synchronize();
-        clip_gradients(n.parameters, n.config.grad_clip);
-        n.optimizer->step();
-        step_losses[k] = losses[k].item<double>();
-        interval_loss[k] += step_losses[k];
-      }
-      population.after_step(pos.step, nets, step_losses, metrics);
+      const std::vector<double> step_losses = engine->step(batch, pos.step, total_steps);
+      for (size_t k = 0; k < nets.size(); ++k) interval_loss[k] += step_losses[k];
       ++pos.step;
       ++pos.batch;
       ++interval_steps;
@@ -257,13 +232,17 @@ RunSummary train(const Config& config, const RunOptions& options) {
       progress.update(pos.step, pos.epoch, step_losses[0], last_rate, tc.log_every);
 
       const bool by_steps = tc.checkpoint_every_steps > 0 && pos.step % tc.checkpoint_every_steps == 0;
-      const bool by_time = tc.checkpoint_every_seconds > 0 &&
-                           seconds_since(last_checkpoint) >= tc.checkpoint_every_seconds;
-      if (leader && (by_steps || by_time) && pos.batch < steps_per_epoch) {
-        save(pos);
+      bool due = by_steps || (tc.checkpoint_every_seconds > 0 &&
+                              seconds_since(last_checkpoint) >= tc.checkpoint_every_seconds);
+      // Only the leader's clock counts; ranks that must help it save learn its decision.
+      if (tc.checkpoint_every_seconds > 0) due = engine->agree(leader && due);
+      if (due && pos.batch < steps_per_epoch) {
+        engine->gather_networks();
+        if (leader) save(pos);
         last_checkpoint = Clock::now();
       }
     }
+    engine->gather_networks();
     if (leader) evaluate_all();
     // The epoch's end is the resume point: the next run starts the next epoch.
     if (leader) save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
@@ -273,10 +252,10 @@ RunSummary train(const Config& config, const RunOptions& options) {
   progress.finish();
   if (leader && summary.networks.empty()) evaluate_all();  // resumed a finished run
   summary.steps = pos.step;
-  // Every rank trains on its own shard at the same pace: the job's rate is the
-  // leader's times the world size.
+  // Every replica trains on its own shard at the same pace: the job's rate is the
+  // leader's times the number of replicas.
   summary.samples_per_sec =
-      step_seconds > 0 ? double(samples_timed) * ctx.world.world_size / step_seconds : 0;
+      step_seconds > 0 ? double(samples_timed) * ctx.data_size / step_seconds : 0;
   summary.wall_seconds = seconds_since(wall_start);
   if (leader) write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
   return summary;

@@ -1,44 +1,19 @@
 // `cohort train --nproc N` with parallel.data = N against one process with the
 // N-times larger batch, end to end through the CLI, the launcher and DDP.
-#include <gtest/gtest.h>
-
-#include <filesystem>
-
-#include "cohort/checkpoint.h"
-#include "launch_harness.h"
-#include "test_paths.h"
+#include "train_harness.h"
 
 namespace cohort {
 namespace {
 
-struct TempRunDir {
-  TempRunDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "cohort-dp-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempRunDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
+using test::TempRunDir;
 
 std::string train_command(const std::string& out, int nproc, int per_rank_batch,
                           const std::string& extra = "") {
-  return std::string(COHORT_BIN) + " train " COHORT_SOURCE_DIR "/examples/configs/mlp.toml"
-         " --quiet --out " + out + " --nproc " +
-         std::to_string(nproc) + " --set parallel.data=" + std::to_string(nproc) +
-         " --set train.batch_size=" + std::to_string(per_rank_batch) +
-         " --set network.0.model=mlp --set 'network.0.widths=[64]' --set train.max_steps=20"
-         " --set train.threads=1 --set train.seed=5 --set network.0.lr=0.05 " + extra;
-}
-
-void expect_same_weights(const std::string& a_dir, const std::string& b_dir, double atol) {
-  const auto a = load_checkpoint(a_dir).networks.at(0).tensors;
-  const auto b = load_checkpoint(b_dir).networks.at(0).tensors;
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].first.rfind("param.", 0) != 0) continue;
-    const double diff = (a[i].second - b[i].second).abs().max().item<double>();
-    EXPECT_LT(diff, atol) << a[i].first;
-  }
+  return test::train_mlp(out, "--nproc " + std::to_string(nproc) +
+                                  " --set parallel.data=" + std::to_string(nproc) +
+                                  " --set train.batch_size=" + std::to_string(per_rank_batch) +
+                                  " --set 'network.0.widths=[64]' --set train.max_steps=20 " +
+                                  extra);
 }
 
 // Strided shards make rank r's batch b the positions 2(bB + i) + r of the epoch's
@@ -53,11 +28,8 @@ TEST(TrainDataParallel, TwoRanksEqualOneProcessWithTheDoubleBatch) {
   auto two = test::run_shell(train_command(dp.path, 2, 16), 300);
   ASSERT_EQ(two.exit_code, 0) << two.output;
   // The parent prints the summary as the last line: a JSON object.
-  std::string out = two.output;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  const std::string last = out.substr(out.rfind('\n') + 1);
-  EXPECT_EQ(last.rfind("{\"networks\"", 0), 0u) << two.output;
-  expect_same_weights(single.path, dp.path, 1e-5);
+  EXPECT_EQ(test::last_line(two.output).rfind("{\"networks\"", 0), 0u) << two.output;
+  test::expect_same_weights(single.path, dp.path, 1e-5);
 }
 
 TEST(TrainDataParallel, CompressedGradientsStayCloseToExact) {
@@ -67,7 +39,7 @@ TEST(TrainDataParallel, CompressedGradientsStayCloseToExact) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   // fp16 keeps ~3 significant digits of each averaged gradient: after 20 steps
   // the weights differ, but by far less than the weights themselves move.
-  expect_same_weights(exact.path, half.path, 2e-3);
+  test::expect_same_weights(exact.path, half.path, 2e-3);
 }
 
 TEST(TrainDataParallel, ALayoutThatDoesNotFitTheWorldIsRejectedUpFront) {

@@ -54,6 +54,11 @@ expect 2 "epochs must be at least 1" -- "$bin" train --quiet --set train.epochs=
 expect 2 "parallel.data must be at least 1" -- "$bin" train --quiet --set parallel.data=0
 expect 2 "unknown model 'vgg'" -- "$bin" train --quiet --set network.0.model=vgg --out "$work/r6"
 expect 2 "widths must all be at least 1" -- "$bin" train --quiet --set network.0.model=mlp --set 'network.0.widths=[0]'
+# Impossible layouts: refused by the parent before any worker starts (one line).
+expect 2 "use at most 6 stages" -- "$bin" train "${quick[@]}" --nproc 7 --set parallel.pipeline=7
+expect 2 "micro_batches = 80 is more than train.batch_size = 64" -- "$bin" train "${quick[@]}" --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=80
+expect 2 "cuts one network into stages, the config has 2" -- "$bin" train --quiet --nproc 2 --set parallel.pipeline=2
+expect 2 "needs 4 processes, the job has 2" -- "$bin" train "${quick[@]}" --nproc 2 --set parallel.data=2 --set parallel.pipeline=2
 expect 2 "not writable" -- "$bin" train "${quick[@]}" --out /proc/cohort-run
 touch "$work/plainfile"
 expect 2 "not writable" -- "$bin" train "${quick[@]}" --out "$work/plainfile/run"

@@ -26,11 +26,16 @@ PipelineStage::PipelineStage(torch::nn::Sequential layers, CommunicatorPtr comm)
 
 Partition agree_partition(Communicator& comm, torch::nn::Sequential& model,
                           PartitionMethod method, const at::Tensor& sample) {
-  at::Tensor bounds = torch::zeros({comm.size() + 1}, torch::kInt64);
+  return agree_partition(comm, model, comm.size(), method, sample);
+}
+
+Partition agree_partition(Communicator& comm, torch::nn::Sequential& model, int stages,
+                          PartitionMethod method, const at::Tensor& sample) {
+  at::Tensor bounds = torch::zeros({stages + 1}, torch::kInt64);
   std::string error;
   if (comm.rank() == 0) {
     try {
-      bounds = torch::tensor(partition_model(model, comm.size(), method, sample).bounds,
+      bounds = torch::tensor(partition_model(model, stages, method, sample).bounds,
                              torch::kInt64);
     } catch (const InputError& e) {
       error = e.what();

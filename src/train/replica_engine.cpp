@@ -1,0 +1,52 @@
+#include "train/replica_engine.h"
+
+#include "cohort/optim.h"
+#include "train/comm_hook_choice.h"
+
+namespace cohort {
+namespace {
+
+std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets) {
+  std::vector<torch::nn::Sequential> models;
+  for (const auto& n : nets) models.push_back(n.model);
+  return models;
+}
+
+}  // namespace
+
+ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
+                             std::vector<Network>& nets, MetricsLog& metrics)
+    : nets_(nets),
+      metrics_(metrics),
+      objective_(config.cooperate, models_of(nets)),
+      population_(config.cooperate, config.train.seed) {
+  if (!ctx.distributed()) return;
+  for (auto& n : nets_) {
+    DdpOptions ddp;
+    ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
+    ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, config.train.seed);
+    replicas_.push_back(std::make_unique<DistributedDataParallel>(n.model.ptr(), ctx.comm, ddp));
+  }
+}
+
+std::vector<double> ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
+  std::vector<at::Tensor> logits;
+  logits.reserve(nets_.size());
+  for (auto& n : nets_) logits.push_back(n.model->forward(batch.inputs));
+  const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets);
+  std::vector<double> step_losses(nets_.size());
+  for (size_t k = 0; k < nets_.size(); ++k) {
+    auto& n = nets_[k];
+    set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
+    n.optimizer->zero_grad();
+    losses[k].backward();
+    if (!replicas_.empty()) replicas_[k]->synchronize();
+    clip_gradients(n.parameters, n.config.grad_clip);
+    n.optimizer->step();
+    step_losses[k] = losses[k].item<double>();
+  }
+  population_.after_step(step, nets_, step_losses, metrics_);
+  return step_losses;
+}
+
+}  // namespace cohort

@@ -1,0 +1,37 @@
+// Whole networks on every rank: K networks (one for a plain run) see the same
+// batch, each minimises its objective (cross-entropy, plus a peer term for mutual
+// learning and codistillation), PBT exploits and explores between steps, and with
+// several ranks each network's gradients are averaged by DDP while backward runs.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "cohort/config.h"
+#include "cohort/ddp.h"
+#include "cohort/metrics.h"
+#include "train/network.h"
+#include "train/objective.h"
+#include "train/population.h"
+#include "train/process_context.h"
+#include "train/step_engine.h"
+
+namespace cohort {
+
+class ReplicaEngine : public StepEngine {
+ public:
+  // `nets` must already hold their restored state: DDP broadcasts rank 0's weights here.
+  ReplicaEngine(const Config& config, const ProcessContext& ctx, std::vector<Network>& nets,
+                MetricsLog& metrics);
+
+  std::vector<double> step(const Batch& batch, int64_t step, int64_t total_steps) override;
+
+ private:
+  std::vector<Network>& nets_;
+  MetricsLog& metrics_;
+  Objective objective_;
+  PopulationSchedule population_;
+  std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
+};
+
+}  // namespace cohort

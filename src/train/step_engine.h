@@ -1,0 +1,33 @@
+// How one training step is carried out on this rank. The trainer owns the loop
+// (data order, learning-rate schedule, evaluation, checkpoints, metrics); an
+// engine owns what differs between layouts: whole networks replicated on every
+// rank (ReplicaEngine: one process, data parallelism, cooperative methods) or one
+// network cut into pipeline stages, optionally replicated (PipelineEngine).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cohort/data.h"
+
+namespace cohort {
+
+class StepEngine {
+ public:
+  virtual ~StepEngine() = default;
+
+  // One optimiser step of every network on this rank's batch. Returns each
+  // network's loss on the batch; the leader always has the true values.
+  virtual std::vector<double> step(const Batch& batch, int64_t step, int64_t total_steps) = 0;
+
+  // Collective: brings the leader's networks up to date as whole networks
+  // before it evaluates or saves them (pipeline stages send it their layers).
+  virtual void gather_networks() {}
+
+  // Collective when ranks must act together on a decision only the leader can
+  // make (a checkpoint due by its clock): returns the leader's decision on
+  // every rank that needs it.
+  virtual bool agree(bool leader_decision) { return leader_decision; }
+};
+
+}  // namespace cohort

@@ -1,0 +1,58 @@
+// Running `cohort train` end to end from tests and comparing the weights of the
+// run folders it leaves.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "cohort/checkpoint.h"
+#include "launch_harness.h"
+#include "test_paths.h"
+
+namespace cohort::test {
+
+struct TempRunDir {
+  TempRunDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "cohort-run-XXXXXX").string();
+    parent = ::mkdtemp(tmpl.data());
+    path = parent + "/run";
+  }
+  ~TempRunDir() { std::filesystem::remove_all(parent); }
+  std::string parent;
+  std::string path;  // not created: cohort train makes it
+};
+
+// `cohort train` on the small mlp of examples/configs/mlp.toml, one thread per
+// rank, fixed seed; `args` adds --nproc, --set and the like.
+inline std::string train_mlp(const std::string& out, const std::string& args) {
+  return std::string(COHORT_BIN) + " train " COHORT_SOURCE_DIR "/examples/configs/mlp.toml"
+         " --quiet --out " + out + " --set 'network.0.widths=[64, 32]' --set train.threads=1"
+         " --set train.seed=5 --set network.0.lr=0.05 " + args;
+}
+
+// Every parameter of the newest checkpoints of two run folders within `atol`.
+inline void expect_same_weights(const std::string& a_dir, const std::string& b_dir, double atol) {
+  const auto a = load_checkpoint(a_dir).networks.at(0).tensors;
+  const auto b = load_checkpoint(b_dir).networks.at(0).tensors;
+  ASSERT_EQ(a.size(), b.size());
+  int compared = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].first.rfind("param.", 0) != 0) continue;
+    ASSERT_EQ(a[i].first, b[i].first);
+    const double diff = (a[i].second - b[i].second).abs().max().item<double>();
+    EXPECT_LT(diff, atol) << a[i].first;
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+}
+
+// The last line of a run's output: the parent's JSON summary.
+inline std::string last_line(std::string out) {
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out.substr(out.rfind('\n') + 1);
+}
+
+}  // namespace cohort::test
