@@ -59,6 +59,7 @@ std::vector<double> PipelineEngine::step(const Batch& batch, int64_t step, int64
   // Only the last stage computes the loss; the leader reports it.
   at::Tensor loss = at::scalar_tensor(result.loss, at::kDouble).reshape({1});
   stage_->comm().broadcast(loss, ctx_.stages - 1);
+  costs_.pipeline_idle += result.idle_seconds;
   if (step == timeline_step_) report_timeline(result, step);
   return {loss.item<double>()};
 }
@@ -71,6 +72,7 @@ void PipelineEngine::average_gradients_across_replicas() {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
   if (grads.empty()) return;
+  const auto start = std::chrono::steady_clock::now();
   std::vector<at::Tensor> flat_views;
   for (const auto& g : grads) flat_views.push_back(g.reshape(-1));
   at::Tensor flat = at::cat(flat_views);
@@ -80,6 +82,10 @@ void PipelineEngine::average_gradients_across_replicas() {
     g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
     offset += g.numel();
   }
+  // After the last backward, so none of it is hidden.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  costs_.communication += seconds;
+  costs_.exposed_communication += seconds;
 }
 
 void PipelineEngine::clip_gradients_across_stages(double max_norm) {

@@ -40,7 +40,13 @@ std::vector<double> ReplicaEngine::step(const Batch& batch, int64_t step, int64_
     set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
     n.optimizer->zero_grad();
     losses[k].backward();
-    if (!replicas_.empty()) replicas_[k]->synchronize();
+    if (!replicas_.empty()) {
+      replicas_[k]->synchronize();
+      const StepTimeline& t = replicas_[k]->last_timeline();
+      costs_.communication += t.communication_seconds();
+      costs_.exposed_communication +=
+          std::chrono::duration<double>(t.synchronized - t.backward_end).count();
+    }
     clip_gradients(n.parameters, n.config.grad_clip);
     n.optimizer->step();
     step_losses[k] = losses[k].item<double>();

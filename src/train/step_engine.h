@@ -6,11 +6,19 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "cohort/data.h"
 
 namespace cohort {
+
+// Where this rank's step time went, in seconds, summed over steps.
+struct StepCosts {
+  double communication = 0;          // gradient collectives, launch to done
+  double exposed_communication = 0;  // the part the step waited for (not hidden behind backward)
+  double pipeline_idle = 0;          // a stage waiting for its neighbours: bubble and transfers
+};
 
 class StepEngine {
  public:
@@ -28,6 +36,12 @@ class StepEngine {
   // make (a checkpoint due by its clock): returns the leader's decision on
   // every rank that needs it.
   virtual bool agree(bool leader_decision) { return leader_decision; }
+
+  // The costs since the previous call (for metrics.jsonl), then starts afresh.
+  StepCosts take_costs() { return std::exchange(costs_, StepCosts{}); }
+
+ protected:
+  StepCosts costs_;
 };
 
 }  // namespace cohort

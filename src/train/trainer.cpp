@@ -215,13 +215,18 @@ RunSummary train(const Config& config, const RunOptions& options) {
       interval_samples += batch.targets.size(0);
 
       if (pos.step % tc.log_every == 0 || pos.step == total_steps) {
-        last_rate = double(interval_samples) / std::max(1e-9, seconds_since(interval_start));
+        const double interval_seconds = std::max(1e-9, seconds_since(interval_start));
+        last_rate = double(interval_samples) / interval_seconds;
+        const StepCosts costs = engine->take_costs();
         for (size_t k = 0; k < nets.size(); ++k) {
           metrics.write(nlohmann::json{
               {"kind", "train"}, {"network", nets[k].config.name}, {"step", pos.step},
               {"epoch", pos.epoch}, {"loss", interval_loss[k] / double(interval_steps)},
               {"lr", learning_rate_at(nets[k].config, pos.step - 1, total_steps)},
-              {"samples_per_sec", last_rate}, {"comm_seconds", 0.0},
+              {"samples_per_sec", last_rate}, {"interval_seconds", interval_seconds},
+              {"comm_seconds", costs.communication},
+              {"comm_exposed_seconds", costs.exposed_communication},
+              {"pipeline_idle_seconds", costs.pipeline_idle},
               {"wall_seconds", seconds_since(wall_start)}}.dump());
         }
         std::fill(interval_loss.begin(), interval_loss.end(), 0.0);
