@@ -9,6 +9,8 @@ packages=(
   libcli11-dev libtomlplusplus-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps
+  libprotobuf-dev protobuf-compiler libboost-dev
+  chromium fonts-dejavu-core python3-pil
 )
 missing=()
 for p in "${packages[@]}"; do

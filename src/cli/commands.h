@@ -15,5 +15,6 @@ using Runner = std::function<int()>;
 Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
 Runner add_launch_command(CLI::App& app);
+Runner add_report_command(CLI::App& app);
 
 }  // namespace cohort::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(cohort::cli::add_train_command);
   add(cohort::cli::add_eval_command);
   add(cohort::cli::add_launch_command);
+  add(cohort::cli::add_report_command);
 
   try {
     app.parse(argc, argv);

@@ -60,6 +60,7 @@ std::vector<double> PipelineEngine::step(const Batch& batch, int64_t step, int64
   at::Tensor loss = at::scalar_tensor(result.loss, at::kDouble).reshape({1});
   stage_->comm().broadcast(loss, ctx_.stages - 1);
   costs_.pipeline_idle += result.idle_seconds;
+  if (trace_->enabled()) trace_step(result, step);
   if (step == timeline_step_) report_timeline(result, step);
   return {loss.item<double>()};
 }
@@ -83,7 +84,9 @@ void PipelineEngine::average_gradients_across_replicas() {
     offset += g.numel();
   }
   // After the last backward, so none of it is hidden.
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto end = std::chrono::steady_clock::now();
+  trace_->span("allreduce gradients", TraceLane::Communication, start, end);
+  const double seconds = std::chrono::duration<double>(end - start).count();
   costs_.communication += seconds;
   costs_.exposed_communication += seconds;
 }
@@ -126,6 +129,24 @@ void PipelineEngine::gather_networks() {
   }
   restore_state(*net_.model, *net_.optimizer, NamedTensors(merged.begin(), merged.end()),
                 "pipeline: gathering the stages");
+}
+
+void PipelineEngine::trace_step(const StepResult& result, int64_t step) const {
+  const std::string args = fmt::format("{{\"step\":{}}}", step + 1);
+  for (const auto& t : result.timings) {
+    const auto kind = t.instruction.kind;
+    const bool compute = kind == InstructionKind::Forward || kind == InstructionKind::Backward ||
+                         kind == InstructionKind::OptimizerStep;
+    const std::string name = kind == InstructionKind::OptimizerStep
+                                 ? "optimizer"
+                                 : fmt::format("{} {}", to_string(kind), t.instruction.micro_batch);
+    trace_->span(name, compute ? TraceLane::Compute : TraceLane::PointToPoint,
+                 result.started + std::chrono::duration_cast<TraceClock::duration>(
+                                      std::chrono::duration<double>(t.start)),
+                 result.started + std::chrono::duration_cast<TraceClock::duration>(
+                                      std::chrono::duration<double>(t.end)),
+                 args);
+  }
 }
 
 bool PipelineEngine::agree(bool leader_decision) {

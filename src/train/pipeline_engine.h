@@ -40,6 +40,7 @@ class PipelineEngine : public StepEngine {
   void average_gradients_across_replicas();
   void clip_gradients_across_stages(double max_norm);
   void report_timeline(const StepResult& result, int64_t step);
+  void trace_step(const StepResult& result, int64_t step) const;
 
   const ProcessContext& ctx_;
   Network& net_;

@@ -7,13 +7,10 @@
 #include <map>
 
 #include "cohort/error.h"
+#include "cohort/messages.h"
 
 namespace cohort {
 namespace {
-
-// Larger than any model here by orders of magnitude, small enough that a
-// corrupted size cannot make the receiver allocate the machine away.
-constexpr int64_t kMaxMessageBytes = int64_t(16) << 30;
 
 std::string first_component(const std::string& name) { return name.substr(0, name.find('.')); }
 
@@ -63,25 +60,13 @@ std::vector<int> owning_stages(const NamedTensors& state, const torch::nn::Seque
 void send_tensors(Communicator& comm, const NamedTensors& tensors, int dst, int tag) {
   c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
   for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.detach().contiguous());
-  std::vector<char> bytes = torch::pickle_save(dict);
-  at::Tensor size = at::scalar_tensor(int64_t(bytes.size()), at::kLong).reshape({1});
-  comm.send(size, dst, tag);
-  at::Tensor payload = at::from_blob(bytes.data(), {int64_t(bytes.size())}, at::kByte);
-  comm.send(payload, dst, tag);
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  send_bytes(comm, std::string(bytes.begin(), bytes.end()), dst, tag);
 }
 
 NamedTensors recv_tensors(Communicator& comm, int src, int tag) {
-  at::Tensor size = at::zeros({1}, at::kLong);
-  comm.recv(size, src, tag);
-  const int64_t n = size.item<int64_t>();
-  if (n <= 0 || n > kMaxMessageBytes) {
-    throw CommError(fmt::format("pipeline state from rank {}: message of {} bytes is impossible "
-                                "(a mismatched peer or a corrupted message)", src, n));
-  }
-  at::Tensor payload = at::empty({n}, at::kByte);
-  comm.recv(payload, src, tag);
-  const auto* data = static_cast<const char*>(payload.data_ptr());
-  const auto dict = torch::pickle_load(std::vector<char>(data, data + n)).toGenericDict();
+  const std::string bytes = recv_bytes(comm, src, tag);
+  const auto dict = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
   NamedTensors out;
   out.reserve(dict.size());
   for (const auto& entry : dict) out.emplace_back(entry.key().toStringRef(), entry.value().toTensor());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cohort/data.h"
+#include "cohort/trace.h"
 
 namespace cohort {
 
@@ -40,8 +41,13 @@ class StepEngine {
   // The costs since the previous call (for metrics.jsonl), then starts afresh.
   StepCosts take_costs() { return std::exchange(costs_, StepCosts{}); }
 
+  // Where steps record their spans (train.timeline); a disabled recorder by default.
+  void set_trace(TraceRecorder* trace) { trace_ = trace; }
+
  protected:
   StepCosts costs_;
+  TraceRecorder disabled_trace_;
+  TraceRecorder* trace_ = &disabled_trace_;
 };
 
 }  // namespace cohort

@@ -11,7 +11,9 @@
 #include "cohort/metrics.h"
 #include "cohort/optim.h"
 #include "cohort/pbt.h"
+#include "cohort/messages.h"
 #include "cohort/progress.h"
+#include "cohort/trace.h"
 #include "cohort/trainer.h"
 #include "train/network.h"
 #include "train/pipeline_engine.h"
@@ -27,6 +29,18 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Every rank's spans go to the leader, which writes one trace for the run.
+void write_trace(const ProcessContext& ctx, const TraceRecorder& trace, const std::string& run_dir) {
+  constexpr int kTraceTag = 7;
+  if (!ctx.leader()) {
+    send_bytes(*ctx.comm, trace.events_json(), 0, kTraceTag);
+    return;
+  }
+  std::vector<std::string> ranks = {trace.events_json()};
+  for (int r = 1; r < ctx.world.world_size; ++r) ranks.push_back(recv_bytes(*ctx.comm, r, kTraceTag));
+  write_file_atomically(run_dir + "/trace.json", merge_traces(ranks));
 }
 
 struct Position {
@@ -163,6 +177,9 @@ RunSummary train(const Config& config, const RunOptions& options) {
     engine = std::make_unique<ReplicaEngine>(config, ctx, nets, metrics);
   }
 
+  TraceRecorder trace = tc.timeline ? TraceRecorder(ctx.world.rank) : TraceRecorder();
+  engine->set_trace(&trace);
+
   auto last_checkpoint = Clock::now();
   int64_t steps_this_run = 0, samples_timed = 0;
   double step_seconds = 0;
@@ -242,17 +259,23 @@ RunSummary train(const Config& config, const RunOptions& options) {
       // Only the leader's clock counts; ranks that must help it save learn its decision.
       if (tc.checkpoint_every_seconds > 0) due = engine->agree(leader && due);
       if (due && pos.batch < steps_per_epoch) {
+        const auto start = Clock::now();
         engine->gather_networks();
         if (leader) save(pos);
         last_checkpoint = Clock::now();
+        trace.span("checkpoint", TraceLane::Host, start, last_checkpoint);
       }
     }
+    const auto epoch_end = Clock::now();
     engine->gather_networks();
     if (leader) evaluate_all();
+    const auto evaluated = Clock::now();
+    trace.span("evaluate", TraceLane::Host, epoch_end, evaluated);
     // The epoch's end is the resume point: the next run starts the next epoch.
     if (leader) save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
           pos.batch < steps_per_epoch ? pos.batch : 0});
     last_checkpoint = Clock::now();
+    trace.span("checkpoint", TraceLane::Host, evaluated, last_checkpoint);
   }
   progress.finish();
   if (leader && summary.networks.empty()) evaluate_all();  // resumed a finished run
@@ -261,6 +284,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   // leader's times the number of replicas.
   summary.samples_per_sec =
       step_seconds > 0 ? double(samples_timed) * ctx.data_size / step_seconds : 0;
+  if (trace.enabled()) write_trace(ctx, trace, options.run_dir);
   summary.wall_seconds = seconds_since(wall_start);
   if (leader) write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
   return summary;

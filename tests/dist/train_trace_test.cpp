@@ -1,0 +1,64 @@
+// train.timeline = true: one Chrome trace per run with every rank's spans.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "train_harness.h"
+
+namespace cohort {
+namespace {
+
+// (rank, first word of the span name) -> count
+std::map<std::pair<int, std::string>, int> spans_of(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/trace.json");
+  const auto trace = nlohmann::json::parse(in);
+  std::map<std::pair<int, std::string>, int> counts;
+  for (const auto& e : trace.at("traceEvents")) {
+    if (e.at("ph") != "X") continue;
+    const std::string name = e.at("name");
+    ++counts[{e.at("pid").get<int>(), name.substr(0, name.find(' '))}];
+  }
+  return counts;
+}
+
+TEST(TrainTrace, DataParallelRunsTraceEveryRanksComputeAndBuckets) {
+  test::TempRunDir run;
+  const auto r = test::run_shell(test::train_mlp(run.path, "--nproc 2 --set parallel.data=2 "
+                                                 "--set train.max_steps=10 "
+                                                 "--set train.timeline=true"), 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto spans = spans_of(run.path);
+  for (int rank : {0, 1}) {
+    EXPECT_EQ((spans[{rank, "forward"}]), 10) << rank;
+    EXPECT_EQ((spans[{rank, "backward"}]), 10) << rank;
+    EXPECT_GE((spans[{rank, "allreduce"}]), 10) << rank;  // at least one bucket a step
+  }
+  EXPECT_EQ((spans[{0, "evaluate"}]), 1);
+}
+
+TEST(TrainTrace, PipelineRunsTraceSendsAndReceives) {
+  test::TempRunDir run;
+  const auto r = test::run_shell(test::train_mlp(run.path, "--nproc 2 --set parallel.pipeline=2 "
+                                                 "--set parallel.micro_batches=2 "
+                                                 "--set train.max_steps=10 "
+                                                 "--set train.timeline=true"), 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto spans = spans_of(run.path);
+  EXPECT_EQ((spans[{0, "send_activation"}]), 20);
+  EXPECT_EQ((spans[{1, "recv_activation"}]), 20);
+  EXPECT_EQ((spans[{1, "send_grad"}]), 20);
+  EXPECT_EQ((spans[{0, "forward"}]), 20);
+  EXPECT_EQ((spans[{1, "backward"}]), 20);
+}
+
+TEST(TrainTrace, OffByDefault) {
+  test::TempRunDir run;
+  const auto r = test::run_shell(test::train_mlp(run.path, "--set train.max_steps=3"), 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(run.path + "/trace.json"));
+}
+
+}  // namespace
+}  // namespace cohort
