@@ -23,6 +23,7 @@ struct TrainConfig {
   double checkpoint_every_seconds = 0;  // 0 = off
   int64_t keep_checkpoints = 3;
   bool timeline = false;                // Chrome trace of the run
+  bool tensorboard = false;             // TensorBoard event files next to metrics.jsonl
 };
 
 struct DataConfig {

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
+
+#include "cohort/tensorboard.h"
 
 namespace cohort {
 
@@ -18,8 +21,13 @@ class MetricsLog {
   // `json_object` is one serialised JSON object, without a newline.
   void write(const std::string& json_object);
 
+  // Also writes every numeric field of every record to TensorBoard event files
+  // in `dir`, tagged "<kind>/<field>[/<network>]" at the record's step.
+  void also_to_tensorboard(const std::string& dir);
+
  private:
   std::FILE* file_ = nullptr;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
 }  // namespace cohort

@@ -113,6 +113,7 @@ void read_train(TableReader r, TrainConfig& t) {
   r.read("checkpoint_every_seconds", t.checkpoint_every_seconds);
   r.read("keep_checkpoints", t.keep_checkpoints);
   r.read("timeline", t.timeline);
+  r.read("tensorboard", t.tensorboard);
   r.finish();
   require(t.epochs >= 1, fmt::format("train.epochs must be at least 1, got {}", t.epochs));
   require(t.batch_size >= 1,

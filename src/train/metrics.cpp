@@ -6,12 +6,20 @@
 #include "cohort/error.h"
 #include "cohort/metrics.h"
 
+#include <nlohmann/json.hpp>
+
+#include "cohort/tensorboard.h"
+
 namespace cohort {
 
 MetricsLog::MetricsLog(const std::string& path) : file_(std::fopen(path.c_str(), "a")) {
   if (!file_) {
     throw InputError(fmt::format("cannot write metrics to {}: {}", path, std::strerror(errno)));
   }
+}
+
+void MetricsLog::also_to_tensorboard(const std::string& dir) {
+  tensorboard_ = std::make_unique<TensorBoardWriter>(dir);
 }
 
 MetricsLog::~MetricsLog() {
@@ -23,6 +31,17 @@ void MetricsLog::write(const std::string& json_object) {
   std::fputs(json_object.c_str(), file_);
   std::fputc('\n', file_);
   std::fflush(file_);
+  if (!tensorboard_) return;
+  const auto record = nlohmann::json::parse(json_object, nullptr, false);
+  if (!record.is_object()) return;
+  const std::string kind = record.value("kind", "metrics");
+  const std::string network = record.contains("network") ? "/" + record.value("network", "") : "";
+  const int64_t step = record.value("step", int64_t(0));
+  for (const auto& [key, value] : record.items()) {
+    if (!value.is_number() || key == "step" || key == "epoch" || key == "wall_seconds") continue;
+    tensorboard_->scalar(kind + "/" + key + network, value.get<double>(), step);
+  }
+  tensorboard_->flush();
 }
 
 }  // namespace cohort

@@ -147,6 +147,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   };
 
   MetricsLog metrics = leader ? MetricsLog(options.run_dir + "/metrics.jsonl") : MetricsLog();
+  if (leader && tc.tensorboard) metrics.also_to_tensorboard(options.run_dir + "/tensorboard");
   Progress progress(total_steps, tc.epochs, options.progress && leader);
   RunSummary summary;
   summary.run_dir = options.run_dir;

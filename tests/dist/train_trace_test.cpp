@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "cohort/tensorboard.h"
 #include "train_harness.h"
 
 namespace cohort {
@@ -51,6 +52,23 @@ TEST(TrainTrace, PipelineRunsTraceSendsAndReceives) {
   EXPECT_EQ((spans[{1, "send_grad"}]), 20);
   EXPECT_EQ((spans[{0, "forward"}]), 20);
   EXPECT_EQ((spans[{1, "backward"}]), 20);
+}
+
+TEST(TrainTrace, TensorBoardEventsFollowTheMetrics) {
+  test::TempRunDir run;
+  const auto r = test::run_shell(test::train_mlp(run.path, "--set train.max_steps=40 "
+                                                 "--set train.log_every=20 "
+                                                 "--set train.tensorboard=true"), 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(run.path + "/tensorboard")) {
+    files.push_back(e.path().string());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  std::map<std::string, std::vector<int64_t>> steps;
+  for (const auto& s : read_tensorboard_scalars(files[0])) steps[s.tag].push_back(s.step);
+  EXPECT_EQ(steps["train/loss/mlp"], (std::vector<int64_t>{20, 40}));
+  EXPECT_EQ(steps["eval/test_accuracy/mlp"], (std::vector<int64_t>{40}));
 }
 
 TEST(TrainTrace, OffByDefault) {
