@@ -39,6 +39,10 @@ struct PipelineOptions {
   // forward. Batch-norm running statistics are restored around the re-run so
   // they advance once per micro-batch, as without recomputation.
   bool recompute = false;
+  // Called just before each of the stage's backward passes, with whether it is
+  // the step's last one: a data-parallel wrapper accumulates locally until then
+  // and starts reducing gradient buckets during the last backward.
+  std::function<void(bool last_backward)> before_backward;
 };
 
 // One stage of the pipeline. `comm` is the pipeline group: its rank r holds stage

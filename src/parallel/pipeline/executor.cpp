@@ -256,6 +256,7 @@ class StepRunner {
         break;
       }
       case InstructionKind::Backward:
+        if (opt_.before_backward) opt_.before_backward(++backwards_ == opt_.micro_batches);
         backward(mb, pending_grad_);
         pending_grad_ = at::Tensor();
         break;
@@ -274,6 +275,7 @@ class StepRunner {
   const PipelineOptions& opt_;
   const std::function<void()>& optimizer_step_;
   std::vector<MicroBatch> micro_;
+  int backwards_ = 0;
   std::vector<at::Tensor> inputs_, targets_;
   std::list<PendingSend> pending_sends_;
   at::Tensor pending_grad_;
