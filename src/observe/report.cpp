@@ -223,6 +223,8 @@ td:first-child, th:first-child, td:nth-child(2), td:nth-child(3) {{ text-align: 
   html += line_plot_svg({"Training loss", "step", "loss"}, series_of(runs, &Run::train, "step", "loss"));
   html += line_plot_svg({"Training loss over time", "wall seconds", "loss"},
                         series_of(runs, &Run::train, "wall_seconds", "loss"));
+  html += line_plot_svg({"Training accuracy", "step", "accuracy %"},
+                        series_of(runs, &Run::train, "step", "accuracy", 100));
   html += line_plot_svg({"Test accuracy", "step", "accuracy %"},
                         series_of(runs, &Run::eval, "step", "test_accuracy", 100));
   html += line_plot_svg({"Test accuracy over time", "wall seconds", "accuracy %"},

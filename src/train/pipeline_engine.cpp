@@ -57,7 +57,7 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
   }
 }
 
-std::vector<double> PipelineEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
+StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
   set_learning_rate(*net_.optimizer, learning_rate_at(net_.config, step, total_steps));
   // The optimiser holds the whole network; layers of other stages have no
   // gradient and the optimisers skip them.
@@ -67,13 +67,15 @@ std::vector<double> PipelineEngine::step(const Batch& batch, int64_t step, int64
     clip_gradients_across_stages(net_.config.grad_clip);
     net_.optimizer->step();
   });
-  // Only the last stage computes the loss; the leader reports it.
-  at::Tensor loss = at::scalar_tensor(result.loss, at::kDouble).reshape({1});
-  stage_->comm().broadcast(loss, ctx_.stages - 1);
+  // Only the last stage computes loss and accuracy; the leader reports them.
+  at::Tensor outcome = at::tensor({result.loss, double(result.correct),
+                                   double(std::max<int64_t>(1, result.samples))}, at::kDouble);
+  stage_->comm().broadcast(outcome, ctx_.stages - 1);
+  const auto o = outcome.accessor<double, 1>();
   costs_.pipeline_idle += result.idle_seconds;
   if (trace_->enabled()) trace_step(result, step);
   if (step == timeline_step_) report_timeline(result, step);
-  return {loss.item<double>()};
+  return {{o[0]}, {o[1] / o[2]}};
 }
 
 void PipelineEngine::synchronize_replicas(int64_t step) {

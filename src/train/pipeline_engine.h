@@ -32,7 +32,7 @@ class PipelineEngine : public StepEngine {
                  const at::Tensor& sample, std::string run_dir, MetricsLog& metrics,
                  int64_t timeline_step);
 
-  std::vector<double> step(const Batch& batch, int64_t step, int64_t total_steps) override;
+  StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) override;
   void gather_networks() override;
   bool agree(bool leader_decision) override;
 

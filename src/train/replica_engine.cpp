@@ -31,7 +31,7 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
   }
 }
 
-std::vector<double> ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
+StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
   const std::string step_args = fmt::format("{{\"step\":{}}}", step + 1);
   std::vector<at::Tensor> logits;
   logits.reserve(nets_.size());
@@ -43,7 +43,13 @@ std::vector<double> ReplicaEngine::step(const Batch& batch, int64_t step, int64_
   const auto objective_start = TraceClock::now();
   const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets);
   trace_->span("loss", TraceLane::Compute, objective_start, TraceClock::now(), step_args);
-  std::vector<double> step_losses(nets_.size());
+  StepOutcome outcome;
+  std::vector<double>& step_losses = outcome.loss;
+  step_losses.resize(nets_.size());
+  for (const auto& l : logits) {
+    const double correct = l.detach().argmax(1).eq(batch.targets).sum().item<double>();
+    outcome.accuracy.push_back(correct / double(batch.targets.size(0)));
+  }
   for (size_t k = 0; k < nets_.size(); ++k) {
     auto& n = nets_[k];
     set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
@@ -71,7 +77,7 @@ std::vector<double> ReplicaEngine::step(const Batch& batch, int64_t step, int64_
     step_losses[k] = losses[k].item<double>();
   }
   population_.after_step(step, nets_, step_losses, metrics_);
-  return step_losses;
+  return outcome;
 }
 
 }  // namespace cohort

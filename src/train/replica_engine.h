@@ -24,7 +24,7 @@ class ReplicaEngine : public StepEngine {
   ReplicaEngine(const Config& config, const ProcessContext& ctx, std::vector<Network>& nets,
                 MetricsLog& metrics);
 
-  std::vector<double> step(const Batch& batch, int64_t step, int64_t total_steps) override;
+  StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) override;
 
  private:
   std::vector<Network>& nets_;

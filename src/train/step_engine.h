@@ -21,13 +21,19 @@ struct StepCosts {
   double pipeline_idle = 0;          // a stage waiting for its neighbours: bubble and transfers
 };
 
+// Each network's loss (its whole objective) and accuracy on the step's batch.
+struct StepOutcome {
+  std::vector<double> loss;
+  std::vector<double> accuracy;
+};
+
 class StepEngine {
  public:
   virtual ~StepEngine() = default;
 
-  // One optimiser step of every network on this rank's batch. Returns each
-  // network's loss on the batch; the leader always has the true values.
-  virtual std::vector<double> step(const Batch& batch, int64_t step, int64_t total_steps) = 0;
+  // One optimiser step of every network on this rank's batch. The leader always
+  // has the true outcome.
+  virtual StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) = 0;
 
   // Collective: brings the leader's networks up to date as whole networks
   // before it evaluates or saves them (pipeline stages send it their layers).

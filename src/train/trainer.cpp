@@ -186,7 +186,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   double step_seconds = 0;
   auto interval_start = Clock::now();
   int64_t interval_samples = 0;
-  std::vector<double> interval_loss(nets.size(), 0.0);
+  std::vector<double> interval_loss(nets.size(), 0.0), interval_accuracy(nets.size(), 0.0);
   int64_t interval_steps = 0;
   double last_rate = 0;
 
@@ -221,8 +221,12 @@ RunSummary train(const Config& config, const RunOptions& options) {
     for (; pos.batch < steps_per_epoch && pos.step < total_steps;) {
       const auto step_start = Clock::now();
       const Batch batch = make_batch(train_set, order, pos.batch, tc.batch_size);
-      const std::vector<double> step_losses = engine->step(batch, pos.step, total_steps);
-      for (size_t k = 0; k < nets.size(); ++k) interval_loss[k] += step_losses[k];
+      const StepOutcome outcome = engine->step(batch, pos.step, total_steps);
+      const std::vector<double>& step_losses = outcome.loss;
+      for (size_t k = 0; k < nets.size(); ++k) {
+        interval_loss[k] += step_losses[k];
+        interval_accuracy[k] += outcome.accuracy[k];
+      }
       ++pos.step;
       ++pos.batch;
       ++interval_steps;
@@ -240,6 +244,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
           metrics.write(nlohmann::json{
               {"kind", "train"}, {"network", nets[k].config.name}, {"step", pos.step},
               {"epoch", pos.epoch}, {"loss", interval_loss[k] / double(interval_steps)},
+              {"accuracy", interval_accuracy[k] / double(interval_steps)},
               {"lr", learning_rate_at(nets[k].config, pos.step - 1, total_steps)},
               {"samples_per_sec", last_rate}, {"interval_seconds", interval_seconds},
               {"comm_seconds", costs.communication},
@@ -248,6 +253,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
               {"wall_seconds", seconds_since(wall_start)}}.dump());
         }
         std::fill(interval_loss.begin(), interval_loss.end(), 0.0);
+        std::fill(interval_accuracy.begin(), interval_accuracy.end(), 0.0);
         interval_steps = 0;
         interval_samples = 0;
         interval_start = Clock::now();

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "train_harness.h"
 
@@ -45,6 +46,22 @@ TEST(TrainPipeline, TwoStagesEqualOneProcess) {
                                                         "--set parallel.micro_batches=4 "
                                                         "--set parallel.schedule=1f1b")));
   test::expect_same_weights(single.path, piped.path, 1e-5);
+  // The last stage's accuracy reaches the leader's metrics: the same batches
+  // through the same weights, so the same counts (a near-tie in argmax may flip
+  // one sample of 32).
+  auto train_accuracy = [](const std::string& dir) {
+    std::vector<double> out;
+    std::istringstream lines(read_file(dir + "/metrics.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+      const auto r = nlohmann::json::parse(line);
+      if (r["kind"] == "train") out.push_back(r["accuracy"]);
+    }
+    return out;
+  };
+  const auto a = train_accuracy(single.path), b = train_accuracy(piped.path);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1.0 / 32 / 10 + 1e-9);
   // The run draws one step's timeline and records the bubble it measured.
   EXPECT_NE(read_file(piped.path + "/timeline.svg").find("<svg"), std::string::npos);
   const std::string metrics = read_file(piped.path + "/metrics.jsonl");

@@ -65,6 +65,7 @@ TEST(TrainTrace, TensorBoardEventsFollowTheMetrics) {
   std::map<std::string, std::vector<int64_t>> steps;
   for (const auto& s : read_tensorboard_scalars(events)) steps[s.tag].push_back(s.step);
   EXPECT_EQ(steps["train/loss/mlp"], (std::vector<int64_t>{20, 40}));
+  EXPECT_EQ(steps["train/accuracy/mlp"], (std::vector<int64_t>{20, 40}));
   EXPECT_EQ(steps["eval/test_accuracy/mlp"], (std::vector<int64_t>{40}));
 }
 
