@@ -3,8 +3,6 @@
 
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <filesystem>
 #include <iostream>
 
@@ -16,6 +14,7 @@
 #include "cohort/error.h"
 #include "cohort/launch.h"
 #include "cohort/trainer.h"
+#include "train/run_dir.h"
 
 namespace cohort::cli {
 namespace {
@@ -42,13 +41,6 @@ std::string default_run_dir() {
 // so the last line on stdout stays one JSON object (worker lines carry a prefix).
 constexpr const char* kParentPrints = "COHORT_SUMMARY_BY_PARENT";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // `cohort train --nproc N`: the same command, once per rank, under the launcher.
 int launch_self(TrainArgs args) {
   if (args.out.empty() && args.resume.empty()) args.out = default_run_dir();
@@ -70,7 +62,7 @@ int launch_self(TrainArgs args) {
   const int status = launch_local(launch);
   if (status != 0) return status == 2 ? 2 : 1;  // a worker's bad-input status stays visible
   const std::string run_dir = args.resume.empty() ? args.out : args.resume;
-  const std::string summary = read_text(run_dir + "/summary.json");
+  const std::string summary = read_file(run_dir + "/summary.json");
   if (summary.empty()) throw Error(fmt::format("the workers left no {}/summary.json", run_dir));
   std::cout << summary << std::flush;
   return 0;

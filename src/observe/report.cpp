@@ -4,25 +4,18 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "cohort/error.h"
 #include "observe/svg_plot.h"
+#include "train/run_dir.h"
 
 namespace cohort {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 struct Run {
   std::string name;  // the folder's name, to tell runs apart
@@ -42,7 +35,7 @@ Run load_run(const std::string& dir) {
   Run run;
   run.name = fs::absolute(root).lexically_normal().filename().string();
   if (run.name.empty()) run.name = fs::absolute(root).lexically_normal().parent_path().filename();
-  std::istringstream lines(read_text(metrics));
+  std::istringstream lines(read_file(metrics.string()));
   for (std::string line; std::getline(lines, line);) {
     // A run killed mid-write may end with a partial line: skip what does not parse.
     json record = json::parse(line, nullptr, false);
@@ -51,10 +44,10 @@ Run load_run(const std::string& dir) {
     else if (record["kind"] == "eval") run.eval.push_back(std::move(record));
   }
   if (fs::is_regular_file(root / "summary.json")) {
-    run.summary = json::parse(read_text(root / "summary.json"), nullptr, false);
+    run.summary = json::parse(read_file((root / "summary.json").string()), nullptr, false);
   }
   if (fs::is_regular_file(root / "trace.json")) {
-    const json trace = json::parse(read_text(root / "trace.json"), nullptr, false);
+    const json trace = json::parse(read_file((root / "trace.json").string()), nullptr, false);
     if (trace.is_object() && trace.contains("traceEvents")) {
       for (const auto& e : trace["traceEvents"]) {
         if (e.value("ph", "") != "X") continue;
@@ -62,7 +55,7 @@ Run load_run(const std::string& dir) {
       }
     }
   }
-  if (fs::is_regular_file(root / "timeline.svg")) run.timeline_svg = read_text(root / "timeline.svg");
+  if (fs::is_regular_file(root / "timeline.svg")) run.timeline_svg = read_file((root / "timeline.svg").string());
   return run;
 }
 

@@ -1,11 +1,11 @@
 #include "train/pipeline_engine.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "cohort/network_state.h"
 #include "cohort/optim.h"
@@ -29,8 +29,8 @@ double seconds_of(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, Network& net,
-                               const at::Tensor& sample, std::string run_dir,
-                               MetricsLog& metrics, int64_t timeline_step)
+                               const at::Tensor& sample, std::string run_dir, MetricsLog& metrics,
+                               int64_t timeline_step)
     : ctx_(ctx),
       net_(net),
       run_dir_(std::move(run_dir)),
@@ -63,32 +63,23 @@ StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total
   // gradient and the optimisers skip them.
   if (replicas_ && options_.micro_batches > 1) accumulating_.emplace(*replicas_);
   const StepResult result = run_pipeline_step(*stage_, batch, options_, [&] {
-    if (replicas_) synchronize_replicas(step);
+    if (replicas_) {
+      replicas_->synchronize();
+      account_ddp_step(replicas_->last_timeline(), "", step);
+    }
     clip_gradients_across_stages(net_.config.grad_clip);
     net_.optimizer->step();
   });
   // Only the last stage computes loss and accuracy; the leader reports them.
-  at::Tensor outcome = at::tensor({result.loss, double(result.correct),
-                                   double(std::max<int64_t>(1, result.samples))}, at::kDouble);
+  at::Tensor outcome = at::tensor(
+      {result.loss, double(result.correct), double(std::max<int64_t>(1, result.samples))},
+      at::kDouble);
   stage_->comm().broadcast(outcome, ctx_.stages - 1);
   const auto o = outcome.accessor<double, 1>();
   costs_.pipeline_idle += result.idle_seconds;
   if (trace_->enabled()) trace_step(result, step);
   if (step == timeline_step_) report_timeline(result, step);
   return {{o[0]}, {o[1] / o[2]}};
-}
-
-void PipelineEngine::synchronize_replicas(int64_t step) {
-  replicas_->synchronize();
-  const StepTimeline& t = replicas_->last_timeline();
-  costs_.communication += t.communication_seconds();
-  costs_.exposed_communication +=
-      std::chrono::duration<double>(t.synchronized - t.backward_end).count();
-  const std::string args = fmt::format("{{\"step\":{}}}", step + 1);
-  for (size_t b = 0; b < t.buckets.size(); ++b) {
-    trace_->span(fmt::format("allreduce bucket {}", b), TraceLane::Communication,
-                 t.buckets[b].launched, t.buckets[b].done, args);
-  }
 }
 
 void PipelineEngine::clip_gradients_across_stages(double max_norm) {
@@ -192,26 +183,32 @@ void PipelineEngine::report_timeline(const StepResult& result, int64_t step) {
     const double stage_busy = a[0][3], stage_wall = a[0][4];
     busy += stage_busy;
     makespan = std::max(makespan, stage_wall);
-    stages.push_back({{"stage", int(a[0][0])}, {"busy_seconds", stage_busy},
+    stages.push_back({{"stage", int(a[0][0])},
+                      {"busy_seconds", stage_busy},
                       {"idle_seconds", stage_wall - stage_busy}});
     for (int64_t i = 1; i < t.size(0); ++i) {
-      cells.push_back({int(a[i][0]), a[i][1] == 0 ? InstructionKind::Forward : InstructionKind::Backward,
+      cells.push_back({int(a[i][0]),
+                       a[i][1] == 0 ? InstructionKind::Forward : InstructionKind::Backward,
                        int(a[i][2]), a[i][3], a[i][4]});
     }
   }
   const int P = ctx_.stages, M = options_.micro_batches;
   const double measured = makespan > 0 ? 1 - busy / (P * makespan) : 0;
   const double theory = double(P - 1) / double(M + P - 1);
-  const std::string title = fmt::format(
-      "step {}: {} stages, {} micro-batches, {}; bubble {:.1f}% (theory {:.1f}%)", step + 1, P, M,
-      to_string(options_.schedule), 100 * measured, 100 * theory);
+  const std::string title =
+      fmt::format("step {}: {} stages, {} micro-batches, {}; bubble {:.1f}% (theory {:.1f}%)",
+                  step + 1, P, M, to_string(options_.schedule), 100 * measured, 100 * theory);
   write_file_atomically(run_dir_ + "/timeline.svg", render_timeline_svg(cells, P, title));
-  metrics_.write(nlohmann::json{{"kind", "pipeline"}, {"step", step + 1},
-                                {"schedule", to_string(options_.schedule)},
-                                {"micro_batches", M}, {"stages", stages},
-                                {"partition", partition_.bounds},
-                                {"bubble_fraction", measured},
-                                {"bubble_fraction_theory", theory}}.dump());
+  metrics_.write(nlohmann::json{
+      {"kind", "pipeline"},
+      {"step", step + 1},
+      {"schedule", to_string(options_.schedule)},
+      {"micro_batches", M},
+      {"stages", stages},
+      {"partition", partition_.bounds},
+      {"bubble_fraction", measured},
+      {"bubble_fraction_theory",
+       theory}}.dump());
 }
 
 }  // namespace cohort

@@ -39,7 +39,6 @@ class PipelineEngine : public StepEngine {
   const Partition& partition() const { return partition_; }
 
  private:
-  void synchronize_replicas(int64_t step);
   void clip_gradients_across_stages(double max_norm);
   void report_timeline(const StepResult& result, int64_t step);
   void trace_step(const StepResult& result, int64_t step) const;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cohort/error.h"
+#include "cohort/trainer.h"
 
 namespace cohort {
 
@@ -31,6 +32,7 @@ std::string describe_placement(const MeshLayout& layout) {
 ProcessContext join_job(const Config& config) {
   ProcessContext ctx;
   ctx.world = world_info_from_environment();
+  check_training_plan(config, ctx.world.world_size);
   const auto& p = config.parallel;
   const int64_t needed = p.data * p.pipeline;
   const MeshLayout layout = training_mesh(p);

@@ -35,8 +35,9 @@ MeshLayout training_mesh(const ParallelConfig& parallel);
 // "rank 0: replica 0 stage 0, rank 1: ..." for the start-up message.
 std::string describe_placement(const MeshLayout& layout);
 
-// Reads the launcher's variables and joins the other ranks on the config's mesh
-// (check_training_plan has checked that it fits the world).
+// Reads the launcher's variables, checks the config against that world
+// (check_training_plan: InputError before any work starts) and joins the other
+// ranks on the config's mesh.
 ProcessContext join_job(const Config& config);
 
 }  // namespace cohort

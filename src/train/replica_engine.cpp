@@ -1,7 +1,5 @@
 #include "train/replica_engine.h"
 
-#include <fmt/format.h>
-
 #include "cohort/optim.h"
 #include "train/comm_hook_choice.h"
 
@@ -32,17 +30,16 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
 }
 
 StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
-  const std::string step_args = fmt::format("{{\"step\":{}}}", step + 1);
   std::vector<at::Tensor> logits;
   logits.reserve(nets_.size());
   for (auto& n : nets_) {
     const auto start = TraceClock::now();
     logits.push_back(n.model->forward(batch.inputs));
-    trace_->span("forward " + n.config.name, TraceLane::Compute, start, TraceClock::now(), step_args);
+    trace_span(TraceLane::Compute, "forward", n.config.name, start, TraceClock::now(), step);
   }
   const auto objective_start = TraceClock::now();
   const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets);
-  trace_->span("loss", TraceLane::Compute, objective_start, TraceClock::now(), step_args);
+  trace_span(TraceLane::Compute, "loss", "", objective_start, TraceClock::now(), step);
   StepOutcome outcome;
   std::vector<double>& step_losses = outcome.loss;
   step_losses.resize(nets_.size());
@@ -58,22 +55,15 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
     losses[k].backward();
     if (!replicas_.empty()) {
       replicas_[k]->synchronize();
-      const StepTimeline& t = replicas_[k]->last_timeline();
-      costs_.communication += t.communication_seconds();
-      costs_.exposed_communication +=
-          std::chrono::duration<double>(t.synchronized - t.backward_end).count();
-      for (size_t b = 0; b < t.buckets.size(); ++b) {
-        trace_->span(fmt::format("allreduce {} bucket {}", n.config.name, b),
-                     TraceLane::Communication, t.buckets[b].launched, t.buckets[b].done, step_args);
-      }
+      account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
     }
     const auto optimizer_start = TraceClock::now();
-    trace_->span("backward " + n.config.name, TraceLane::Compute, backward_start, optimizer_start,
-                 step_args);
+    trace_span(TraceLane::Compute, "backward", n.config.name, backward_start, optimizer_start,
+               step);
     clip_gradients(n.parameters, n.config.grad_clip);
     n.optimizer->step();
-    trace_->span("optimizer " + n.config.name, TraceLane::Compute, optimizer_start,
-                 TraceClock::now(), step_args);
+    trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
+               step);
     step_losses[k] = losses[k].item<double>();
   }
   population_.after_step(step, nets_, step_losses, metrics_);

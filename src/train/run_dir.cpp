@@ -1,13 +1,13 @@
 #include "train/run_dir.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/format.h>
+#include <sstream>
 
 #include "cohort/error.h"
 
@@ -20,6 +20,13 @@ void prepare_run_dir(const std::string& run_dir) {
     throw InputError(fmt::format("output folder {} is not writable{} (choose another with --out)",
                                  run_dir, ec ? ": " + ec.message() : ""));
   }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {

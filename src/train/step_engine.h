@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "cohort/data.h"
+#include "cohort/ddp/timeline.h"
 #include "cohort/trace.h"
 
 namespace cohort {
@@ -51,6 +53,14 @@ class StepEngine {
   void set_trace(TraceRecorder* trace) { trace_ = trace; }
 
  protected:
+  // A span "<what>[ <detail>]" of step `step` (0-based, shown 1-based). Builds
+  // no string when tracing is off: engines call it on every step.
+  void trace_span(TraceLane lane, const char* what, const std::string& detail,
+                  TraceClock::time_point start, TraceClock::time_point end, int64_t step);
+  // A synchronised DDP step: its communication into the costs, and each
+  // bucket's allreduce into the trace (named after `network` when not empty).
+  void account_ddp_step(const StepTimeline& timeline, const std::string& network, int64_t step);
+
   StepCosts costs_;
   TraceRecorder disabled_trace_;
   TraceRecorder* trace_ = &disabled_trace_;

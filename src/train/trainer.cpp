@@ -67,7 +67,6 @@ std::string RunSummary::to_json() const {
 
 RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
-  check_training_plan(config, world_info_from_environment().world_size);
   const ProcessContext ctx = join_job(config);
   const bool leader = ctx.leader();
   configure_threads(config.train.threads);

@@ -28,9 +28,21 @@ struct TempRunDir {
 // `cohort train` on the small mlp of examples/configs/mlp.toml, one thread per
 // rank, fixed seed; `args` adds --nproc, --set and the like.
 inline std::string train_mlp(const std::string& out, const std::string& args) {
-  return std::string(COHORT_BIN) + " train " COHORT_SOURCE_DIR "/examples/configs/mlp.toml"
-         " --quiet --out " + out + " --set 'network.0.widths=[64, 32]' --set train.threads=1"
-         " --set train.seed=5 --set network.0.lr=0.05 " + args;
+  return std::string(COHORT_BIN) +
+         " train " COHORT_SOURCE_DIR
+         "/examples/configs/mlp.toml"
+         " --quiet --out " +
+         out +
+         " --set 'network.0.widths=[64, 32]' --set train.threads=1"
+         " --set train.seed=5 --set network.0.lr=0.05 " +
+         args;
+}
+
+// Runs a training command that must succeed; wrap in ASSERT_NO_FATAL_FAILURE
+// to stop the test when it does not.
+inline void train_ok(const std::string& command) {
+  const auto run = run_shell(command, 300);
+  ASSERT_EQ(run.exit_code, 0) << command << "\n" << run.output;
 }
 
 // Every parameter of the newest checkpoints of two run folders within `atol`.

@@ -2,12 +2,12 @@
 // against one process with the same global batch, end to end through the CLI and
 // the launcher; and checkpoints written under one layout resumed under another.
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "train/run_dir.h"
 #include "train_harness.h"
 
 namespace cohort {
@@ -24,25 +24,13 @@ std::string layout(int data, int pipeline, int per_replica_batch, const std::str
                      data * pipeline, data, pipeline, per_replica_batch, extra);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void train_ok(const std::string& command) {
-  const auto run = test::run_shell(command, 300);
-  ASSERT_EQ(run.exit_code, 0) << command << "\n" << run.output;
-}
-
 // Micro-batch losses are scaled by their share of the batch, so the accumulated
 // gradients are the whole batch's up to float32 summation order (~1e-7 relative
 // per step); 20 momentum steps keep weights of magnitude ~0.1 within 1e-5.
 TEST(TrainPipeline, TwoStagesEqualOneProcess) {
   TempRunDir single, piped;
-  train_ok(test::train_mlp(single.path, layout(1, 1, 32, "--set train.max_steps=20")));
-  train_ok(test::train_mlp(piped.path, layout(1, 2, 32, "--set train.max_steps=20 "
+  test::train_ok(test::train_mlp(single.path, layout(1, 1, 32, "--set train.max_steps=20")));
+  test::train_ok(test::train_mlp(piped.path, layout(1, 2, 32, "--set train.max_steps=20 "
                                                         "--set parallel.micro_batches=4 "
                                                         "--set parallel.schedule=1f1b")));
   test::expect_same_weights(single.path, piped.path, 1e-5);
@@ -73,8 +61,8 @@ TEST(TrainPipeline, TwoStagesEqualOneProcess) {
 // stage averages its gradients with the same stage of the other replica.
 TEST(TrainPipeline, TwoByTwoMeshEqualsOneProcessWithTheWholeBatch) {
   TempRunDir single, mesh;
-  train_ok(test::train_mlp(single.path, layout(1, 1, 32, "--set train.max_steps=20")));
-  train_ok(test::train_mlp(mesh.path, layout(2, 2, 16, "--set train.max_steps=20 "
+  test::train_ok(test::train_mlp(single.path, layout(1, 1, 32, "--set train.max_steps=20")));
+  test::train_ok(test::train_mlp(mesh.path, layout(2, 2, 16, "--set train.max_steps=20 "
                                                        "--set parallel.micro_batches=2 "
                                                        "--set parallel.schedule=gpipe "
                                                        "--set parallel.partition=time")));
@@ -86,17 +74,17 @@ TEST(TrainPipeline, TwoByTwoMeshEqualsOneProcessWithTheWholeBatch) {
 // batch, follow the single process's 20 steps.
 TEST(TrainPipeline, CheckpointsResumeUnderAnotherLayout) {
   TempRunDir reference;
-  train_ok(test::train_mlp(reference.path, layout(1, 1, 32, "--set train.max_steps=20")));
+  test::train_ok(test::train_mlp(reference.path, layout(1, 1, 32, "--set train.max_steps=20")));
   struct Target {
     int data, pipeline, batch;
   };
   for (const Target t : {Target{1, 4, 32}, Target{4, 1, 8}}) {
     SCOPED_TRACE(fmt::format("resumed as {}x{}", t.data, t.pipeline));
     TempRunDir run;
-    train_ok(test::train_mlp(run.path, layout(2, 2, 16, "--set train.max_steps=10 "
+    test::train_ok(test::train_mlp(run.path, layout(2, 2, 16, "--set train.max_steps=10 "
                                                         "--set parallel.micro_batches=2")));
     ASSERT_EQ(load_checkpoint(run.path).step, 10);
-    train_ok(fmt::format("{} train --resume {} --quiet {}", COHORT_BIN, run.path,
+    test::train_ok(fmt::format("{} train --resume {} --quiet {}", COHORT_BIN, run.path,
                          layout(t.data, t.pipeline, t.batch, "--set train.max_steps=20 "
                                                              "--set parallel.micro_batches=4")));
     ASSERT_EQ(load_checkpoint(run.path).step, 20);

@@ -1,8 +1,7 @@
 // train.timeline = true: one Chrome trace per run with every rank's spans.
-#include <nlohmann/json.hpp>
-
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "cohort/tensorboard.h"
@@ -26,10 +25,10 @@ std::map<std::pair<int, std::string>, int> spans_of(const std::string& run_dir) 
 
 TEST(TrainTrace, DataParallelRunsTraceEveryRanksComputeAndBuckets) {
   test::TempRunDir run;
-  const auto r = test::run_shell(test::train_mlp(run.path, "--nproc 2 --set parallel.data=2 "
-                                                 "--set train.max_steps=10 "
-                                                 "--set train.timeline=true"), 300);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(test::train_mlp(run.path,
+                                                         "--nproc 2 --set parallel.data=2 "
+                                                         "--set train.max_steps=10 "
+                                                         "--set train.timeline=true")));
   auto spans = spans_of(run.path);
   for (int rank : {0, 1}) {
     EXPECT_EQ((spans[{rank, "forward"}]), 10) << rank;
@@ -41,11 +40,11 @@ TEST(TrainTrace, DataParallelRunsTraceEveryRanksComputeAndBuckets) {
 
 TEST(TrainTrace, PipelineRunsTraceSendsAndReceives) {
   test::TempRunDir run;
-  const auto r = test::run_shell(test::train_mlp(run.path, "--nproc 2 --set parallel.pipeline=2 "
-                                                 "--set parallel.micro_batches=2 "
-                                                 "--set train.max_steps=10 "
-                                                 "--set train.timeline=true"), 300);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(test::train_mlp(run.path,
+                                                         "--nproc 2 --set parallel.pipeline=2 "
+                                                         "--set parallel.micro_batches=2 "
+                                                         "--set train.max_steps=10 "
+                                                         "--set train.timeline=true")));
   auto spans = spans_of(run.path);
   EXPECT_EQ((spans[{0, "send_activation"}]), 20);
   EXPECT_EQ((spans[{1, "recv_activation"}]), 20);
@@ -56,10 +55,10 @@ TEST(TrainTrace, PipelineRunsTraceSendsAndReceives) {
 
 TEST(TrainTrace, TensorBoardEventsFollowTheMetrics) {
   test::TempRunDir run;
-  const auto r = test::run_shell(test::train_mlp(run.path, "--set train.max_steps=40 "
-                                                 "--set train.log_every=20 "
-                                                 "--set train.tensorboard=true"), 300);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(test::train_mlp(run.path,
+                                                         "--set train.max_steps=40 "
+                                                         "--set train.log_every=20 "
+                                                         "--set train.tensorboard=true")));
   const auto files = std::filesystem::directory_iterator(run.path + "/tensorboard");
   const std::string events = begin(files)->path().string();
   std::map<std::string, std::vector<int64_t>> steps;
@@ -71,8 +70,7 @@ TEST(TrainTrace, TensorBoardEventsFollowTheMetrics) {
 
 TEST(TrainTrace, OffByDefault) {
   test::TempRunDir run;
-  const auto r = test::run_shell(test::train_mlp(run.path, "--set train.max_steps=3"), 300);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(test::train_mlp(run.path, "--set train.max_steps=3")));
   EXPECT_FALSE(std::filesystem::exists(run.path + "/trace.json"));
 }
 
