@@ -15,15 +15,15 @@ struct TrainConfig {
   int64_t epochs = 2;
   int64_t batch_size = 64;  // per rank
   uint64_t seed = 0;
-  int64_t threads = 0;      // per process; 0 = cores / local processes
-  int64_t max_steps = 0;    // 0 = no limit
-  int64_t log_every = 50;   // steps between metrics records
+  int64_t threads = 0;     // per process; 0 = cores / local processes
+  int64_t max_steps = 0;   // 0 = no limit
+  int64_t log_every = 50;  // steps between metrics records
   bool deterministic = true;
   int64_t checkpoint_every_steps = 0;   // 0 = at the end of every epoch only
   double checkpoint_every_seconds = 0;  // 0 = off
   int64_t keep_checkpoints = 3;
-  bool timeline = false;                // Chrome trace of the run
-  bool tensorboard = false;             // TensorBoard event files next to metrics.jsonl
+  bool timeline = false;     // Chrome trace of the run
+  bool tensorboard = false;  // TensorBoard event files next to metrics.jsonl
 };
 
 struct DataConfig {
@@ -54,14 +54,16 @@ struct ParallelConfig {
   int64_t pipeline = 1;
   std::string mode = "sync";  // sync | async | local-sgd
   int64_t micro_batches = 1;
-  std::string schedule = "1f1b";  // gpipe | 1f1b
+  std::string schedule = "1f1b";     // gpipe | 1f1b
   std::string partition = "params";  // uniform | params | time
-  bool recompute = false;     // pipeline: re-run each stage's forward before its backward
-  int64_t servers = 0;        // async: parameter-server ranks
-  int64_t staleness = -1;     // async: -1 = unbounded
-  int64_t average_every = 8;  // local-sgd: H
-  double bucket_mb = 25.0;    // ddp bucket cap
-  std::string comm_hook = "none";  // none | fp16 | bf16 | powersgd
+  bool recompute = false;            // pipeline: re-run each stage's forward before its backward
+  int64_t servers = 0;               // async: parameter-server ranks
+  int64_t staleness = -1;  // async: steps a worker may run ahead of the slowest; -1 = unbounded
+  bool staleness_lr_scaling = false;  // async: divide each push's step by its staleness
+  int64_t average_every = 8;          // local-sgd: H, steps between parameter averages
+  int64_t local_after = 0;            // local-sgd: synchronous steps first (post-local SGD)
+  double bucket_mb = 25.0;            // ddp bucket cap
+  std::string comm_hook = "none";     // none | fp16 | bf16 | powersgd
   double timeout_seconds = 60;
 };
 
@@ -72,7 +74,7 @@ struct CooperateConfig {
   int64_t exchange_every = 50;  // codistillation: steps between weight exchanges
   int64_t pbt_interval = 200;   // pbt: steps between exploit/explore rounds
   double pbt_fraction = 0.25;
-  bool fused = false;           // train same-shape networks as one batched model
+  bool fused = false;  // train same-shape networks as one batched model
 };
 
 struct Config {
@@ -87,6 +89,11 @@ struct Config {
 // ("network.0.lr=0.1" indexes the [[network]] array). Values are TOML
 // ("train.epochs=3", "network.0.model.widths=[128,64]"); a bare word is a string.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+
+// The same from TOML text already in memory; `origin` stands for the file name
+// in errors.
+Config parse_config_text(const std::string& toml, const std::string& origin,
+                         const std::vector<std::string>& overrides);
 
 // The resolved configuration as TOML text; loading it back gives the same Config.
 std::string to_toml(const Config& config);

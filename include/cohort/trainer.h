@@ -13,9 +13,9 @@
 namespace cohort {
 
 struct RunOptions {
-  std::string run_dir;     // created if missing; must be writable
-  bool resume = false;     // continue from run_dir's newest checkpoint
-  bool progress = true;    // progress display on stderr
+  std::string run_dir;   // created if missing; must be writable
+  bool resume = false;   // continue from run_dir's newest checkpoint
+  bool progress = true;  // progress display on stderr
 };
 
 struct NetworkResult {
@@ -23,6 +23,14 @@ struct NetworkResult {
   std::string model;
   double test_accuracy = 0;
   double test_loss = 0;
+};
+
+// Parameter servers (parallel.mode = "async"): what the servers saw.
+struct AsyncSummary {
+  int64_t pushes = 0;    // gradients applied, over all servers
+  int64_t max_lead = 0;  // the most steps any worker ran ahead of the slowest
+  int64_t staleness_bound = -1;
+  std::vector<int> lost_workers;  // workers that died; the others finished the run
 };
 
 struct RunSummary {
@@ -33,6 +41,7 @@ struct RunSummary {
   double wall_seconds = 0;
   std::string run_dir;
   bool leader = true;  // rank 0: the process that wrote the run folder
+  std::optional<AsyncSummary> async;
   std::string to_json() const;
 };
 

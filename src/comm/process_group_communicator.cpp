@@ -1,11 +1,11 @@
 #include "comm/process_group_communicator.h"
 
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <thread>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
 #include "cohort/error.h"
 #include "comm/work_handle.h"
@@ -199,6 +199,16 @@ CommHandle ProcessGroupCommunicator::recv_async(std::vector<at::Tensor>& tensors
                                                 int tag) {
   check_peer(src, "recv source");
   return start("recv", [&] { return group_->recv(tensors, src, tag); });
+}
+
+int ProcessGroupCommunicator::recv_any(at::Tensor& tensor, int tag) {
+  std::vector<at::Tensor> tensors{tensor};
+  c10::intrusive_ptr<c10d::Work> work;
+  start("recv from any rank", [&] {
+    work = group_->recvAnysource(tensors, tag);
+    return work;
+  }).wait();
+  return work->sourceRank();
 }
 
 void ProcessGroupCommunicator::barrier() {

@@ -3,10 +3,9 @@
 // created later and so that a timed-out rank can ask which peers never arrived.
 #pragma once
 
+#include <functional>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
-
-#include <functional>
 
 #include "cohort/comm.h"
 
@@ -37,6 +36,7 @@ class ProcessGroupCommunicator : public Communicator {
                                   ReduceOp op) override;
   CommHandle send_async(std::vector<at::Tensor>& tensors, int dst, int tag) override;
   CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) override;
+  int recv_any(at::Tensor& tensor, int tag) override;
   void barrier() override;
   std::shared_ptr<Communicator> new_group(const std::vector<int>& ranks, const std::string& name,
                                           std::chrono::milliseconds timeout) override;

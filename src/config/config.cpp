@@ -1,13 +1,14 @@
+#include "cohort/config.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include <fmt/format.h>
-#include <toml++/toml.h>
-
-#include "cohort/config.h"
 #include "cohort/error.h"
 #include "config/reader.h"
 
@@ -21,8 +22,8 @@ toml::table parse_toml(const std::string& text, const std::string& source) {
   try {
     return toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    throw InputError(fmt::format("{}:{}: malformed TOML: {}", source, e.source().begin.line,
-                                 e.description()));
+    throw InputError(
+        fmt::format("{}:{}: malformed TOML: {}", source, e.source().begin.line, e.description()));
   }
 }
 
@@ -61,10 +62,46 @@ toml::node* child(toml::node& parent, const std::string& segment, const std::str
   throw InputError(fmt::format("--set {}: '{}' is not a table", key, segment));
 }
 
+// RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool is_utf8(const std::string& text) {
+  static constexpr uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = uint8_t(text[i]);
+    int tail = 0;
+    uint32_t code = lead;
+    if (lead >= 0x80) {
+      if ((lead & 0xE0) == 0xC0) {
+        tail = 1;
+        code = lead & 0x1F;
+      } else if ((lead & 0xF0) == 0xE0) {
+        tail = 2;
+        code = lead & 0x0F;
+      } else if ((lead & 0xF8) == 0xF0) {
+        tail = 3;
+        code = lead & 0x07;
+      } else {
+        return false;
+      }
+    }
+    if (i + tail >= text.size()) return false;
+    for (int k = 1; k <= tail; ++k) {
+      const auto next = uint8_t(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < kSmallest[tail] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += tail + 1;
+  }
+  return true;
+}
+
 void apply_override(toml::table& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw InputError(fmt::format("--set '{}': expected key=value, e.g. train.epochs=3", assignment));
+    throw InputError(
+        fmt::format("--set '{}': expected key=value, e.g. train.epochs=3", assignment));
   }
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
@@ -83,6 +120,11 @@ void apply_override(toml::table& root, const std::string& assignment) {
   try {
     parsed = toml::parse("v = " + value, "--set " + key);
   } catch (const toml::parse_error&) {
+    // The parser checks the encoding of TOML text, but not of a bare word; one that
+    // is not UTF-8 would come back changed from the resolved config.toml.
+    if (!is_utf8(value)) {
+      throw InputError(fmt::format("--set {}: the value is not valid UTF-8", key));
+    }
     parsed.insert("v", value);
   }
   table->insert_or_assign(path.back(), *parsed.get("v"));
@@ -177,7 +219,9 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   r.read("recompute", p.recompute);
   r.read("servers", p.servers);
   r.read("staleness", p.staleness);
+  r.read("staleness_lr_scaling", p.staleness_lr_scaling);
   r.read("average_every", p.average_every);
+  r.read("local_after", p.local_after);
   r.read("bucket_mb", p.bucket_mb);
   r.read("comm_hook", p.comm_hook);
   r.read("timeout_seconds", p.timeout_seconds);
@@ -188,6 +232,11 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   require(p.servers >= 0 && p.average_every >= 1 && p.bucket_mb > 0 && p.timeout_seconds > 0,
           "parallel.servers >= 0, average_every >= 1, bucket_mb > 0 and timeout_seconds > 0 "
           "are required");
+  require(
+      p.staleness >= -1,
+      fmt::format("parallel.staleness must be -1 (unbounded) or at least 0, got {}", p.staleness));
+  require(p.local_after >= 0,
+          fmt::format("parallel.local_after must be 0 or more steps, got {}", p.local_after));
   require_choice("parallel.mode", p.mode, {"sync", "async", "local-sgd"});
   require_choice("parallel.schedule", p.schedule, {"gpipe", "1f1b"});
   require_choice("parallel.partition", p.partition, {"uniform", "params", "time"});
@@ -253,22 +302,25 @@ Config from_table(toml::table& root) {
 
 }  // namespace
 
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+Config parse_config_text(const std::string& toml, const std::string& origin,
+                         const std::vector<std::string>& overrides) {
   const toml::table defaults = parse_toml(default_config_toml(), "<defaults>");
-  toml::table root;
-  if (!path.empty()) {
-    std::ifstream file(path);
-    if (!file) {
-      throw InputError(fmt::format("config file {} cannot be read: {}", path, std::strerror(errno)));
-    }
-    std::stringstream text;
-    text << file.rdbuf();
-    root = parse_toml(text.str(), path);
-  }
+  toml::table root = parse_toml(toml, origin);
   // A file that lists networks replaces the default list (no per-entry merge).
   fill_defaults(root, defaults);
   for (const auto& o : overrides) apply_override(root, o);
   return from_table(root);
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return parse_config_text("", "<defaults>", overrides);
+  std::ifstream file(path);
+  if (!file) {
+    throw InputError(fmt::format("config file {} cannot be read: {}", path, std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_config_text(text.str(), path, overrides);
 }
 
 }  // namespace cohort

@@ -1,8 +1,8 @@
 // The resolved configuration, written into every run folder and checkpoint so a
 // run can be reproduced and resumed from exactly what it ran with.
-#include <sstream>
-
 #include <toml++/toml.h>
+
+#include <sstream>
 
 #include "cohort/config.h"
 
@@ -13,40 +13,65 @@ std::string to_toml(const Config& c) {
   for (const auto& n : c.networks) {
     toml::array w;
     for (auto x : n.model.widths) w.push_back(x);
-    networks.push_back(toml::table{
-        {"name", n.name}, {"model", n.model.name}, {"widths", w},
-        {"channels", n.model.channels}, {"optimizer", n.optimizer}, {"lr", n.lr},
-        {"momentum", n.momentum}, {"nesterov", n.nesterov}, {"weight_decay", n.weight_decay},
-        {"beta1", n.beta1}, {"beta2", n.beta2}, {"eps", n.eps}, {"schedule", n.schedule},
-        {"warmup_steps", n.warmup_steps}, {"step_size", n.step_size}, {"gamma", n.gamma},
-        {"min_lr", n.min_lr}, {"grad_clip", n.grad_clip}, {"seed", n.seed}});
+    networks.push_back(toml::table{{"name", n.name},
+                                   {"model", n.model.name},
+                                   {"widths", w},
+                                   {"channels", n.model.channels},
+                                   {"optimizer", n.optimizer},
+                                   {"lr", n.lr},
+                                   {"momentum", n.momentum},
+                                   {"nesterov", n.nesterov},
+                                   {"weight_decay", n.weight_decay},
+                                   {"beta1", n.beta1},
+                                   {"beta2", n.beta2},
+                                   {"eps", n.eps},
+                                   {"schedule", n.schedule},
+                                   {"warmup_steps", n.warmup_steps},
+                                   {"step_size", n.step_size},
+                                   {"gamma", n.gamma},
+                                   {"min_lr", n.min_lr},
+                                   {"grad_clip", n.grad_clip},
+                                   {"seed", n.seed}});
   }
   const auto& t = c.train;
   const auto& p = c.parallel;
   const auto& k = c.cooperate;
-  toml::table root{
-      {"train", toml::table{{"epochs", t.epochs}, {"batch_size", t.batch_size},
-                            {"seed", int64_t(t.seed)}, {"threads", t.threads},
-                            {"max_steps", t.max_steps}, {"log_every", t.log_every},
-                            {"deterministic", t.deterministic},
-                            {"checkpoint_every_steps", t.checkpoint_every_steps},
-                            {"checkpoint_every_seconds", t.checkpoint_every_seconds},
-                            {"keep_checkpoints", t.keep_checkpoints}, {"timeline", t.timeline},
-                            {"tensorboard", t.tensorboard}}},
-      {"data", toml::table{{"path", c.data.path}, {"shuffle", c.data.shuffle}}},
-      {"network", networks},
-      {"parallel", toml::table{{"data", p.data}, {"pipeline", p.pipeline}, {"mode", p.mode},
-                               {"micro_batches", p.micro_batches}, {"schedule", p.schedule},
-                               {"partition", p.partition}, {"recompute", p.recompute},
-                               {"servers", p.servers},
-                               {"staleness", p.staleness}, {"average_every", p.average_every},
-                               {"bucket_mb", p.bucket_mb}, {"comm_hook", p.comm_hook},
-                               {"timeout_seconds", p.timeout_seconds}}},
-      {"cooperate", toml::table{{"method", k.method}, {"alpha", k.alpha},
-                                {"temperature", k.temperature},
-                                {"exchange_every", k.exchange_every},
-                                {"pbt_interval", k.pbt_interval},
-                                {"pbt_fraction", k.pbt_fraction}, {"fused", k.fused}}}};
+  toml::table root{{"train", toml::table{{"epochs", t.epochs},
+                                         {"batch_size", t.batch_size},
+                                         {"seed", int64_t(t.seed)},
+                                         {"threads", t.threads},
+                                         {"max_steps", t.max_steps},
+                                         {"log_every", t.log_every},
+                                         {"deterministic", t.deterministic},
+                                         {"checkpoint_every_steps", t.checkpoint_every_steps},
+                                         {"checkpoint_every_seconds", t.checkpoint_every_seconds},
+                                         {"keep_checkpoints", t.keep_checkpoints},
+                                         {"timeline", t.timeline},
+                                         {"tensorboard", t.tensorboard}}},
+                   {"data", toml::table{{"path", c.data.path}, {"shuffle", c.data.shuffle}}},
+                   {"network", networks},
+                   {"parallel", toml::table{{"data", p.data},
+                                            {"pipeline", p.pipeline},
+                                            {"mode", p.mode},
+                                            {"micro_batches", p.micro_batches},
+                                            {"schedule", p.schedule},
+                                            {"partition", p.partition},
+                                            {"recompute", p.recompute},
+                                            {"servers", p.servers},
+                                            {"staleness", p.staleness},
+                                            {"staleness_lr_scaling", p.staleness_lr_scaling},
+                                            {"average_every", p.average_every},
+                                            {"local_after", p.local_after},
+                                            {"bucket_mb", p.bucket_mb},
+                                            {"comm_hook", p.comm_hook},
+                                            {"timeout_seconds", p.timeout_seconds}}},
+                   {"cooperate", toml::table{{"method", k.method},
+                                             {"alpha", k.alpha},
+                                             {"temperature", k.temperature},
+                                             {"exchange_every", k.exchange_every},
+                                             {"pbt_interval", k.pbt_interval},
+                                             {"pbt_fraction", k.pbt_fraction},
+                                             {"fused", k.fused}}}};
   std::ostringstream out;
   out << root << "\n";
   return out.str();

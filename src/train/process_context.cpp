@@ -4,6 +4,7 @@
 
 #include "cohort/error.h"
 #include "cohort/trainer.h"
+#include "comm/delayed_communicator.h"
 
 namespace cohort {
 
@@ -34,6 +35,18 @@ ProcessContext join_job(const Config& config) {
   ctx.world = world_info_from_environment();
   check_training_plan(config, ctx.world.world_size);
   const auto& p = config.parallel;
+  const auto timeout = std::chrono::milliseconds(int64_t(p.timeout_seconds * 1000));
+  if (p.mode == "async") {
+    ctx.data_size = int(p.data);
+    ctx.servers = int(p.servers);
+    if (ctx.world.rank < ctx.data_size) {
+      ctx.data_rank = ctx.world.rank;
+    } else {
+      ctx.server_index = ctx.world.rank - ctx.data_size;
+    }
+    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout), ctx.world.rank);
+    return ctx;
+  }
   const int64_t needed = p.data * p.pipeline;
   const MeshLayout layout = training_mesh(p);
   const auto coordinate = layout.coordinate(ctx.world.rank);
@@ -42,8 +55,7 @@ ProcessContext join_job(const Config& config) {
   ctx.stage = coordinate[1];
   ctx.stages = int(p.pipeline);
   if (needed > 1) {
-    const auto timeout = std::chrono::milliseconds(int64_t(p.timeout_seconds * 1000));
-    ctx.comm = init_world(ctx.world, timeout);
+    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout), ctx.world.rank);
     if (p.pipeline > 1) ctx.mesh = std::make_shared<DeviceMesh>(layout, ctx.comm);
   }
   return ctx;

@@ -1,6 +1,6 @@
 // Where this process stands in the job: its rank, its place on the data x
-// pipeline mesh, the groups it talks through, and whether it is the one that
-// writes files and prints.
+// pipeline mesh or among workers and servers, the groups it talks through, and whether it is the
+// one that writes files and prints.
 #pragma once
 
 #include <memory>
@@ -15,10 +15,16 @@ namespace cohort {
 
 struct ProcessContext {
   WorldInfo world;
-  CommunicatorPtr comm;               // the world group; null when the job is one process
-  std::shared_ptr<DeviceMesh> mesh;   // data x pipeline; null unless pipeline > 1
-  int data_rank = 0, data_size = 1;   // which replica this rank belongs to, of how many
-  int stage = 0, stages = 1;          // which pipeline stage it holds, of how many
+  CommunicatorPtr comm;              // the world group; null when the job is one process
+  std::shared_ptr<DeviceMesh> mesh;  // data x pipeline; null unless pipeline > 1
+  int data_rank = 0, data_size = 1;  // which replica this rank belongs to, of how many
+  int stage = 0, stages = 1;         // which pipeline stage it holds, of how many
+  // Parameter servers (parallel.mode = "async") follow the workers: ranks
+  // data_size .. data_size + servers - 1.
+  int servers = 0;
+  int server_index = -1;  // this rank's server, or -1 for a worker
+
+  bool is_server() const { return server_index >= 0; }
 
   bool leader() const { return world.rank == 0; }
   bool distributed() const { return comm != nullptr; }

@@ -21,6 +21,9 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
       objective_(config.cooperate, models_of(nets)),
       population_(config.cooperate, config.train.seed) {
   if (!ctx.distributed()) return;
+  comm_ = ctx.comm;
+  if (config.parallel.mode == "local-sgd")
+    local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
   for (auto& n : nets_) {
     DdpOptions ddp;
     ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
@@ -52,8 +55,14 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
     set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
     n.optimizer->zero_grad();
     const auto backward_start = TraceClock::now();
-    losses[k].backward();
-    if (!replicas_.empty()) {
+    const bool alone = local_sgd_ && !local_sgd_->synchronous(step);
+    if (alone) {
+      auto quiet = replicas_[k]->no_sync();
+      losses[k].backward();
+    } else {
+      losses[k].backward();
+    }
+    if (!replicas_.empty() && !alone) {
       replicas_[k]->synchronize();
       account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
     }
@@ -66,8 +75,23 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
                step);
     step_losses[k] = losses[k].item<double>();
   }
+  if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
   population_.after_step(step, nets_, step_losses, metrics_);
   return outcome;
+}
+
+void ReplicaEngine::average_replicas(int64_t step) {
+  const auto start = TraceClock::now();
+  for (auto& n : nets_) average_parameters(*n.model, *comm_);
+  const auto end = TraceClock::now();
+  const double seconds = std::chrono::duration<double>(end - start).count();
+  costs_.communication += seconds;
+  costs_.exposed_communication += seconds;  // nothing runs while the replicas are averaged
+  trace_span(TraceLane::Communication, "average replicas", "", start, end, step);
+}
+
+void ReplicaEngine::gather_networks() {
+  if (local_sgd_) average_replicas(-1);
 }
 
 }  // namespace cohort

@@ -1,14 +1,18 @@
 // Whole networks on every rank: K networks (one for a plain run) see the same
 // batch, each minimises its objective (cross-entropy, plus a peer term for mutual
 // learning and codistillation), PBT exploits and explores between steps, and with
-// several ranks each network's gradients are averaged by DDP while backward runs.
+// several ranks each network's gradients are averaged by DDP while backward runs,
+// or, in local SGD, each rank steps alone and the replicas are averaged every H
+// steps.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cohort/config.h"
 #include "cohort/ddp.h"
+#include "cohort/local_sgd.h"
 #include "cohort/metrics.h"
 #include "train/network.h"
 #include "train/objective.h"
@@ -25,6 +29,9 @@ class ReplicaEngine : public StepEngine {
                 MetricsLog& metrics);
 
   StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) override;
+  // Local SGD: averages the replicas, so what is evaluated and saved is their
+  // consensus. Otherwise the replicas are identical already.
+  void gather_networks() override;
 
  private:
   std::vector<Network>& nets_;
@@ -32,6 +39,9 @@ class ReplicaEngine : public StepEngine {
   Objective objective_;
   PopulationSchedule population_;
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
+  CommunicatorPtr comm_;
+  std::optional<LocalSgdSchedule> local_sgd_;
+  void average_replicas(int64_t step);
 };
 
 }  // namespace cohort

@@ -13,6 +13,7 @@
 #include "cohort/data.h"
 #include "cohort/ddp/timeline.h"
 #include "cohort/trace.h"
+#include "cohort/trainer.h"
 
 namespace cohort {
 
@@ -21,6 +22,7 @@ struct StepCosts {
   double communication = 0;          // gradient collectives, launch to done
   double exposed_communication = 0;  // the part the step waited for (not hidden behind backward)
   double pipeline_idle = 0;          // a stage waiting for its neighbours: bubble and transfers
+  int64_t staleness = 0;  // parameter servers: the largest lead of a step over the slowest worker
 };
 
 // Each network's loss (its whole objective) and accuracy on the step's batch.
@@ -40,6 +42,11 @@ class StepEngine {
   // Collective: brings the leader's networks up to date as whole networks
   // before it evaluates or saves them (pipeline stages send it their layers).
   virtual void gather_networks() {}
+
+  // After the last step, on every rank: brings the run to its end (workers of
+  // parameter servers take the final parameters) and adds what only the engine
+  // knows to the summary.
+  virtual void finish(RunSummary&) {}
 
   // Collective when ranks must act together on a decision only the leader can
   // make (a checkpoint due by its clock): returns the leader's decision on

@@ -1,25 +1,28 @@
-#include <chrono>
-#include <filesystem>
+#include "cohort/trainer.h"
 
 #include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cohort/checkpoint.h"
 #include "cohort/data.h"
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
+#include "cohort/messages.h"
 #include "cohort/metrics.h"
 #include "cohort/optim.h"
 #include "cohort/pbt.h"
-#include "cohort/messages.h"
 #include "cohort/progress.h"
 #include "cohort/trace.h"
-#include "cohort/trainer.h"
+#include "train/async_engine.h"
 #include "train/network.h"
 #include "train/pipeline_engine.h"
 #include "train/process_context.h"
 #include "train/replica_engine.h"
 #include "train/run_dir.h"
+#include "train/server_role.h"
 #include "train/threads.h"
 
 namespace cohort {
@@ -32,14 +35,16 @@ double seconds_since(Clock::time_point t) {
 }
 
 // Every rank's spans go to the leader, which writes one trace for the run.
-void write_trace(const ProcessContext& ctx, const TraceRecorder& trace, const std::string& run_dir) {
+void write_trace(const ProcessContext& ctx, const TraceRecorder& trace,
+                 const std::string& run_dir) {
   constexpr int kTraceTag = 7;
   if (!ctx.leader()) {
     send_bytes(*ctx.comm, trace.events_json(), 0, kTraceTag);
     return;
   }
   std::vector<std::string> ranks = {trace.events_json()};
-  for (int r = 1; r < ctx.world.world_size; ++r) ranks.push_back(recv_bytes(*ctx.comm, r, kTraceTag));
+  for (int r = 1; r < ctx.world.world_size; ++r)
+    ranks.push_back(recv_bytes(*ctx.comm, r, kTraceTag));
   write_file_atomically(run_dir + "/trace.json", merge_traces(ranks));
 }
 
@@ -52,12 +57,22 @@ struct Position {
 std::string RunSummary::to_json() const {
   nlohmann::json nets = nlohmann::json::array();
   for (const auto& n : networks) {
-    nets.push_back({{"name", n.name}, {"model", n.model}, {"test_accuracy", n.test_accuracy},
+    nets.push_back({{"name", n.name},
+                    {"model", n.model},
+                    {"test_accuracy", n.test_accuracy},
                     {"test_loss", n.test_loss}});
   }
-  nlohmann::json out = {{"networks", nets}, {"steps", steps},
-                        {"samples_per_sec", samples_per_sec}, {"wall_seconds", wall_seconds},
+  nlohmann::json out = {{"networks", nets},
+                        {"steps", steps},
+                        {"samples_per_sec", samples_per_sec},
+                        {"wall_seconds", wall_seconds},
                         {"run_dir", run_dir}};
+  if (async) {
+    out["async"] = {{"pushes", async->pushes},
+                    {"max_lead", async->max_lead},
+                    {"staleness_bound", async->staleness_bound},
+                    {"lost_workers", async->lost_workers}};
+  }
   if (ensemble) {
     out["ensemble"] = {{"test_accuracy", ensemble->test_accuracy},
                        {"test_loss", ensemble->test_loss}};
@@ -104,8 +119,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
   if (options.resume) {
     const std::string latest = latest_checkpoint(options.run_dir);
     if (latest.empty()) {
-      throw InputError(fmt::format("{} has no complete checkpoint to resume from",
-                                   options.run_dir));
+      throw InputError(
+          fmt::format("{} has no complete checkpoint to resume from", options.run_dir));
     }
     const TrainingState state = load_checkpoint(latest);
     if (state.networks.size() != nets.size()) {
@@ -138,7 +153,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
     nlohmann::json hps = nlohmann::json::array();
     for (const auto& n : nets) {
       state.networks.push_back(network_state(n));
-      hps.push_back({{"lr", n.config.lr}, {"momentum", n.config.momentum},
+      hps.push_back({{"lr", n.config.lr},
+                     {"momentum", n.config.momentum},
                      {"weight_decay", n.config.weight_decay}});
     }
     state.extra_json = nlohmann::json{{"hyperparameters", hps}}.dump();
@@ -157,27 +173,38 @@ RunSummary train(const Config& config, const RunOptions& options) {
   // checkpoints are reported separately in metrics.jsonl.
   const int64_t warmup_steps = std::min<int64_t>(20, (total_steps - pos.step) / 4);
 
+  TraceRecorder trace = tc.timeline ? TraceRecorder(ctx.world.rank) : TraceRecorder();
+  if (ctx.is_server()) {
+    // Servers start from the (restored) network and serve until the workers are done.
+    serve_parameters(config, ctx, nets[0], trace);
+    if (trace.enabled()) write_trace(ctx, trace, options.run_dir);
+    summary.leader = false;
+    summary.wall_seconds = seconds_since(wall_start);
+    return summary;
+  }
+
   // Built after a resume: DDP broadcasts rank 0's (restored) weights, and
   // pipeline stages are cut from the restored network.
   std::unique_ptr<StepEngine> engine;
-  if (ctx.stages > 1) {
+  if (config.parallel.mode == "async") {
+    engine = std::make_unique<AsyncEngine>(config, ctx, nets[0]);
+  } else if (ctx.stages > 1) {
     if (leader && options.progress) {
       const MeshLayout layout = training_mesh(config.parallel);
-      progress.message(fmt::format("placement {}: {}", layout.describe(),
-                                   describe_placement(layout)));
+      progress.message(
+          fmt::format("placement {}: {}", layout.describe(), describe_placement(layout)));
     }
-    const int64_t rows = (tc.batch_size + config.parallel.micro_batches - 1) /
-                         config.parallel.micro_batches;
+    const int64_t rows =
+        (tc.batch_size + config.parallel.micro_batches - 1) / config.parallel.micro_batches;
     // The first timed step is drawn: warmed up, and early enough to show in short runs.
     const int64_t timeline_step = std::min(pos.step + warmup_steps, total_steps - 1);
-    engine = std::make_unique<PipelineEngine>(config, ctx, nets[0],
-                                              train_set.images.narrow(0, 0, rows),
-                                              options.run_dir, metrics, timeline_step);
+    engine =
+        std::make_unique<PipelineEngine>(config, ctx, nets[0], train_set.images.narrow(0, 0, rows),
+                                         options.run_dir, metrics, timeline_step);
   } else {
     engine = std::make_unique<ReplicaEngine>(config, ctx, nets, metrics);
   }
 
-  TraceRecorder trace = tc.timeline ? TraceRecorder(ctx.world.rank) : TraceRecorder();
   engine->set_trace(&trace);
 
   auto last_checkpoint = Clock::now();
@@ -189,30 +216,35 @@ RunSummary train(const Config& config, const RunOptions& options) {
   int64_t interval_steps = 0;
   double last_rate = 0;
 
+  auto record_evaluation = [&](const std::string& network, const Evaluation& e) {
+    metrics.write(nlohmann::json{{"kind", "eval"},
+                                 {"network", network},
+                                 {"step", pos.step},
+                                 {"epoch", pos.epoch},
+                                 {"test_accuracy", e.accuracy},
+                                 {"test_loss", e.loss},
+                                 {"wall_seconds", seconds_since(wall_start)}}
+                      .dump());
+  };
   // Every network on the test split, and their ensemble when there are several.
   auto evaluate_all = [&]() {
-      summary.networks.clear();
-      std::vector<at::Tensor> probs(nets.size());
-      for (size_t k = 0; k < nets.size(); ++k) {
-        const Evaluation e = evaluate(nets[k].model, test_set, nets.size() > 1 ? &probs[k] : nullptr);
-        summary.networks.push_back({nets[k].config.name, nets[k].config.model.name, e.accuracy, e.loss});
-        metrics.write(nlohmann::json{{"kind", "eval"}, {"network", nets[k].config.name},
-                                     {"step", pos.step}, {"epoch", pos.epoch},
-                                     {"test_accuracy", e.accuracy}, {"test_loss", e.loss},
-                                     {"wall_seconds", seconds_since(wall_start)}}.dump());
-        progress.message(fmt::format("epoch {} {}: test accuracy {:.2f}%, loss {:.4f}",
-                                     pos.epoch + 1, nets[k].config.name, 100 * e.accuracy, e.loss));
-      }
-      if (nets.size() > 1) {
-        const Evaluation e = evaluate_ensemble(probs, test_set.labels);
-        summary.ensemble = NetworkResult{"ensemble", "ensemble", e.accuracy, e.loss};
-        metrics.write(nlohmann::json{{"kind", "eval"}, {"network", "ensemble"}, {"step", pos.step},
-                                     {"epoch", pos.epoch}, {"test_accuracy", e.accuracy},
-                                     {"test_loss", e.loss},
-                                     {"wall_seconds", seconds_since(wall_start)}}.dump());
-        progress.message(fmt::format("epoch {} ensemble: test accuracy {:.2f}%", pos.epoch + 1,
-                                     100 * e.accuracy));
-      }
+    summary.networks.clear();
+    std::vector<at::Tensor> probs(nets.size());
+    for (size_t k = 0; k < nets.size(); ++k) {
+      const Evaluation e = evaluate(nets[k].model, test_set, nets.size() > 1 ? &probs[k] : nullptr);
+      summary.networks.push_back(
+          {nets[k].config.name, nets[k].config.model.name, e.accuracy, e.loss});
+      record_evaluation(nets[k].config.name, e);
+      progress.message(fmt::format("epoch {} {}: test accuracy {:.2f}%, loss {:.4f}", pos.epoch + 1,
+                                   nets[k].config.name, 100 * e.accuracy, e.loss));
+    }
+    if (nets.size() > 1) {
+      const Evaluation e = evaluate_ensemble(probs, test_set.labels);
+      summary.ensemble = NetworkResult{"ensemble", "ensemble", e.accuracy, e.loss};
+      record_evaluation("ensemble", e);
+      progress.message(
+          fmt::format("epoch {} ensemble: test accuracy {:.2f}%", pos.epoch + 1, 100 * e.accuracy));
+    }
   };
 
   for (; pos.epoch < tc.epochs && pos.step < total_steps; ++pos.epoch, pos.batch = 0) {
@@ -240,16 +272,22 @@ RunSummary train(const Config& config, const RunOptions& options) {
         last_rate = double(interval_samples) / interval_seconds;
         const StepCosts costs = engine->take_costs();
         for (size_t k = 0; k < nets.size(); ++k) {
-          metrics.write(nlohmann::json{
-              {"kind", "train"}, {"network", nets[k].config.name}, {"step", pos.step},
-              {"epoch", pos.epoch}, {"loss", interval_loss[k] / double(interval_steps)},
-              {"accuracy", interval_accuracy[k] / double(interval_steps)},
-              {"lr", learning_rate_at(nets[k].config, pos.step - 1, total_steps)},
-              {"samples_per_sec", last_rate}, {"interval_seconds", interval_seconds},
-              {"comm_seconds", costs.communication},
-              {"comm_exposed_seconds", costs.exposed_communication},
-              {"pipeline_idle_seconds", costs.pipeline_idle},
-              {"wall_seconds", seconds_since(wall_start)}}.dump());
+          metrics.write(
+              nlohmann::json{{"kind", "train"},
+                             {"network", nets[k].config.name},
+                             {"step", pos.step},
+                             {"epoch", pos.epoch},
+                             {"loss", interval_loss[k] / double(interval_steps)},
+                             {"accuracy", interval_accuracy[k] / double(interval_steps)},
+                             {"lr", learning_rate_at(nets[k].config, pos.step - 1, total_steps)},
+                             {"samples_per_sec", last_rate},
+                             {"interval_seconds", interval_seconds},
+                             {"comm_seconds", costs.communication},
+                             {"comm_exposed_seconds", costs.exposed_communication},
+                             {"pipeline_idle_seconds", costs.pipeline_idle},
+                             {"staleness", costs.staleness},
+                             {"wall_seconds", seconds_since(wall_start)}}
+                  .dump());
         }
         std::fill(interval_loss.begin(), interval_loss.end(), 0.0);
         std::fill(interval_accuracy.begin(), interval_accuracy.end(), 0.0);
@@ -259,7 +297,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
       }
       progress.update(pos.step, pos.epoch, step_losses[0], last_rate, tc.log_every);
 
-      const bool by_steps = tc.checkpoint_every_steps > 0 && pos.step % tc.checkpoint_every_steps == 0;
+      const bool by_steps =
+          tc.checkpoint_every_steps > 0 && pos.step % tc.checkpoint_every_steps == 0;
       bool due = by_steps || (tc.checkpoint_every_seconds > 0 &&
                               seconds_since(last_checkpoint) >= tc.checkpoint_every_seconds);
       // Only the leader's clock counts; ranks that must help it save learn its decision.
@@ -278,12 +317,14 @@ RunSummary train(const Config& config, const RunOptions& options) {
     const auto evaluated = Clock::now();
     trace.span("evaluate", TraceLane::Host, epoch_end, evaluated);
     // The epoch's end is the resume point: the next run starts the next epoch.
-    if (leader) save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
-          pos.batch < steps_per_epoch ? pos.batch : 0});
+    if (leader)
+      save({pos.step, pos.batch < steps_per_epoch ? pos.epoch : pos.epoch + 1,
+            pos.batch < steps_per_epoch ? pos.batch : 0});
     last_checkpoint = Clock::now();
     trace.span("checkpoint", TraceLane::Host, evaluated, last_checkpoint);
   }
   progress.finish();
+  engine->finish(summary);
   if (leader && summary.networks.empty()) evaluate_all();  // resumed a finished run
   summary.steps = pos.step;
   // Every replica trains on its own shard at the same pace: the job's rate is the
