@@ -39,6 +39,11 @@ std::string save_checkpoint(const std::string& run_dir, const TrainingState& sta
 // verifying manifest, size and checksum. Raises InputError saying what is wrong.
 TrainingState load_checkpoint(const std::string& path);
 
+// The same checks on a checkpoint's two files already in memory; `origin` names
+// the folder in errors.
+TrainingState parse_checkpoint(const std::string& manifest_json, const std::vector<char>& state_pt,
+                               const std::string& origin);
+
 // The newest complete checkpoint folder of a run, or "" when there is none.
 std::string latest_checkpoint(const std::string& run_dir);
 

@@ -54,9 +54,6 @@ class Communicator {
                                           ReduceOp op) = 0;
   virtual CommHandle send_async(std::vector<at::Tensor>& tensors, int dst, int tag) = 0;
   virtual CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) = 0;
-  // Blocks until some rank's message with `tag` has arrived in `tensor`;
-  // returns that rank. Servers use it to serve whichever client is ready.
-  virtual int recv_any(at::Tensor& tensor, int tag) = 0;
   virtual void barrier() = 0;
 
   // A sub-group of this group's ranks (given as global ranks, in group-rank

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cohort {
@@ -15,6 +16,10 @@ namespace cohort {
 // the file and what is wrong. Returns a contiguous tensor of the file's type
 // (uint8 for the Fashion-MNIST files) with the file's dimensions.
 at::Tensor read_idx(const std::string& path);
+
+// The same from bytes already in memory (plain or gzip); `origin` names them in
+// errors where read_idx names the file.
+at::Tensor parse_idx(std::string_view bytes, const std::string& origin);
 
 // A labelled split held in memory: images N x C x H x W float32, normalised;
 // labels N int64. Batches are slices (views or index_select) of these tensors.

@@ -1,6 +1,7 @@
 // The local launcher behind `cohort launch` (and `cohort train --nproc`): starts
 // the workers of one node with torchrun's variables, prefixes their output with
-// their rank, and stops the whole group when one of them fails.
+// their rank, and stops the whole group when one of them fails (unless the
+// job declared that rank expendable).
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,9 @@ struct LaunchOptions {
   // How long workers get to exit after SIGTERM before SIGKILL.
   std::chrono::milliseconds grace{std::chrono::seconds(3)};
   std::vector<std::string> command;  // program and arguments
+  // Global ranks the job can lose: their failure is reported and the others
+  // go on (asynchronous workers). Any other rank's failure stops the group.
+  std::vector<int> expendable;
 };
 
 // InputError for impossible options (no command, node rank outside the job,

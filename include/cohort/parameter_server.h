@@ -18,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct ServerOptions {
   int64_t staleness = -1;             // s; negative: unbounded
   bool staleness_lr_scaling = false;  // lr / (1 + rounds of updates since the pusher read)
   int server_index = 0;               // for messages
+  // Called after every applied push with the count so far (fault injection).
+  std::function<void(int64_t pushes)> after_push;
 };
 
 // What a server saw, for the run's summary.

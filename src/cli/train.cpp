@@ -42,11 +42,15 @@ std::string default_run_dir() {
 constexpr const char* kParentPrints = "COHORT_SUMMARY_BY_PARENT";
 
 // `cohort train --nproc N`: the same command, once per rank, under the launcher.
-int launch_self(TrainArgs args) {
+int launch_self(TrainArgs args, const Config& config) {
   if (args.out.empty() && args.resume.empty()) args.out = default_run_dir();
   LaunchOptions launch;
   launch.nproc = args.nproc;
   launch.max_restarts = args.max_restarts;
+  // Workers of parameter servers are independent: the servers retire a dead
+  // one and the others finish. Rank 0 writes the run, so it is not expendable.
+  if (config.parallel.mode == "async")
+    for (int r = 1; r < config.parallel.data; ++r) launch.expendable.push_back(r);
   launch.command = {std::filesystem::read_symlink("/proc/self/exe").string(), "train"};
   auto add = [&](std::initializer_list<std::string> words) {
     launch.command.insert(launch.command.end(), words);
@@ -96,7 +100,7 @@ int run_train(const TrainArgs& args) {
   if (launcher) {
     // Bad input is reported once, here, before any worker starts.
     check_training_plan(config, args.nproc);
-    return launch_self(args);
+    return launch_self(args, config);
   }
   const RunSummary summary = train(config, options);
   // The last line on stdout is the machine-readable summary.

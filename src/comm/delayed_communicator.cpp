@@ -46,7 +46,6 @@ class DelayedCommunicator : public Communicator {
   CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) override {
     return inner_->recv_async(tensors, src, tag);
   }
-  int recv_any(at::Tensor& tensor, int tag) override { return inner_->recv_any(tensor, tag); }
   void barrier() override {
     wait();
     inner_->barrier();

@@ -201,16 +201,6 @@ CommHandle ProcessGroupCommunicator::recv_async(std::vector<at::Tensor>& tensors
   return start("recv", [&] { return group_->recv(tensors, src, tag); });
 }
 
-int ProcessGroupCommunicator::recv_any(at::Tensor& tensor, int tag) {
-  std::vector<at::Tensor> tensors{tensor};
-  c10::intrusive_ptr<c10d::Work> work;
-  start("recv from any rank", [&] {
-    work = group_->recvAnysource(tensors, tag);
-    return work;
-  }).wait();
-  return work->sourceRank();
-}
-
 void ProcessGroupCommunicator::barrier() {
   c10d::BarrierOptions opts;
   opts.timeout = timeout_;

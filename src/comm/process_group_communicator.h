@@ -3,6 +3,7 @@
 // created later and so that a timed-out rank can ask which peers never arrived.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
@@ -36,7 +37,6 @@ class ProcessGroupCommunicator : public Communicator {
                                   ReduceOp op) override;
   CommHandle send_async(std::vector<at::Tensor>& tensors, int dst, int tag) override;
   CommHandle recv_async(std::vector<at::Tensor>& tensors, int src, int tag) override;
-  int recv_any(at::Tensor& tensor, int tag) override;
   void barrier() override;
   std::shared_ptr<Communicator> new_group(const std::vector<int>& ranks, const std::string& name,
                                           std::chrono::milliseconds timeout) override;
@@ -58,7 +58,7 @@ class ProcessGroupCommunicator : public Communicator {
   ProcessGroupFactory factory_;
   std::chrono::milliseconds timeout_;
   c10::intrusive_ptr<c10d::ProcessGroup> group_;
-  uint64_t sequence_ = 0;
+  std::atomic<uint64_t> sequence_{0};  // parameter servers receive on several threads
   uint64_t groups_created_ = 0;
 };
 

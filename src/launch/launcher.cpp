@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -117,6 +118,12 @@ AttemptResult run_attempt(const LaunchOptions& options, int port, const SignalFo
     }
     for (WorkerProcess* w : group.reap()) {
       if (succeeded(w->status)) continue;
+      if (std::count(options.expendable.begin(), options.expendable.end(), w->rank)) {
+        group.drain(std::chrono::milliseconds(300));
+        std::fprintf(stderr, "cohort launch: rank %d (pid %d) %s; the job goes on without it\n",
+                     w->rank, int(w->pid), describe_exit(w->status).c_str());
+        continue;
+      }
       // Read what the dead worker still had in its pipes: its last words are
       // usually the reason.
       group.drain(std::chrono::milliseconds(300));

@@ -7,12 +7,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
 
 #include "cohort/checkpoint.h"
+#include "train/fault_injection.h"
 #include "cohort/error.h"
 
 namespace cohort {
@@ -82,6 +85,23 @@ std::vector<fs::path> complete_checkpoints(const fs::path& run_dir) {
 
 nlohmann::json shape_of(const at::Tensor& t) { return nlohmann::json(t.sizes().vec()); }
 
+// nlohmann converts any number to any arithmetic type, and a float outside the
+// target's range (a damaged "step": 1e30) is undefined behaviour: integers only.
+template <typename T>
+T manifest_integer(const nlohmann::json& manifest, const char* key, const std::string& origin) {
+  static_assert(std::is_unsigned_v<T> || sizeof(T) == sizeof(int64_t));
+  const nlohmann::json& value = manifest.at(key);
+  if (value.is_number_unsigned()) {
+    const auto u = value.get<uint64_t>();
+    if (u <= uint64_t(std::numeric_limits<T>::max())) return T(u);
+  } else if (value.is_number_integer() && std::is_signed_v<T>) {
+    return T(value.get<int64_t>());
+  }
+  throw InputError(fmt::format(
+      "{}: corrupt manifest.json: {} must be an integer from {} to {}, got {}", origin, key,
+      std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), value.dump().substr(0, 40)));
+}
+
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, const TrainingState& state, int64_t keep) {
@@ -116,6 +136,7 @@ std::string save_checkpoint(const std::string& run_dir, const TrainingState& sta
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write_file_synced(tmp / "state.pt", bytes.data(), bytes.size());
+  fault_point("checkpoint", state.step);
   write_file_synced(tmp / "manifest.json", manifest_text.data(), manifest_text.size());
   fsync_dir(tmp);
   // Re-saving the same step replaces the old folder only once the new one is whole.
@@ -146,33 +167,38 @@ TrainingState load_checkpoint(const std::string& path_in) {
     }
     path = latest;
   }
+  const auto manifest_json = read_bytes(path / "manifest.json");
+  return parse_checkpoint(std::string(manifest_json.begin(), manifest_json.end()),
+                          read_bytes(path / "state.pt"), path.string());
+}
+
+TrainingState parse_checkpoint(const std::string& manifest_json, const std::vector<char>& bytes,
+                               const std::string& origin) {
   nlohmann::json manifest;
   try {
-    const auto text = read_bytes(path / "manifest.json");
-    manifest = nlohmann::json::parse(text.begin(), text.end());
+    manifest = nlohmann::json::parse(manifest_json);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: corrupt manifest.json: {}", path.string(), e.what()));
+    throw InputError(fmt::format("{}: corrupt manifest.json: {}", origin, e.what()));
   }
   try {
     if (manifest.at("format") != kFormat || manifest.at("version") != kVersion) {
-      throw InputError(fmt::format("{}: not a cohort checkpoint of format version {}",
-                                   path.string(), kVersion));
+      throw InputError(
+          fmt::format("{}: not a cohort checkpoint of format version {}", origin, kVersion));
     }
-    const auto bytes = read_bytes(path / "state.pt");
-    const size_t want = manifest.at("state_bytes").get<size_t>();
+    const auto want = manifest_integer<size_t>(manifest, "state_bytes", origin);
     if (bytes.size() != want) {
-      throw InputError(fmt::format("{}: state.pt is truncated or altered: {} bytes, the manifest "
-                                   "says {}", path.string(), bytes.size(), want));
+      throw InputError(
+          fmt::format("{}: state.pt is truncated or altered: {} bytes, the manifest says {}",
+                      origin, bytes.size(), want));
     }
-    if (crc32_of(bytes) != manifest.at("state_crc32").get<uint32_t>()) {
-      throw InputError(fmt::format("{}: state.pt fails its checksum: the file is corrupt",
-                                   path.string()));
+    if (crc32_of(bytes) != manifest_integer<uint32_t>(manifest, "state_crc32", origin)) {
+      throw InputError(fmt::format("{}: state.pt fails its checksum: the file is corrupt", origin));
     }
     const auto root = torch::pickle_load(bytes).toGenericDict();
     TrainingState state;
-    state.step = manifest.at("step");
-    state.epoch = manifest.at("epoch");
-    state.batch_in_epoch = manifest.at("batch_in_epoch");
+    state.step = manifest_integer<int64_t>(manifest, "step", origin);
+    state.epoch = manifest_integer<int64_t>(manifest, "epoch", origin);
+    state.batch_in_epoch = manifest_integer<int64_t>(manifest, "batch_in_epoch", origin);
     state.config_toml = manifest.at("config");
     state.extra_json = manifest.at("extra").dump();
     for (const auto& net : manifest.at("networks")) {
@@ -190,8 +216,8 @@ TrainingState load_checkpoint(const std::string& path_in) {
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw InputError(fmt::format("{}: unreadable checkpoint: {}", path.string(),
-                                 std::string(e.what()).substr(0, 200)));
+    throw InputError(
+        fmt::format("{}: unreadable checkpoint: {}", origin, std::string(e.what()).substr(0, 200)));
   }
 }
 

@@ -20,6 +20,18 @@ class PopulationSchedule {
   void after_step(int64_t step, std::vector<Network>& nets, const std::vector<double>& losses,
                   MetricsLog& log);
 
+  // The interval in progress, for checkpoints: without it a resumed run would
+  // score its next round on fewer steps, at another step, than the original.
+  struct Interval {
+    std::vector<double> loss_sums;
+    int64_t steps = 0;
+  };
+  Interval interval_so_far() const { return {loss_sums_, steps_in_interval_}; }
+  void resume(Interval interval) {
+    loss_sums_ = std::move(interval.loss_sums);
+    steps_in_interval_ = interval.steps;
+  }
+
  private:
   bool enabled_;
   int64_t interval_;

@@ -1,5 +1,7 @@
 #include "train/replica_engine.h"
 
+#include <nlohmann/json.hpp>
+
 #include "cohort/optim.h"
 #include "train/comm_hook_choice.h"
 
@@ -88,6 +90,19 @@ void ReplicaEngine::average_replicas(int64_t step) {
   costs_.communication += seconds;
   costs_.exposed_communication += seconds;  // nothing runs while the replicas are averaged
   trace_span(TraceLane::Communication, "average replicas", "", start, end, step);
+}
+
+std::string ReplicaEngine::checkpoint_state() const {
+  const auto interval = population_.interval_so_far();
+  return nlohmann::json{{"pbt_loss_sums", interval.loss_sums}, {"pbt_steps", interval.steps}}
+      .dump();
+}
+
+void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
+  const auto state = nlohmann::json::parse(json);
+  if (!state.contains("pbt_steps")) return;
+  population_.resume(
+      {state.at("pbt_loss_sums").get<std::vector<double>>(), state.at("pbt_steps").get<int64_t>()});
 }
 
 void ReplicaEngine::gather_networks() {

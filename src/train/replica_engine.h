@@ -32,6 +32,9 @@ class ReplicaEngine : public StepEngine {
   // Local SGD: averages the replicas, so what is evaluated and saved is their
   // consensus. Otherwise the replicas are identical already.
   void gather_networks() override;
+  // PBT's interval so far: its losses, and how many steps it has run.
+  std::string checkpoint_state() const override;
+  void restore_checkpoint_state(const std::string& json) override;
 
  private:
   std::vector<Network>& nets_;

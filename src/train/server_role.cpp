@@ -4,6 +4,7 @@
 
 #include "cohort/messages.h"
 #include "cohort/parameter_server.h"
+#include "train/fault_injection.h"
 
 namespace cohort {
 
@@ -23,6 +24,8 @@ void serve_parameters(const Config& config, const ProcessContext& ctx, const Net
   options.staleness = config.parallel.staleness;
   options.staleness_lr_scaling = config.parallel.staleness_lr_scaling;
   options.server_index = ctx.server_index;
+  // For a server, fault injection's "step" counts applied pushes.
+  options.after_push = [](int64_t pushes) { fault_point("step", pushes); };
   ParameterServer server(ctx.comm, shard, net.config, options);
   const ServerReport report = server.run(trace);
   const nlohmann::json j = {{"pushes", report.pushes},

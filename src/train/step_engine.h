@@ -53,6 +53,12 @@ class StepEngine {
   // every rank that needs it.
   virtual bool agree(bool leader_decision) { return leader_decision; }
 
+  // What the engine carries from step to step beyond the networks, as a JSON
+  // object for the checkpoint's `extra`, and back on resume, so a resumed run
+  // continues exactly.
+  virtual std::string checkpoint_state() const { return "{}"; }
+  virtual void restore_checkpoint_state(const std::string& /*json*/) {}
+
   // The costs since the previous call (for metrics.jsonl), then starts afresh.
   StepCosts take_costs() { return std::exchange(costs_, StepCosts{}); }
 

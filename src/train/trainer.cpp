@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include "cohort/progress.h"
 #include "cohort/trace.h"
 #include "train/async_engine.h"
+#include "train/fault_injection.h"
 #include "train/network.h"
 #include "train/pipeline_engine.h"
 #include "train/process_context.h"
@@ -35,8 +37,9 @@ double seconds_since(Clock::time_point t) {
 }
 
 // Every rank's spans go to the leader, which writes one trace for the run.
-void write_trace(const ProcessContext& ctx, const TraceRecorder& trace,
-                 const std::string& run_dir) {
+// Ranks in `lost` (asynchronous workers that died) are not waited for.
+void write_trace(const ProcessContext& ctx, const TraceRecorder& trace, const std::string& run_dir,
+                 const std::vector<int>& lost = {}) {
   constexpr int kTraceTag = 7;
   if (!ctx.leader()) {
     send_bytes(*ctx.comm, trace.events_json(), 0, kTraceTag);
@@ -44,7 +47,8 @@ void write_trace(const ProcessContext& ctx, const TraceRecorder& trace,
   }
   std::vector<std::string> ranks = {trace.events_json()};
   for (int r = 1; r < ctx.world.world_size; ++r)
-    ranks.push_back(recv_bytes(*ctx.comm, r, kTraceTag));
+    if (!std::count(lost.begin(), lost.end(), r))
+      ranks.push_back(recv_bytes(*ctx.comm, r, kTraceTag));
   write_file_atomically(run_dir + "/trace.json", merge_traces(ranks));
 }
 
@@ -116,6 +120,10 @@ RunSummary train(const Config& config, const RunOptions& options) {
   if (tc.max_steps > 0) total_steps = std::min(total_steps, tc.max_steps);
 
   Position pos;
+  // What the step engine keeps between steps (PBT's interval so far), restored
+  // once the engine exists.
+  std::string engine_state;
+  std::unique_ptr<StepEngine> engine;
   if (options.resume) {
     const std::string latest = latest_checkpoint(options.run_dir);
     if (latest.empty()) {
@@ -128,6 +136,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
                                    state.networks.size(), nets.size()));
     }
     const auto extra = nlohmann::json::parse(state.extra_json);
+    if (extra.contains("engine")) engine_state = extra["engine"].dump();
     for (size_t i = 0; i < nets.size(); ++i) {
       load_network_state(nets[i], state.networks[i], latest);
       if (extra.contains("hyperparameters")) {
@@ -157,7 +166,10 @@ RunSummary train(const Config& config, const RunOptions& options) {
                      {"momentum", n.config.momentum},
                      {"weight_decay", n.config.weight_decay}});
     }
-    state.extra_json = nlohmann::json{{"hyperparameters", hps}}.dump();
+    state.extra_json =
+        nlohmann::json{{"hyperparameters", hps},
+                       {"engine", nlohmann::json::parse(engine->checkpoint_state())}}
+            .dump();
     save_checkpoint(options.run_dir, state, tc.keep_checkpoints);
   };
 
@@ -185,7 +197,6 @@ RunSummary train(const Config& config, const RunOptions& options) {
 
   // Built after a resume: DDP broadcasts rank 0's (restored) weights, and
   // pipeline stages are cut from the restored network.
-  std::unique_ptr<StepEngine> engine;
   if (config.parallel.mode == "async") {
     engine = std::make_unique<AsyncEngine>(config, ctx, nets[0]);
   } else if (ctx.stages > 1) {
@@ -206,6 +217,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   }
 
   engine->set_trace(&trace);
+  if (!engine_state.empty()) engine->restore_checkpoint_state(engine_state);
 
   auto last_checkpoint = Clock::now();
   int64_t steps_this_run = 0, samples_timed = 0;
@@ -250,6 +262,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   for (; pos.epoch < tc.epochs && pos.step < total_steps; ++pos.epoch, pos.batch = 0) {
     const at::Tensor order = sampler.indices(pos.epoch);
     for (; pos.batch < steps_per_epoch && pos.step < total_steps;) {
+      fault_point("step", pos.step);
       const auto step_start = Clock::now();
       const Batch batch = make_batch(train_set, order, pos.batch, tc.batch_size);
       const StepOutcome outcome = engine->step(batch, pos.step, total_steps);
@@ -331,7 +344,9 @@ RunSummary train(const Config& config, const RunOptions& options) {
   // leader's times the number of replicas.
   summary.samples_per_sec =
       step_seconds > 0 ? double(samples_timed) * ctx.data_size / step_seconds : 0;
-  if (trace.enabled()) write_trace(ctx, trace, options.run_dir);
+  if (trace.enabled())
+    write_trace(ctx, trace, options.run_dir,
+                summary.async ? summary.async->lost_workers : std::vector<int>{});
   summary.wall_seconds = seconds_since(wall_start);
   if (leader) write_file_atomically(options.run_dir + "/summary.json", summary.to_json() + "\n");
   return summary;

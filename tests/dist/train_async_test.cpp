@@ -139,3 +139,42 @@ TEST(TrainAsync, ImpossibleLayoutsAreRejectedBeforeAnyWorkerStarts) {
 
 }  // namespace
 }  // namespace cohort
+
+namespace cohort {
+namespace {
+
+std::string three_workers(const std::string& out) {
+  return mlp(out,
+             "--nproc 4 --set parallel.mode=async --set parallel.servers=1 "
+             "--set parallel.data=3 --set train.max_steps=60");
+}
+
+// SIGKILL, as a crash or the OOM killer would: the servers retire the worker,
+// the others finish the run, and the summary names who was lost.
+TEST(TrainAsyncFaults, AWorkerThatDiesDoesNotStopTheOthers) {
+  TempRunDir run_dir;
+  auto run =
+      test::run_shell("env COHORT_INJECT_FAULT=rank=2,step=10 " + three_workers(run_dir.path), 240);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("the job goes on without it"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("going on with 2 workers"), std::string::npos) << run.output;
+  const auto summary = summary_of(run_dir.path);
+  EXPECT_EQ(summary.at("steps"), 60);
+  EXPECT_EQ(summary.at("async").at("lost_workers"), nlohmann::json::array({2}));
+  // Ranks 0 and 1 pushed all 60 steps, rank 2 its first 10.
+  EXPECT_EQ(summary.at("async").at("pushes"), 60 + 60 + 10);
+}
+
+// A server's shard exists nowhere else: every worker stops, naming the cause,
+// and nothing waits for a timeout.
+TEST(TrainAsyncFaults, AServerThatDiesEndsTheJobWithAReason) {
+  TempRunDir run_dir;
+  auto run =
+      test::run_shell("env COHORT_INJECT_FAULT=rank=3,step=30 " + three_workers(run_dir.path), 120);
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.exit_code, 124) << "timed out instead of stopping";
+  EXPECT_NE(run.output.find("lost its parameter servers"), std::string::npos) << run.output;
+}
+
+}  // namespace
+}  // namespace cohort

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "cohort/checkpoint.h"
 #include "cohort/error.h"
 #include "cohort/models.h"
@@ -75,6 +77,21 @@ TEST(Checkpoint, CorruptTruncatedOrForeignFilesAreRejected) {
   EXPECT_NE(load_error(dir.file("nothing")).find("does not exist"), std::string::npos);
   TempDir empty;
   EXPECT_NE(load_error(empty.path()).find("no complete checkpoint"), std::string::npos);
+}
+
+TEST(Checkpoint, ManifestNumbersOutOfRangeAreInputErrors) {
+  // Found by fuzz/checkpoint_fuzzer: a float where an integer belongs was converted
+  // with undefined behaviour (UBSan: "1e+30 is outside the range of ... 'long'").
+  TempDir dir;
+  const std::string ck = save_checkpoint(dir.path(), sample_state(5), 3);
+  const auto manifest = nlohmann::json::parse(std::ifstream(ck + "/manifest.json"));
+  for (const char* key : {"state_bytes", "state_crc32", "step", "epoch"}) {
+    auto damaged = manifest;
+    damaged[key] = 1e30;
+    std::ofstream(ck + "/manifest.json") << damaged.dump();
+    EXPECT_NE(load_error(ck).find(std::string(key) + " must be an integer"), std::string::npos)
+        << key << ": " << load_error(ck);
+  }
 }
 
 TEST(NetworkState, RestoresModelAndMomentumExactlyAndRejectsOtherShapes) {

@@ -107,5 +107,16 @@ TEST(Config, RoundTripsThroughToml) {
   EXPECT_EQ(b.train.seed, 9u);
 }
 
+TEST(Config, OverrideThatIsNotUtf8IsRejected) {
+  // Found by fuzz/config_fuzzer: a bare word of Latin-1 bytes was kept as it was,
+  // and the resolved config.toml then held a different name.
+  EXPECT_NE(error_of("", {"network.0.name=x\xfe\xff"}).find("not valid UTF-8"), std::string::npos);
+  EXPECT_NE(error_of("", {"network.0.name=\xc0\xaf"}).find("not valid UTF-8"),
+            std::string::npos);  // an overlong '/'
+  const Config c = load_config("", {"network.0.name=caf\xc3\xa9"});
+  EXPECT_EQ(c.networks[0].name, "caf\xc3\xa9");
+  EXPECT_EQ(to_toml(parse_config_text(to_toml(c), "resolved.toml", {})), to_toml(c));
+}
+
 }  // namespace
 }  // namespace cohort

@@ -75,6 +75,27 @@ TEST(Idx, RejectsBadFilesWithTheReason) {
   EXPECT_THROW(read_idx(dir.file("cut.gz")), InputError);
 }
 
+TEST(Idx, AHeaderCannotClaimMoreThanTheBytesHold) {
+  // Found by fuzz/idx_fuzzer: these 20 bytes declare 2.4 billion floats, and 9 GB
+  // were allocated before the data was found missing.
+  const std::string claim("\0\0\x0d\x01\x8d\0\0\x03\0\0\0\0\0\0\0\x01\0\0\0\x02", 20);
+  try {
+    parse_idx(claim, "claim.idx");
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than the file holds"), std::string::npos)
+        << e.what();
+  }
+  // Compressed, a header can promise at most what deflate's 1032:1 ratio allows.
+  TempDir dir;
+  std::vector<uint8_t> packed = {0, 0, 0x08, 3, 0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe8, 0, 0, 0, 100};
+  packed.resize(packed.size() + 1000);  // 1000 of the 100 million bytes declared
+  gzFile gz = gzopen(dir.file("claim.gz").c_str(), "wb");
+  gzwrite(gz, packed.data(), unsigned(packed.size()));
+  gzclose(gz);
+  expect_input_error(dir.file("claim.gz"), "more than the file holds");
+}
+
 TEST(Dataset, LoadsFashionMnistNormalised) {
   const Dataset test = load_dataset(default_data_folder(), Split::Test);
   EXPECT_EQ(test.images.sizes().vec(), (std::vector<int64_t>{10000, 1, 28, 28}));

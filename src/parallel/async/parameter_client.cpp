@@ -1,6 +1,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cohort/async/message.h"
 #include "cohort/error.h"
@@ -21,6 +22,8 @@ struct ParameterClient::State {
   // Sends one request to every server (with each server's gradients for a
   // push) and loads their replies into the parameters. Reply receives are
   // posted before the requests go out, so no server ever waits on this worker.
+  int64_t exchange_or_explain(PsKind kind, int64_t step, double lr);
+
   int64_t exchange(PsKind kind, int64_t step, double lr) {
     const int n = int(servers.size());
     std::vector<at::Tensor> reply_words(n);
@@ -102,16 +105,30 @@ ParameterClient::ParameterClient(CommunicatorPtr comm, std::vector<at::Tensor> p
 
 ParameterClient::~ParameterClient() = default;
 
-int64_t ParameterClient::push_pull(int64_t step, double lr) {
-  return state_->exchange(PsKind::Push, step, lr);
+// Without a server its shard is gone: the job cannot go on, and says why.
+int64_t ParameterClient::State::exchange_or_explain(PsKind kind, int64_t step, double lr) {
+  try {
+    return exchange(kind, step, lr);
+  } catch (const CommError& e) {
+    if (std::string(e.what()).find("parameter-server message") != std::string::npos) throw;
+    const std::string what = e.what();
+    throw CommError(fmt::format(
+        "worker {} lost its parameter servers (ranks {}): their shards of the model are gone, so "
+        "the job stops; resume from the last checkpoint ({})",
+        worker, fmt::join(servers, ", "), what.substr(0, what.find('\n'))));
+  }
 }
 
-void ParameterClient::pull() { state_->exchange(PsKind::Pull, 0, 0); }
+int64_t ParameterClient::push_pull(int64_t step, double lr) {
+  return state_->exchange_or_explain(PsKind::Push, step, lr);
+}
+
+void ParameterClient::pull() { state_->exchange_or_explain(PsKind::Pull, 0, 0); }
 
 void ParameterClient::finish() {
   if (state_->finished) return;
   state_->finished = true;
-  state_->exchange(PsKind::Finish, 0, 0);
+  state_->exchange_or_explain(PsKind::Finish, 0, 0);
 }
 
 }  // namespace cohort

@@ -5,13 +5,17 @@
 #include <fmt/format.h>
 #include <torch/optim/optimizer.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <deque>
+#include <thread>
 
 #include "cohort/async/message.h"
 #include "cohort/async/staleness.h"
 #include "cohort/error.h"
 #include "cohort/optim.h"
+#include "parallel/async/blocking_queue.h"
 #include "parallel/async/ps_tags.h"
 
 namespace cohort {
@@ -19,6 +23,7 @@ namespace {
 
 // A reply on its way: the tensors must live until the sends complete.
 struct InFlight {
+  int worker = 0;
   at::Tensor header, payload;
   CommHandle header_sent, payload_sent;
 };
@@ -29,6 +34,47 @@ struct Waiting {
   int64_t step = 0;
   bool final = false;
 };
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// A worker's message as its receiving thread hands it over, or why that
+// worker can no longer be heard.
+struct Request {
+  int worker = 0;
+  PsHeader header;
+  at::Tensor payload;
+  std::string error;
+};
+
+using Inbox = BlockingQueue<Request>;
+
+// Receives worker `worker`'s requests until it finishes, dies or goes silent
+// for the group's timeout. The header is checked before the payload is
+// received; a malformed message drops the worker too: what sent it cannot be
+// trusted with the parameters.
+void receive_from(Communicator& comm, int rank, int worker, int64_t shard_numel, Inbox& inbox) {
+  for (;;) {
+    Request r;
+    r.worker = worker;
+    try {
+      at::Tensor words = at::empty({kPsHeaderWords}, at::kLong);
+      comm.recv(words, rank, ps::kRequestHeader);
+      r.header = decode_header(words);
+      if (r.header.kind == PsKind::Push) {
+        check_payload(r.header, shard_numel, rank);
+        r.payload = at::empty({shard_numel}, at::kFloat);
+        comm.recv(r.payload, rank, ps::kRequestPayload);
+      } else {
+        check_payload(r.header, 0, rank);
+      }
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    const bool last = !r.error.empty() || r.header.kind == PsKind::Finish;
+    inbox.push(std::move(r));
+    if (last) return;
+  }
+}
 
 }  // namespace
 
@@ -70,7 +116,7 @@ struct ParameterServer::State {
     h.worker = worker;
     h.payload = flat.numel();
     h.lead = lead;
-    InFlight f{encode_header(h), flat.clone(), {}, {}};
+    InFlight f{worker, encode_header(h), flat.clone(), {}, {}};
     const int rank = options.workers[worker];
     std::vector<at::Tensor> header{f.header}, payload{f.payload};
     f.header_sent = comm->send_async(header, rank, ps::kReplyHeader);
@@ -78,11 +124,40 @@ struct ParameterServer::State {
     in_flight.push_back(std::move(f));
     read_version[worker] = applied;
     // Sends finish in order per peer; reaping the front keeps the queue short.
-    while (!in_flight.empty() && in_flight.front().payload_sent.completed()) {
-      in_flight.front().header_sent.wait();
-      in_flight.front().payload_sent.wait();
-      in_flight.pop_front();
+    while (!in_flight.empty() && in_flight.front().payload_sent.completed()) finish_front();
+  }
+
+  void finish_front() {
+    InFlight f = std::move(in_flight.front());
+    in_flight.pop_front();
+    try {
+      f.header_sent.wait();
+      f.payload_sent.wait();
+    } catch (const CommError& e) {
+      lose(f.worker, e.what());
     }
+  }
+
+  void drain() {
+    while (!in_flight.empty()) finish_front();
+  }
+
+  // A worker whose connection failed: it holds no one back any more, and the
+  // job goes on with the others.
+  void lose(int worker, const std::string& why) {
+    if (std::count(report.lost_workers.begin(), report.lost_workers.end(), worker)) return;
+    report.lost_workers.push_back(worker);
+    gate.retire(worker);
+    std::vector<Waiting> others;
+    for (const auto& w : waiting)
+      if (w.worker != worker) others.push_back(w);
+    waiting = std::move(others);
+    std::fprintf(stderr,
+                 "parameter server %d: worker %d (rank %d) is gone; going on with %d worker%s "
+                 "(%s)\n",
+                 options.server_index, worker, options.workers[worker], gate.live(),
+                 gate.live() == 1 ? "" : "s", first_line(why).c_str());
+    std::fflush(stderr);
   }
 
   void apply(int worker, const PsHeader& h) {
@@ -100,6 +175,7 @@ struct ParameterServer::State {
     ++applied;
     ++report.pushes;
     gate.pushed(worker, h.step);
+    if (options.after_push) options.after_push(report.pushes);
   }
 
   // Answers every waiting worker the bound now lets go.
@@ -145,42 +221,48 @@ const std::vector<at::Tensor>& ParameterServer::parameters() const { return stat
 
 ServerReport ParameterServer::run(TraceRecorder& trace) {
   auto& s = *state_;
-  at::Tensor header_words = at::empty({kPsHeaderWords}, at::kLong);
+  // One receiving thread per worker, blocked on that worker alone: Gloo fails a
+  // receive from a peer whose connection dropped (a receive from any rank it
+  // would not), so a dead worker is noticed at once and by name. The threads
+  // only receive; this one applies, replies and decides.
+  Inbox inbox;
+  std::vector<std::thread> receivers;
+  for (int w = 0; w < s.workers(); ++w) {
+    receivers.emplace_back(
+        [&, w] { receive_from(*s.comm, s.options.workers[w], w, s.flat_grad.numel(), inbox); });
+  }
+  struct JoinAll {
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      for (auto& t : threads)
+        if (t.joinable()) t.detach();  // only on an error: the process is about to end
+    }
+  } join_all{receivers};
   while (s.gate.live() > 0 || !s.waiting.empty()) {
-    const int rank = s.comm->recv_any(header_words, ps::kRequestHeader);
+    Request r = inbox.pop();
+    const int rank = s.options.workers[r.worker];
     const auto start = TraceClock::now();
-    const PsHeader h = decode_header(header_words);
-    const int worker = s.worker_of(rank);
-    switch (h.kind) {
-      case PsKind::Push: {
-        check_payload(h, s.flat_grad.numel(), rank);
-        s.comm->recv(s.flat_grad, rank, ps::kRequestPayload);
-        s.apply(worker, h);
-        s.waiting.push_back({worker, h.step + 1, false});
-        trace.span(fmt::format("apply push of worker {} step {}", worker, h.step + 1),
-                   TraceLane::Compute, start, TraceClock::now());
-        break;
-      }
-      case PsKind::Pull:
-        check_payload(h, 0, rank);
-        s.reply(worker, 0);
-        break;
-      case PsKind::Finish:
-        check_payload(h, 0, rank);
-        s.gate.retire(worker);
-        s.waiting.push_back({worker, 0, true});
-        break;
-      case PsKind::Params:
-        throw CommError(fmt::format("parameter server {}: rank {} sent parameters to a server",
-                                    s.options.server_index, rank));
+    if (!r.error.empty()) {
+      s.lose(r.worker, r.error);
+    } else if (r.header.kind == PsKind::Push) {
+      s.flat_grad.copy_(r.payload);
+      s.apply(r.worker, r.header);
+      s.waiting.push_back({r.worker, r.header.step + 1, false});
+      trace.span(fmt::format("apply push of worker {} step {}", r.worker, r.header.step + 1),
+                 TraceLane::Compute, start, TraceClock::now());
+    } else if (r.header.kind == PsKind::Pull) {
+      s.reply(r.worker, 0);
+    } else if (r.header.kind == PsKind::Finish) {
+      s.gate.retire(r.worker);
+      s.waiting.push_back({r.worker, 0, true});
+    } else {
+      throw CommError(fmt::format("parameter server {}: rank {} sent parameters to a server",
+                                  s.options.server_index, rank));
     }
     s.release();
   }
-  for (auto& f : s.in_flight) {
-    f.header_sent.wait();
-    f.payload_sent.wait();
-  }
-  s.in_flight.clear();
+  for (auto& t : receivers) t.join();
+  s.drain();
   return s.report;
 }
 
