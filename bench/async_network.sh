@@ -25,6 +25,8 @@ model=${MODEL:-cnn}
 read -r -a extra <<<"${EXTRA:-}"
 [[ $(id -u) == 0 ]] || { echo "needs root for network namespaces" >&2; exit 77; }
 mkdir -p "$out"
+results="$out/results.jsonl"
+: >"$results"
 
 prefix="an$$"
 switch="${prefix}sw"
@@ -102,11 +104,41 @@ print(json.dumps({"bench": "async_network", "link": rate, "delay_ms": float(dela
 PY
 }
 
+
 for rate in $rates; do
-  for method in $methods; do run_one "$rate" "$method"; done
+  for method in $methods; do run_one "$rate" "$method" | tee -a "$results"; done
   runs=()
   for method in $methods; do
     [[ -f "$out/$rate-${method/:/=}/metrics.jsonl" ]] && runs+=("$out/$rate-${method/:/=}")
   done
   ((${#runs[@]})) && "$bin" report "${runs[@]}" --out "$out/$rate.html" >/dev/null
 done
+
+# One panel per link: test accuracy (each epoch's end) against wall seconds.
+python3 - "$results" "$out" "$target" <<'PY' || true
+import json, os, sys
+results, out, target = sys.argv[1], sys.argv[2], float(sys.argv[3])
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = [json.loads(l) for l in open(results)]
+links = list(dict.fromkeys(r["link"] for r in rows))
+fig, axes = plt.subplots(1, len(links), figsize=(4.5 * len(links), 3.6), sharey=True, squeeze=False)
+for ax, link in zip(axes[0], links):
+    for r in rows:
+        if r["link"] != link:
+            continue
+        path = os.path.join(r["run"], "metrics.jsonl")
+        evals = [e for e in map(json.loads, open(path))] if os.path.exists(path) else []
+        evals = [e for e in evals if e.get("kind") == "eval"]
+        ax.plot([0] + [e["wall_seconds"] for e in evals], [0.1] + [e["test_accuracy"] for e in evals],
+                marker="o", label=r["method"])
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+    ax.set_title(f"link {link}, delay {rows[0]['delay_ms']:g} ms")
+    ax.set_xlabel("wall seconds")
+    ax.set_ylim(0.6, 0.95)
+axes[0][0].set_ylabel("test accuracy")
+axes[0][-1].legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(os.path.join(out, "async_network.png"), dpi=110)
+PY

@@ -11,6 +11,7 @@ packages=(
   iproute2 procps
   libprotobuf-dev protobuf-compiler libboost-dev
   chromium fonts-dejavu-core python3-pil
+  python3-matplotlib  # bench/ plots
   clang libclang-rt-14-dev  # scripts/sanitize.sh: ASan, UBSan, TSan, libFuzzer
 )
 missing=()

@@ -50,6 +50,9 @@ struct NetworkConfig {
 };
 
 struct ParallelConfig {
+  // Mesh sizes: network groups (each trains its share of the [[network]]
+  // entries), replicas of each, pipeline stages of each replica.
+  int64_t network = 1;
   int64_t data = 1;
   int64_t pipeline = 1;
   std::string mode = "sync";  // sync | async | local-sgd

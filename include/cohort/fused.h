@@ -117,6 +117,9 @@ class FusedSGD {
   int64_t copies() const { return static_cast<int64_t>(lrs_.size()); }
   // Momentum buffers in parameter order (undefined before the first step).
   const std::vector<at::Tensor>& momentum_buffers() const { return momentum_; }
+  // Resuming: the buffers in parameter order, each of its parameter's shape (an
+  // undefined tensor leaves that parameter without momentum, as before a first step).
+  void set_momentum_buffers(std::vector<at::Tensor> buffers);
 
  private:
   std::vector<at::Tensor> parameters_;

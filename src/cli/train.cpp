@@ -122,7 +122,7 @@ Runner add_train_command(CLI::App& app) {
                                             "checkpoint");
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
   cmd->add_option("--nproc", args->nproc, "Start this many local ranks under the launcher "
-                                          "(parallel.data x parallel.pipeline of them)");
+                                          "(parallel.network x data x pipeline; servers + data for async)");
   cmd->add_option("--max-restarts", args->max_restarts, "With --nproc: restart the group after "
                                                         "a failure, from the newest checkpoint");
   cmd->add_flag("--auto-resume", args->auto_resume, "Resume when the --out folder already holds "

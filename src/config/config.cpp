@@ -210,6 +210,7 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
 }
 
 void read_parallel(TableReader r, ParallelConfig& p) {
+  r.read("network", p.network);
   r.read("data", p.data);
   r.read("pipeline", p.pipeline);
   r.read("mode", p.mode);
@@ -226,6 +227,8 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   r.read("comm_hook", p.comm_hook);
   r.read("timeout_seconds", p.timeout_seconds);
   r.finish();
+  require(p.network >= 1,
+          fmt::format("parallel.network must be at least 1, got {}", p.network));
   require(p.data >= 1, fmt::format("parallel.data must be at least 1, got {}", p.data));
   require(p.pipeline >= 1, fmt::format("parallel.pipeline must be at least 1, got {}", p.pipeline));
   require(p.micro_batches >= 1, "parallel.micro_batches must be at least 1");

@@ -95,6 +95,17 @@ void FusedSGD::set_lr(int64_t copy, double lr) {
   for (at::Tensor& view : lr_views_) view.view(-1)[copy].fill_(lr);
 }
 
+void FusedSGD::set_momentum_buffers(std::vector<at::Tensor> buffers) {
+  if (buffers.size() != parameters_.size())
+    throw InputError("FusedSGD::set_momentum_buffers: " + std::to_string(buffers.size()) +
+                     " buffers for " + std::to_string(parameters_.size()) + " parameters");
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].defined() && !buffers[i].sizes().equals(parameters_[i].sizes()))
+      throw InputError("FusedSGD::set_momentum_buffers: buffer " + std::to_string(i) +
+                       " does not have its parameter's shape");
+  momentum_ = std::move(buffers);
+}
+
 double FusedSGD::lr(int64_t copy) const { return lrs_.at(copy); }
 
 void FusedSGD::zero_grad() {

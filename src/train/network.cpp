@@ -20,6 +20,12 @@ Network make_network(const Config& config, size_t index) {
   return net;
 }
 
+std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets) {
+  std::vector<torch::nn::Sequential> models;
+  for (const auto& n : nets) models.push_back(n.model);
+  return models;
+}
+
 NetworkState network_state(const Network& net) {
   return {net.config.name, net.config.model.name, capture_state(*net.model, *net.optimizer)};
 }

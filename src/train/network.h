@@ -24,6 +24,9 @@ struct Network {
 // initialisation is reproducible on its own.
 Network make_network(const Config& config, size_t index);
 
+// The networks' models, in order (shared, not copied).
+std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets);
+
 NetworkState network_state(const Network& net);
 void load_network_state(Network& net, const NetworkState& state, const std::string& source);
 

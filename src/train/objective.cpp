@@ -16,29 +16,36 @@ Objective::Objective(const CooperateConfig& cooperate,
 
 std::vector<at::Tensor> Objective::losses(int64_t step, const at::Tensor& inputs,
                                           const std::vector<at::Tensor>& logits,
-                                          const at::Tensor& targets) {
-  std::vector<at::Tensor> out;
-  out.reserve(logits.size());
-  const MutualLossOptions options{cooperate_.alpha, cooperate_.temperature};
-  if (cooperate_.method == "mutual" && logits.size() > 1) {
-    for (auto& l : mutual_losses(logits, targets, options)) out.push_back(l.total);
-    return out;
+                                          const at::Tensor& targets,
+                                          const std::vector<size_t>* only) {
+  std::vector<size_t> all;
+  if (!only) {
+    for (size_t k = 0; k < logits.size(); ++k) all.push_back(k);
+    only = &all;
   }
-  if (cooperate_.method == "codistill" && logits.size() > 1) {
-    std::vector<at::Tensor> stale_logits(models_.size());
+  std::vector<at::Tensor> out(logits.size());
+  const MutualLossOptions options{cooperate_.alpha, cooperate_.temperature};
+  // Every network's peers: the others' logits (mutual learning) or their stale
+  // copies' (codistillation).
+  std::vector<at::Tensor> peer_logits;
+  if (cooperate_.method == "mutual" && logits.size() > 1) {
+    peer_logits = logits;
+  } else if (cooperate_.method == "codistill" && logits.size() > 1) {
     for (size_t j = 0; j < models_.size(); ++j) {
       if (stale_[j].refresh_due(step)) stale_[j].refresh(0, pack_state(*models_[j]), step);
-      stale_logits[j] = stale_[j].logits(inputs)[0];
+      peer_logits.push_back(stale_[j].logits(inputs)[0]);
     }
-    for (size_t k = 0; k < logits.size(); ++k) {
-      std::vector<at::Tensor> peers;
-      for (size_t j = 0; j < logits.size(); ++j)
-        if (j != k) peers.push_back(stale_logits[j]);
-      out.push_back(mutual_loss(logits[k], targets, peers, options).total);
-    }
-    return out;
   }
-  for (const auto& l : logits) out.push_back(at::cross_entropy_loss(l, targets));
+  for (size_t k : *only) {
+    if (peer_logits.empty()) {
+      out[k] = at::cross_entropy_loss(logits[k], targets);
+      continue;
+    }
+    std::vector<at::Tensor> peers;
+    for (size_t j = 0; j < logits.size(); ++j)
+      if (j != k) peers.push_back(peer_logits[j]);
+    out[k] = mutual_loss(logits[k], targets, peers, options).total;
+  }
   return out;
 }
 

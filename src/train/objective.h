@@ -17,9 +17,21 @@ class Objective {
  public:
   Objective(const CooperateConfig& cooperate, const std::vector<torch::nn::Sequential>& models);
 
-  // One loss per network. `step` drives codistillation's weight exchange.
+  // One loss per network. `step` drives codistillation's weight exchange. With
+  // `only` (networks trained elsewhere hold copies, see network_groups.h) the
+  // other entries stay undefined, and their logits are needed only as peers.
   std::vector<at::Tensor> losses(int64_t step, const at::Tensor& inputs,
-                                 const std::vector<at::Tensor>& logits, const at::Tensor& targets);
+                                 const std::vector<at::Tensor>& logits, const at::Tensor& targets,
+                                 const std::vector<size_t>* only = nullptr);
+
+  // Mutual learning: each network's loss needs every other's logits on the batch.
+  bool needs_peer_logits() const { return cooperate_.method == "mutual"; }
+
+  // Codistillation refreshes its stale copies from the models at this step:
+  // models trained elsewhere must be brought up to date first.
+  bool refreshes_at(int64_t step) const {
+    return !stale_.empty() && stale_.front().refresh_due(step);
+  }
 
  private:
   CooperateConfig cooperate_;

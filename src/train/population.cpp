@@ -5,11 +5,14 @@
 namespace cohort {
 
 PopulationSchedule::PopulationSchedule(const CooperateConfig& cooperate, uint64_t seed)
-    : enabled_(cooperate.method == "pbt"), interval_(cooperate.pbt_interval),
-      fraction_(cooperate.pbt_fraction), seed_(seed) {}
+    : enabled_(cooperate.method == "pbt"),
+      interval_(cooperate.pbt_interval),
+      fraction_(cooperate.pbt_fraction),
+      seed_(seed) {}
 
 void PopulationSchedule::after_step(int64_t step, std::vector<Network>& nets,
-                                    const std::vector<double>& losses, MetricsLog& log) {
+                                    const std::vector<double>& losses, MetricsLog& log,
+                                    const CopyNetwork& copy) {
   if (!enabled_) return;
   loss_sums_.resize(nets.size(), 0.0);
   for (size_t k = 0; k < nets.size(); ++k) loss_sums_[k] += losses[k];
@@ -30,7 +33,11 @@ void PopulationSchedule::after_step(int64_t step, std::vector<Network>& nets,
   for (const PbtDecision& d : pbt_decide(step, scores, ready, hps, options)) {
     Network& to = nets[size_t(d.member)];
     const Network& from = nets[size_t(d.parent)];
-    exploit(*from.model, *from.optimizer, *to.model, *to.optimizer);
+    if (copy) {
+      copy(size_t(d.member), size_t(d.parent));
+    } else {
+      exploit(*from.model, *from.optimizer, *to.model, *to.optimizer);
+    }
     apply_hyperparameters(*to.optimizer, d.new_hyperparameters);
     // The trainer sets the learning rate from the config every step.
     to.config.lr = d.new_hyperparameters.at("lr");

@@ -3,6 +3,7 @@
 // hyperparameters. Scores are the negated mean training loss of the interval.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "cohort/config.h"
@@ -15,10 +16,15 @@ class PopulationSchedule {
  public:
   PopulationSchedule(const CooperateConfig& cooperate, uint64_t seed);
 
+  // Makes network `member` a copy of network `parent` (weights, buffers,
+  // optimiser state); by default both are trained here (pbt.h's exploit).
+  using CopyNetwork = std::function<void(size_t member, size_t parent)>;
+
   // Called after every step with each network's loss on it; at an interval's end
   // decides, copies, perturbs, and writes each event to `log` (kind "pbt").
+  // Every rank takes the same decisions from the same losses.
   void after_step(int64_t step, std::vector<Network>& nets, const std::vector<double>& losses,
-                  MetricsLog& log);
+                  MetricsLog& log, const CopyNetwork& copy = nullptr);
 
   // The interval in progress, for checkpoints: without it a resumed run would
   // score its next round on fewer steps, at another step, than the original.

@@ -17,15 +17,25 @@ CommunicatorPtr ProcessContext::pipeline_group() const {
   return stages > 1 ? mesh->group("pipeline") : nullptr;
 }
 
+CommunicatorPtr ProcessContext::network_peers() const {
+  if (network_groups == 1) return nullptr;
+  return mesh ? mesh->group("network") : comm;
+}
+
 MeshLayout training_mesh(const ParallelConfig& parallel) {
-  return MeshLayout({{"data", int(parallel.data)}, {"pipeline", int(parallel.pipeline)}});
+  return MeshLayout({{"network", int(parallel.network)},
+                     {"data", int(parallel.data)},
+                     {"pipeline", int(parallel.pipeline)}});
 }
 
 std::string describe_placement(const MeshLayout& layout) {
+  static const char* const kWords[] = {"network", "replica", "stage"};
   std::string out;
   for (int r = 0; r < layout.size(); ++r) {
     const auto c = layout.coordinate(r);
-    out += fmt::format("{}rank {}: replica {} stage {}", r ? ", " : "", r, c[0], c[1]);
+    out += fmt::format("{}rank {}:", r ? ", " : "", r);
+    for (size_t d = 0; d < c.size(); ++d)
+      if (layout.dims()[d].size > 1) out += fmt::format(" {} {}", kWords[d], c[d]);
   }
   return out;
 }
@@ -47,16 +57,23 @@ ProcessContext join_job(const Config& config) {
     ctx.comm = delayed_from_environment(init_world(ctx.world, timeout), ctx.world.rank);
     return ctx;
   }
-  const int64_t needed = p.data * p.pipeline;
   const MeshLayout layout = training_mesh(p);
   const auto coordinate = layout.coordinate(ctx.world.rank);
-  ctx.data_rank = coordinate[0];
+  ctx.network_group = coordinate[0];
+  ctx.network_groups = int(p.network);
+  ctx.data_rank = coordinate[1];
   ctx.data_size = int(p.data);
-  ctx.stage = coordinate[1];
+  ctx.stage = coordinate[2];
   ctx.stages = int(p.pipeline);
-  if (needed > 1) {
+  if (layout.size() > 1) {
     ctx.comm = delayed_from_environment(init_world(ctx.world, timeout), ctx.world.rank);
-    if (p.pipeline > 1) ctx.mesh = std::make_shared<DeviceMesh>(layout, ctx.comm);
+    // Sub-groups only where a dimension has several ranks; a lone dimension
+    // other than the pipeline is the world itself.
+    std::vector<MeshDim> dims;
+    for (const auto& d : layout.dims())
+      if (d.size > 1) dims.push_back(d);
+    if (dims.size() > 1 || p.pipeline > 1)
+      ctx.mesh = std::make_shared<DeviceMesh>(MeshLayout(dims), ctx.comm);
   }
   return ctx;
 }

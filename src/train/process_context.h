@@ -15,10 +15,13 @@ namespace cohort {
 
 struct ProcessContext {
   WorldInfo world;
-  CommunicatorPtr comm;              // the world group; null when the job is one process
-  std::shared_ptr<DeviceMesh> mesh;  // data x pipeline; null unless pipeline > 1
-  int data_rank = 0, data_size = 1;  // which replica this rank belongs to, of how many
-  int stage = 0, stages = 1;         // which pipeline stage it holds, of how many
+  CommunicatorPtr comm;  // the world group; null when the job is one process
+  // network x data x pipeline, over the dimensions larger than one; null unless
+  // two of them are, or the pipeline is.
+  std::shared_ptr<DeviceMesh> mesh;
+  int network_group = 0, network_groups = 1;  // which networks it trains (network_groups.h)
+  int data_rank = 0, data_size = 1;           // which replica this rank belongs to, of how many
+  int stage = 0, stages = 1;                  // which pipeline stage it holds, of how many
   // Parameter servers (parallel.mode = "async") follow the workers: ranks
   // data_size .. data_size + servers - 1.
   int servers = 0;
@@ -32,13 +35,17 @@ struct ProcessContext {
   // there), and the ranks of this replica's pipeline; null when of size one.
   CommunicatorPtr data_group() const;
   CommunicatorPtr pipeline_group() const;
+  // The ranks of this replica and stage in every network group, ordered by group.
+  CommunicatorPtr network_peers() const;
 };
 
 // The mesh ranks are placed on: row-major, so the stages of one replica are
-// neighbouring ranks (rank = replica * pipeline + stage).
+// neighbouring ranks, then the replicas of one network group
+// (rank = (group * data + replica) * pipeline + stage).
 MeshLayout training_mesh(const ParallelConfig& parallel);
 
-// "rank 0: replica 0 stage 0, rank 1: ..." for the start-up message.
+// "rank 0: network 0 replica 0, rank 1: ..." (dimensions of size one left out)
+// for the start-up message.
 std::string describe_placement(const MeshLayout& layout);
 
 // Reads the launcher's variables, checks the config against that world

@@ -6,65 +6,71 @@
 #include "train/comm_hook_choice.h"
 
 namespace cohort {
-namespace {
-
-std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets) {
-  std::vector<torch::nn::Sequential> models;
-  for (const auto& n : nets) models.push_back(n.model);
-  return models;
-}
-
-}  // namespace
 
 ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
                              std::vector<Network>& nets, MetricsLog& metrics)
     : nets_(nets),
       metrics_(metrics),
       objective_(config.cooperate, models_of(nets)),
-      population_(config.cooperate, config.train.seed) {
-  if (!ctx.distributed()) return;
-  comm_ = ctx.comm;
+      population_(config.cooperate, config.train.seed),
+      groups_(NetworkShare{ctx.network_groups, nets.size()}, ctx.network_group, ctx.data_rank,
+              ctx.network_peers()),
+      replicas_(nets.size()),
+      world_(ctx.comm),
+      replica_group_(ctx.data_group()) {
   if (config.parallel.mode == "local-sgd")
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
-  for (auto& n : nets_) {
+  if (!replica_group_) return;
+  for (size_t k : groups_.owned()) {
     DdpOptions ddp;
     ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
     ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, config.train.seed);
-    replicas_.push_back(std::make_unique<DistributedDataParallel>(n.model.ptr(), ctx.comm, ddp));
+    replicas_[k] =
+        std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), replica_group_, ddp);
   }
 }
 
 StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
-  std::vector<at::Tensor> logits;
-  logits.reserve(nets_.size());
-  for (auto& n : nets_) {
+  const std::vector<size_t>& owned = groups_.owned();
+  std::vector<at::Tensor> logits(nets_.size());
+  for (size_t k : owned) {
     const auto start = TraceClock::now();
-    logits.push_back(n.model->forward(batch.inputs));
-    trace_span(TraceLane::Compute, "forward", n.config.name, start, TraceClock::now(), step);
+    logits[k] = nets_[k].model->forward(batch.inputs);
+    trace_span(TraceLane::Compute, "forward", nets_[k].config.name, start, TraceClock::now(), step);
+  }
+  if (groups_.spread()) {
+    const auto start = TraceClock::now();
+    if (objective_.needs_peer_logits()) groups_.exchange_logits(logits);
+    if (objective_.refreshes_at(step)) groups_.refresh_copies(nets_);
+    const auto end = TraceClock::now();
+    const double seconds = std::chrono::duration<double>(end - start).count();
+    costs_.communication += seconds;
+    costs_.exposed_communication += seconds;
+    trace_span(TraceLane::Communication, "exchange", "networks", start, end, step);
   }
   const auto objective_start = TraceClock::now();
-  const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets);
+  const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets, &owned);
   trace_span(TraceLane::Compute, "loss", "", objective_start, TraceClock::now(), step);
   StepOutcome outcome;
-  std::vector<double>& step_losses = outcome.loss;
-  step_losses.resize(nets_.size());
-  for (const auto& l : logits) {
-    const double correct = l.detach().argmax(1).eq(batch.targets).sum().item<double>();
-    outcome.accuracy.push_back(correct / double(batch.targets.size(0)));
+  outcome.loss.assign(nets_.size(), 0.0);
+  outcome.accuracy.assign(nets_.size(), 0.0);
+  for (size_t k : owned) {
+    const double correct = logits[k].detach().argmax(1).eq(batch.targets).sum().item<double>();
+    outcome.accuracy[k] = correct / double(batch.targets.size(0));
   }
-  for (size_t k = 0; k < nets_.size(); ++k) {
+  for (size_t k : owned) {
     auto& n = nets_[k];
     set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
     n.optimizer->zero_grad();
     const auto backward_start = TraceClock::now();
     const bool alone = local_sgd_ && !local_sgd_->synchronous(step);
-    if (alone) {
+    if (alone && replicas_[k]) {
       auto quiet = replicas_[k]->no_sync();
       losses[k].backward();
     } else {
       losses[k].backward();
     }
-    if (!replicas_.empty() && !alone) {
+    if (replicas_[k] && !alone) {
       replicas_[k]->synchronize();
       account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
     }
@@ -75,16 +81,20 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
     n.optimizer->step();
     trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
                step);
-    step_losses[k] = losses[k].item<double>();
+    outcome.loss[k] = losses[k].item<double>();
   }
   if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
-  population_.after_step(step, nets_, step_losses, metrics_);
+  groups_.exchange_outcome(outcome.loss, outcome.accuracy);
+  population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
+    groups_.copy_network(nets_, member, parent);
+  });
   return outcome;
 }
 
 void ReplicaEngine::average_replicas(int64_t step) {
+  if (!replica_group_) return;
   const auto start = TraceClock::now();
-  for (auto& n : nets_) average_parameters(*n.model, *comm_);
+  for (size_t k : groups_.owned()) average_parameters(*nets_[k].model, *replica_group_);
   const auto end = TraceClock::now();
   const double seconds = std::chrono::duration<double>(end - start).count();
   costs_.communication += seconds;
@@ -107,6 +117,14 @@ void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
 
 void ReplicaEngine::gather_networks() {
   if (local_sgd_) average_replicas(-1);
+  groups_.gather_to_leader(nets_);
+}
+
+bool ReplicaEngine::agree(bool leader_decision) {
+  if (!world_ || (!local_sgd_ && !groups_.spread())) return leader_decision;
+  at::Tensor flag = at::scalar_tensor(int64_t(leader_decision), at::kLong).reshape({1});
+  world_->broadcast(flag, 0);
+  return flag.item<int64_t>() != 0;
 }
 
 }  // namespace cohort

@@ -1,9 +1,11 @@
-// Whole networks on every rank: K networks (one for a plain run) see the same
-// batch, each minimises its objective (cross-entropy, plus a peer term for mutual
-// learning and codistillation), PBT exploits and explores between steps, and with
-// several ranks each network's gradients are averaged by DDP while backward runs,
-// or, in local SGD, each rank steps alone and the replicas are averaged every H
-// steps.
+// Whole networks: K networks (one for a plain run) see the same batch, each
+// minimises its objective (cross-entropy, plus a peer term for mutual learning
+// and codistillation), PBT exploits and explores between steps, and with several
+// replicas each network's gradients are averaged by DDP while backward runs, or,
+// in local SGD, each rank steps alone and the replicas are averaged every H
+// steps. With parallel.network = G each rank trains only its group's share of
+// the networks and exchanges with the other groups what the method needs
+// (network_groups.h).
 #pragma once
 
 #include <memory>
@@ -15,6 +17,7 @@
 #include "cohort/local_sgd.h"
 #include "cohort/metrics.h"
 #include "train/network.h"
+#include "train/network_groups.h"
 #include "train/objective.h"
 #include "train/population.h"
 #include "train/process_context.h"
@@ -35,14 +38,20 @@ class ReplicaEngine : public StepEngine {
   // PBT's interval so far: its losses, and how many steps it has run.
   std::string checkpoint_state() const override;
   void restore_checkpoint_state(const std::string& json) override;
+  // Network groups and local SGD gather collectively, so every rank must know
+  // when the leader saves.
+  bool agree(bool leader_decision) override;
 
  private:
   std::vector<Network>& nets_;
   MetricsLog& metrics_;
   Objective objective_;
   PopulationSchedule population_;
+  NetworkGroups groups_;
+  // Per network; null for networks trained by another group, or with one replica.
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
-  CommunicatorPtr comm_;
+  CommunicatorPtr world_;
+  CommunicatorPtr replica_group_;
   std::optional<LocalSgdSchedule> local_sgd_;
   void average_replicas(int64_t step);
 };

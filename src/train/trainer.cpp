@@ -19,6 +19,7 @@
 #include "cohort/trace.h"
 #include "train/async_engine.h"
 #include "train/fault_injection.h"
+#include "train/fused_engine.h"
 #include "train/network.h"
 #include "train/pipeline_engine.h"
 #include "train/process_context.h"
@@ -197,14 +198,14 @@ RunSummary train(const Config& config, const RunOptions& options) {
 
   // Built after a resume: DDP broadcasts rank 0's (restored) weights, and
   // pipeline stages are cut from the restored network.
+  if (leader && options.progress && (ctx.stages > 1 || ctx.network_groups > 1)) {
+    const MeshLayout layout = training_mesh(config.parallel);
+    progress.message(
+        fmt::format("placement {}: {}", layout.describe(), describe_placement(layout)));
+  }
   if (config.parallel.mode == "async") {
     engine = std::make_unique<AsyncEngine>(config, ctx, nets[0]);
   } else if (ctx.stages > 1) {
-    if (leader && options.progress) {
-      const MeshLayout layout = training_mesh(config.parallel);
-      progress.message(
-          fmt::format("placement {}: {}", layout.describe(), describe_placement(layout)));
-    }
     const int64_t rows =
         (tc.batch_size + config.parallel.micro_batches - 1) / config.parallel.micro_batches;
     // The first timed step is drawn: warmed up, and early enough to show in short runs.
@@ -212,6 +213,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
     engine =
         std::make_unique<PipelineEngine>(config, ctx, nets[0], train_set.images.narrow(0, 0, rows),
                                          options.run_dir, metrics, timeline_step);
+  } else if (config.cooperate.fused) {
+    engine = std::make_unique<FusedEngine>(config, ctx, nets);
   } else {
     engine = std::make_unique<ReplicaEngine>(config, ctx, nets, metrics);
   }

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cohort/error.h"
+#include "cohort/fused.h"
 #include "cohort/models.h"
 #include "cohort/trainer.h"
 
@@ -27,13 +28,20 @@ void check_asynchronous_plan(const Config& config, int world_size) {
       throw InputError(
           fmt::format("parallel.servers = {}: local SGD has no servers; set it to 0", p.servers));
     }
-    if (world_size != p.data) {
+    const int64_t needed = p.network * p.data;
+    if (world_size != needed) {
       throw InputError(fmt::format(
-          "local SGD with parallel.data = {} needs {} processes, the job has {}: run `cohort "
-          "train ... --nproc {}`",
-          p.data, p.data, world_size, p.data));
+          "local SGD with parallel.network = {} x parallel.data = {} needs {} processes, the "
+          "job has {}: run `cohort train ... --nproc {}`",
+          p.network, p.data, needed, world_size, needed));
     }
     return;
+  }
+  if (p.network != 1) {
+    throw InputError(
+        fmt::format("parallel.network = {}: parameter servers train one network; "
+                    "set parallel.network = 1",
+                    p.network));
   }
   if (config.networks.size() != 1 || config.cooperate.method != "none") {
     throw InputError(
@@ -63,19 +71,90 @@ void check_asynchronous_plan(const Config& config, int world_size) {
   }
 }
 
+// The network dimension: G groups, each training K/G of the networks.
+void check_network_groups(const Config& config) {
+  const auto& p = config.parallel;
+  const size_t k = config.networks.size();
+  if (p.network == 1) return;
+  if (k % size_t(p.network) != 0) {
+    throw InputError(fmt::format(
+        "parallel.network = {} splits the ranks into {} groups that each train the same number "
+        "of networks, but the config has {} [[network]] entries: use a divisor of {}",
+        p.network, p.network, k, k));
+  }
+  if (p.pipeline != 1) {
+    throw InputError(fmt::format(
+        "parallel.network = {} with parallel.pipeline = {}: a pipeline trains one network; "
+        "set one of them to 1",
+        p.network, p.pipeline));
+  }
+  if (config.cooperate.fused) {
+    throw InputError(
+        fmt::format("parallel.network = {} with cooperate.fused = true: a fused array lives "
+                    "in one process; set parallel.network = 1",
+                    p.network));
+  }
+}
+
+// Fused arrays batch K copies of one architecture into one model with one
+// SGD whose only per-copy setting is the learning rate (cohort/fused.h).
+void check_fused_plan(const Config& config) {
+  const auto& nets = config.networks;
+  const auto& c = config.cooperate;
+  if (nets.size() < 2) {
+    throw InputError(
+        "cooperate.fused = true batches several copies of one network: add "
+        "[[network]] entries (same model, other seeds or learning rates)");
+  }
+  if (c.method != "none" && c.method != "ensemble" && c.method != "mutual") {
+    throw InputError(fmt::format(
+        "cooperate.fused = true trains the copies as one model, which cooperate.method = '{}' "
+        "cannot act on (it needs each network's own weights during training): use none, "
+        "ensemble or mutual, or set cooperate.fused = false",
+        c.method));
+  }
+  if (config.parallel.mode != "sync" || config.parallel.pipeline != 1) {
+    throw InputError(
+        "cooperate.fused = true runs in one process or with synchronous data "
+        "parallelism: set parallel.mode = 'sync' and parallel.pipeline = 1");
+  }
+  const NetworkConfig& a = nets[0];
+  for (size_t k = 0; k < nets.size(); ++k) {
+    const NetworkConfig& b = nets[k];
+    if (b.model.name != a.model.name || b.model.widths != a.model.widths ||
+        b.model.channels != a.model.channels) {
+      throw InputError(fmt::format(
+          "cooperate.fused = true needs one architecture: network {} ('{}') is a different "
+          "model from network 0 ('{}'); make them the same or set cooperate.fused = false",
+          k, b.name, a.name));
+    }
+    if (b.optimizer != "sgd") {
+      throw InputError(
+          fmt::format("cooperate.fused = true trains with SGD: network {} ('{}') "
+                      "asks for optimizer '{}'; set it to sgd",
+                      k, b.name, b.optimizer));
+    }
+    if (b.momentum != a.momentum || b.nesterov != a.nesterov || b.weight_decay != a.weight_decay) {
+      throw InputError(fmt::format(
+          "cooperate.fused = true shares momentum, nesterov and weight_decay between copies "
+          "(only lr, its schedule, grad_clip and seed may differ): network {} ('{}') differs "
+          "from network 0",
+          k, b.name));
+    }
+  }
+  FusedArray{std::vector<torch::nn::Sequential>{build_model(a.model)}};  // InputError: layer
+}
+
 }  // namespace
 
 void check_training_plan(const Config& config, int world_size) {
   const auto& method = config.cooperate.method;
-  if (config.cooperate.fused) {
-    throw InputError(
-        "cooperate.fused = true: fused arrays are a library API (cohort/fused.h) "
-        "that cohort train does not use yet; set it to false");
-  }
+  if (config.cooperate.fused) check_fused_plan(config);
   if (method != "none" && config.networks.size() < 2) {
     throw InputError(
         fmt::format("cooperate.method = '{}' needs at least two [[network]] entries", method));
   }
+  check_network_groups(config);
   const auto& p = config.parallel;
   if (p.mode != "sync") {
     check_asynchronous_plan(config, world_size);
@@ -87,13 +166,12 @@ void check_training_plan(const Config& config, int world_size) {
                     "0 or choose async",
                     p.servers));
   }
-  const int64_t needed = p.data * p.pipeline;
+  const int64_t needed = p.network * p.data * p.pipeline;
   if (world_size != needed) {
-    throw InputError(
-        fmt::format("the layout parallel.data = {} x parallel.pipeline = {} needs {} processes, "
-                    "the job has {}: "
-                    "run `cohort train ... --nproc {}` (or launch {} ranks)",
-                    p.data, p.pipeline, needed, world_size, needed, needed));
+    throw InputError(fmt::format(
+        "the layout parallel.network = {} x parallel.data = {} x parallel.pipeline = {} needs {} "
+        "processes, the job has {}: run `cohort train ... --nproc {}` (or launch {} ranks)",
+        p.network, p.data, p.pipeline, needed, world_size, needed, needed));
   }
   if (p.pipeline == 1) return;
   if (config.networks.size() != 1) {

@@ -157,7 +157,10 @@ TEST(TrainAsyncFaults, AWorkerThatDiesDoesNotStopTheOthers) {
       test::run_shell("env COHORT_INJECT_FAULT=rank=2,step=10 " + three_workers(run_dir.path), 240);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("the job goes on without it"), std::string::npos) << run.output;
-  EXPECT_NE(run.output.find("going on with 2 workers"), std::string::npos) << run.output;
+  // How many go on depends on whether a fast worker had already finished its
+  // 60 steps when the server noticed (staleness is unbounded here).
+  EXPECT_NE(run.output.find("worker 2 (rank 2) is gone; going on with"), std::string::npos)
+      << run.output;
   const auto summary = summary_of(run_dir.path);
   EXPECT_EQ(summary.at("steps"), 60);
   EXPECT_EQ(summary.at("async").at("lost_workers"), nlohmann::json::array({2}));
