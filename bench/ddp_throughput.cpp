@@ -8,16 +8,15 @@
 // The loop is the peer's: one shuffled permutation per epoch shared by all
 // ranks, rank r takes slice (step * world + r) of it, SGD with momentum 0.9,
 // timing starts after a barrier at the end of warm-up and stops after a barrier.
-#include <CLI/CLI.hpp>
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <ATen/CPUGeneratorImpl.h>
-
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cohort/data.h"
 #include "cohort/ddp.h"
@@ -35,6 +34,7 @@ struct Settings {
   int64_t batch = 64;
   int threads = 1;
   double lr = 0.05;
+  double first_bucket_mb = -1;  // < 0: DdpOptions' default
   std::string peer;
   std::string data = cohort::default_data_folder();
 };
@@ -46,7 +46,10 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
   cohort::ModelSpec spec;
   spec.name = s.model;
   auto net = cohort::build_model(spec);
-  cohort::DistributedDataParallel ddp(net.ptr(), comm);
+  cohort::DdpOptions options;
+  if (s.first_bucket_mb >= 0)
+    options.first_bucket_cap_bytes = static_cast<int64_t>(s.first_bucket_mb * 1024 * 1024);
+  cohort::DistributedDataParallel ddp(net.ptr(), comm, options);
   torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(s.lr).momentum(0.9));
 
   const int64_t n = train.size(), steps_per_epoch = n / (s.batch * world);
@@ -125,6 +128,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", s.batch, "per rank");
   app.add_option("--threads", s.threads, "intra-op threads per rank");
   app.add_option("--lr", s.lr);
+  app.add_option("--first-bucket-mb", s.first_bucket_mb,
+                 "cap of the first bucket launched (default: DdpOptions' default; 0: no "
+                 "separate cap)");
   app.add_option("--peer", s.peer, "ddp_fashion.py; rank 0 runs it after Cohort's run");
   app.add_option("--data", s.data, "Fashion-MNIST folder");
   CLI11_PARSE(app, argc, argv);

@@ -3,12 +3,17 @@
 // single-network throughput from the same run for scale.
 //
 //   build/bench/fused_arrays [--copies 4,8,16] [--models mlp,cnn] [--steps 60]
-//                            [--batch 64] [--threads 2] [--peer PATH | --peer none]
+//                            [--batch 64] [--threads 2] [--repeats 3]
+//                            [--peer PATH | --peer none]
 //
-// One JSON object per line. Inputs are seeded random tensors shaped like
+// One JSON object per line; each row's rates and ratio are medians over the
+// repeats (sequential and fused alternate, so slow spells of a shared machine
+// fall on both). Inputs are seeded random tensors shaped like
 // Fashion-MNIST (1 x 28 x 28, 10 classes): step time does not depend on values.
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -53,8 +58,8 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // K single networks, one after another, each for `steps` steps (after `warmup`).
-double sequential_seconds(const std::string& model, int64_t copies, int64_t warmup,
-                          int64_t steps, const Batches& data) {
+double sequential_seconds(const std::string& model, int64_t copies, int64_t warmup, int64_t steps,
+                          const Batches& data) {
   double total = 0;
   for (int64_t k = 0; k < copies; ++k) {
     auto net = make_model(model);
@@ -106,59 +111,67 @@ nlohmann::json run_peer(const std::string& peer, const std::string& model, int64
   return last.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(last, nullptr, false);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string copies_arg = "4,8,16", models_arg = "mlp,cnn";
+  std::vector<int64_t> copies_list = {4, 8, 16};
+  std::vector<std::string> models = {"mlp", "cnn"};
   std::string peer = "/work/shared/peers/ddp_fashion.py";
   int64_t steps = 60, batch = 64, warmup = 5;
-  int threads = 2;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--copies") copies_arg = value;
-    else if (flag == "--models") models_arg = value;
-    else if (flag == "--steps") steps = std::stoll(value);
-    else if (flag == "--batch") batch = std::stoll(value);
-    else if (flag == "--threads") threads = std::stoi(value);
-    else if (flag == "--peer") peer = value;
-    else {
-      std::cerr << "fused_arrays: unknown flag " << flag << "\n";
-      return 2;
-    }
-  }
+  int threads = 2, repeats = 3;
+  CLI::App app{"Fused arrays of K copies against K sequential single-network runs"};
+  app.add_option("--copies", copies_list, "K values")->delimiter(',');
+  app.add_option("--models", models, "zoo models")->delimiter(',');
+  app.add_option("--steps", steps, "timed steps per network");
+  app.add_option("--batch", batch, "samples per step and copy");
+  app.add_option("--threads", threads, "intra-op threads");
+  app.add_option("--repeats", repeats, "sequential/fused pairs per row (medians reported)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--peer", peer, "ddp_fashion.py, or none");
+  CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   const Batches data = make_batches(warmup + steps, batch);
-  for (const std::string& model : split(models_arg)) {
+  for (const std::string& model : models) {
     double peer_rate = 0;
     if (peer != "none") {
       nlohmann::json p = run_peer(peer, model, steps, batch, threads);
       if (p.is_object() && p.contains("samples_per_sec")) {
         peer_rate = p["samples_per_sec"].get<double>();
         std::cout << nlohmann::json{{"bench", "fused_arrays"}, {"run", "peer_single"},
-                                    {"model", model}, {"threads", threads}, {"batch", batch},
-                                    {"samples_per_sec", peer_rate}}
+                                    {"model", model},          {"threads", threads},
+                                    {"batch", batch},          {"samples_per_sec", peer_rate}}
                          .dump()
                   << std::endl;
       }
     }
-    for (const std::string& k_text : split(copies_arg)) {
-      const int64_t k = std::stoll(k_text);
-      const double seq = sequential_seconds(model, k, warmup, steps, data);
-      const double fused = fused_seconds(model, k, warmup, steps, data);
+    for (const int64_t k : copies_list) {
       const double samples = static_cast<double>(k * steps * batch);  // over all copies
-      nlohmann::json row = {{"bench", "fused_arrays"}, {"model", model}, {"copies", k},
-                            {"steps", steps}, {"batch", batch}, {"threads", threads},
-                            {"sequential_samples_per_sec", samples / seq},
-                            {"fused_samples_per_sec", samples / fused},
-                            {"fused_over_sequential", seq / fused}};
-      if (peer_rate > 0) row["fused_over_peer_single"] = samples / fused / peer_rate;
+      std::vector<double> seq_rates, fused_rates, ratios;
+      for (int r = 0; r < repeats; ++r) {
+        const double seq = sequential_seconds(model, k, warmup, steps, data);
+        const double fused = fused_seconds(model, k, warmup, steps, data);
+        seq_rates.push_back(samples / seq);
+        fused_rates.push_back(samples / fused);
+        ratios.push_back(seq / fused);
+      }
+      nlohmann::json row = {{"bench", "fused_arrays"},
+                            {"model", model},
+                            {"copies", k},
+                            {"steps", steps},
+                            {"batch", batch},
+                            {"threads", threads},
+                            {"repeats", repeats},
+                            {"sequential_samples_per_sec", median(seq_rates)},
+                            {"fused_samples_per_sec", median(fused_rates)},
+                            {"fused_over_sequential", median(ratios)},
+                            {"fused_over_sequential_all", ratios}};
+      if (peer_rate > 0) row["fused_over_peer_single"] = median(fused_rates) / peer_rate;
       std::cout << row.dump() << std::endl;
     }
   }

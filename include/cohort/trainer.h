@@ -43,6 +43,9 @@ struct RunSummary {
   bool leader = true;  // rank 0: the process that wrote the run folder
   std::optional<AsyncSummary> async;
   std::string to_json() const;
+  // The result for a person: one line per network, the ensemble and what it
+  // gained over the best network, throughput and where the run folder is.
+  std::string describe() const;
 };
 
 // Checks, before any process starts or joins, that the config can be trained by

@@ -1,4 +1,5 @@
 // cohort train [CONFIG] [--set k=v]... [--out DIR] [--resume RUN_DIR]
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -6,11 +7,9 @@
 #include <filesystem>
 #include <iostream>
 
-#include <fmt/format.h>
-
 #include "cli/commands.h"
-#include "cohort/config.h"
 #include "cohort/checkpoint.h"
+#include "cohort/config.h"
 #include "cohort/error.h"
 #include "cohort/launch.h"
 #include "cohort/trainer.h"
@@ -72,7 +71,6 @@ int launch_self(TrainArgs args, const Config& config) {
   return 0;
 }
 
-
 int run_train(const TrainArgs& args) {
   if (args.nproc < 1) throw InputError("--nproc must be at least 1");
   const bool launcher = args.nproc > 1 && !std::getenv("RANK");
@@ -103,6 +101,7 @@ int run_train(const TrainArgs& args) {
     return launch_self(args, config);
   }
   const RunSummary summary = train(config, options);
+  if (summary.leader && options.progress) std::cerr << summary.describe() << std::flush;
   // The last line on stdout is the machine-readable summary.
   if (summary.leader && !std::getenv(kParentPrints)) std::cout << summary.to_json() << std::endl;
   return 0;
@@ -112,23 +111,31 @@ int run_train(const TrainArgs& args) {
 
 Runner add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Train the networks a config describes (default: the "
-                                          "embedded cohort on Fashion-MNIST)");
-  cmd->add_option("config", args->config_path, "TOML config file (optional)")->check(CLI::ExistingFile);
-  cmd->add_option("--set", args->overrides, "Override a config key, e.g. --set train.epochs=1 "
-                                            "--set network.0.model=mlp (repeatable)");
+  auto* cmd = app.add_subcommand("train",
+                                 "Train the networks a config describes (default: the "
+                                 "embedded cohort on Fashion-MNIST)");
+  cmd->add_option("config", args->config_path, "TOML config file (optional)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides,
+                  "Override a config key, e.g. --set train.epochs=1 "
+                  "--set network.0.model=mlp (repeatable)");
   cmd->add_option("--out", args->out, "Run folder (default runs/<time>-<pid>)");
-  cmd->add_option("--resume", args->resume, "Continue the run in this folder from its newest "
-                                            "checkpoint");
+  cmd->add_option("--resume", args->resume,
+                  "Continue the run in this folder from its newest "
+                  "checkpoint");
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
-  cmd->add_option("--nproc", args->nproc, "Start this many local ranks under the launcher "
-                                          "(parallel.network x data x pipeline; servers + data for async)");
-  cmd->add_option("--max-restarts", args->max_restarts, "With --nproc: restart the group after "
-                                                        "a failure, from the newest checkpoint");
-  cmd->add_flag("--auto-resume", args->auto_resume, "Resume when the --out folder already holds "
-                                                    "a checkpoint, else start fresh");
-  cmd->footer("Prints progress on stderr; the last line on stdout is a JSON summary.\n"
-              "Exit status: 0 success, 2 bad input, 1 other failure.");
+  cmd->add_option("--nproc", args->nproc,
+                  "Start this many local ranks under the launcher "
+                  "(parallel.network x data x pipeline; servers + data for async)");
+  cmd->add_option("--max-restarts", args->max_restarts,
+                  "With --nproc: restart the group after "
+                  "a failure, from the newest checkpoint");
+  cmd->add_flag("--auto-resume", args->auto_resume,
+                "Resume when the --out folder already holds "
+                "a checkpoint, else start fresh");
+  cmd->footer(
+      "Prints progress on stderr; the last line on stdout is a JSON summary.\n"
+      "Exit status: 0 success, 2 bad input, 1 other failure.");
   return [args] { return run_train(*args); };
 }
 

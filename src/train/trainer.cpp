@@ -1,6 +1,7 @@
 #include "cohort/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -85,6 +86,28 @@ std::string RunSummary::to_json() const {
   return out.dump();
 }
 
+std::string RunSummary::describe() const {
+  std::string out = fmt::format("result after {} steps in {:.0f} s ({:.0f} samples/s):\n", steps,
+                                wall_seconds, samples_per_sec);
+  double best = 0;
+  std::string best_name;
+  for (const auto& n : networks) {
+    out += fmt::format("  {:<12} {:<8} test accuracy {:6.2f}%  loss {:.4f}\n", n.name, n.model,
+                       100 * n.test_accuracy, n.test_loss);
+    if (n.test_accuracy >= best) best = n.test_accuracy, best_name = n.name;
+  }
+  if (ensemble) {
+    out += fmt::format(
+        "  {:<21} test accuracy {:6.2f}%  loss {:.4f}  ({:+.2f} points against the best network, "
+        "{})\n",
+        "ensemble", 100 * ensemble->test_accuracy, ensemble->test_loss,
+        100 * (ensemble->test_accuracy - best), best_name);
+  }
+  if (async && !async->lost_workers.empty())
+    out += fmt::format("  lost workers: {}\n", fmt::join(async->lost_workers, ", "));
+  return out + fmt::format("  run folder: {}\n", run_dir);
+}
+
 RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
   const ProcessContext ctx = join_job(config);
@@ -167,10 +190,9 @@ RunSummary train(const Config& config, const RunOptions& options) {
                      {"momentum", n.config.momentum},
                      {"weight_decay", n.config.weight_decay}});
     }
-    state.extra_json =
-        nlohmann::json{{"hyperparameters", hps},
-                       {"engine", nlohmann::json::parse(engine->checkpoint_state())}}
-            .dump();
+    state.extra_json = nlohmann::json{{"hyperparameters", hps},
+                                      {"engine", nlohmann::json::parse(engine->checkpoint_state())}}
+                           .dump();
     save_checkpoint(options.run_dir, state, tc.keep_checkpoints);
   };
 
