@@ -31,9 +31,12 @@ results="$out/results.jsonl"
 prefix="an$$"
 switch="${prefix}sw"
 hosts=()
+# By name, not from $hosts: run_one runs in a pipeline's subshell.
 cleanup() {
-  for h in "${hosts[@]}"; do ip netns del "$h" 2>/dev/null || true; done
-  ip netns del "$switch" 2>/dev/null || true
+  local ns
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$prefix" || true); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 
@@ -79,7 +82,7 @@ run_one() {
       "$bin" launch --nproc 1 --nnodes "$n" --node-rank "$i" --master-addr 10.77.0.1 \
       --master-port "$port" -- "$bin" train "$root/examples/configs/mlp.toml" --quiet \
       --out "$run" --set network.0.model="$model" --set train.epochs="$epochs" \
-      --set train.threads=1 --set train.log_every=100 "${args[@]}" "${extra[@]}" \
+      --set train.threads=1 --set train.log_every=20 "${args[@]}" "${extra[@]}" \
       >"$out/$name.node$i.log" 2>&1 &
     pids+=($!)
   done
@@ -88,16 +91,25 @@ run_one() {
 import json, os, sys
 rate, method, delay, target, cap, run = sys.argv[1:]
 target = float(target)
-evals = []
+records = []
 path = os.path.join(run, "metrics.jsonl")
 if os.path.exists(path):
-    evals = [r for r in map(json.loads, open(path)) if r.get("kind") == "eval"]
+    records = [json.loads(l) for l in open(path) if l.strip().endswith("}")]
+evals = [r for r in records if r.get("kind") == "eval"]
+# The leader's pace between its first and last training records: what the link
+# allows, even when the cap comes before the first evaluation.
+train = [r for r in records if r.get("kind") == "train"]
+pace = ((train[-1]["wall_seconds"] - train[0]["wall_seconds"]) / (train[-1]["step"] - train[0]["step"])
+        if len(train) > 1 else None)
 hit = next((r for r in evals if r["test_accuracy"] >= target), None)
 best = max((r["test_accuracy"] for r in evals), default=None)
 print(json.dumps({"bench": "async_network", "link": rate, "delay_ms": float(delay),
                   "method": method, "target": target,
                   "seconds_to_target": hit["wall_seconds"] if hit else None,
                   "epoch_reached": hit["epoch"] + 1 if hit else None,
+                  "steps_to_target": hit["step"] if hit else None,
+                  "steps_done": train[-1]["step"] if train else 0,
+                  "seconds_per_step": pace,
                   "best_accuracy": best, "cap_seconds": float(cap),
                   "last_eval_seconds": evals[-1]["wall_seconds"] if evals else None,
                   "epochs_evaluated": len(evals), "run": run}), flush=True)
@@ -114,14 +126,37 @@ for rate in $rates; do
   ((${#runs[@]})) && "$bin" report "${runs[@]}" --out "$out/$rate.html" >/dev/null
 done
 
+# Per (link, method): the measured seconds to the target, or, where the cap came
+# first, a projection: the steps the method needed on the fastest link times the
+# seconds per step this link allowed (marked "projected").
+/usr/bin/python3 - "$results" <<'PY' | tee -a "$results"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"kind"' not in l]
+steps = {}
+for r in rows:
+    if r["steps_to_target"] is not None:
+        steps.setdefault(r["method"], r["steps_to_target"])
+for r in rows:
+    out = {"bench": "async_network", "kind": "summary", "link": r["link"], "delay_ms": r["delay_ms"],
+           "method": r["method"], "target": r["target"]}
+    if r["seconds_to_target"] is not None:
+        out.update(seconds_to_target=r["seconds_to_target"], how="measured")
+    elif r["seconds_per_step"] and r["method"] in steps:
+        out.update(seconds_to_target=steps[r["method"]] * r["seconds_per_step"], how="projected",
+                   steps_needed=steps[r["method"]], seconds_per_step=r["seconds_per_step"])
+    else:
+        out.update(seconds_to_target=None, how="not reached")
+    print(json.dumps(out))
+PY
+
 # One panel per link: test accuracy (each epoch's end) against wall seconds.
-python3 - "$results" "$out" "$target" <<'PY' || true
+/usr/bin/python3 - "$results" "$out" "$target" <<'PY' || true
 import json, os, sys
 results, out, target = sys.argv[1], sys.argv[2], float(sys.argv[3])
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-rows = [json.loads(l) for l in open(results)]
+rows = [json.loads(l) for l in open(results) if '"kind"' not in l]
 links = list(dict.fromkeys(r["link"] for r in rows))
 fig, axes = plt.subplots(1, len(links), figsize=(4.5 * len(links), 3.6), sharey=True, squeeze=False)
 for ax, link in zip(axes[0], links):

@@ -58,7 +58,7 @@ print(json.dumps({"bench": "cohort_methods", "kind": "run", "k": k, "method": me
   done
 done
 
-python3 - "$results" "$out" "$model" "$epochs" <<'PY'
+/usr/bin/python3 - "$results" "$out" "$model" "$epochs" <<'PY'
 import json, statistics, sys
 results, out, model, epochs = sys.argv[1:]
 rows = [json.loads(l) for l in open(results)]
@@ -75,7 +75,9 @@ groups = {}
 for r in rows:
     if r["kind"] == "run":
         groups.setdefault((r["k"], r["method"]), []).append(r)
-for (k, method), rs in sorted(groups.items()):
+order = ["none", "mutual", "codistill"]
+rank = lambda m: order.index(m) if m in order else len(order)
+for (k, method), rs in sorted(groups.items(), key=lambda g: (g[0][0], rank(g[0][1]), g[0][1])):
     nets = [a for r in rs for a in r["network_accuracy"]]
     ens = [r["ensemble_accuracy"] for r in rs]
     s = {"bench": "cohort_methods", "kind": "summary", "k": k, "method": method,
@@ -97,7 +99,7 @@ ax.bar([i - 0.2 for i in x], [100 * s["network_mean"] for s in table], 0.4,
 ax.bar([i + 0.2 for i in x], [100 * s.get("ensemble_mean", float("nan")) for s in table], 0.4,
        yerr=[100 * s.get("ensemble_std", 0) for s in table], label="ensemble", capsize=3)
 lo = min(100 * s["network_mean"] for s in table) - 2
-ax.set_ylim(lo, None)
+ax.set_ylim(lo, 100 * max(s.get("ensemble_mean", s["network_mean"]) for s in table) + 1.5)
 ax.set_xticks(list(x), labels, fontsize=8)
 ax.set_ylabel("test accuracy (%)")
 ax.set_title(f"Fashion-MNIST, {model}, {epochs} epochs: mean and std over seeds")
