@@ -16,4 +16,11 @@ CommHookPtr make_comm_hook(const std::string& name, uint64_t seed) {
   throw InputError("parallel.comm_hook = '" + name + "': choose none, fp16, bf16 or powersgd");
 }
 
+DdpOptions ddp_options(const Config& config) {
+  DdpOptions ddp;
+  ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
+  ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, config.train.seed);
+  return ddp;
+}
+
 }  // namespace cohort

@@ -36,6 +36,12 @@ std::vector<at::Tensor> stacked_momentum(const std::vector<Network>& nets, size_
   return out;
 }
 
+// A K-vector as K doubles.
+std::vector<double> doubles(const at::Tensor& values) {
+  const at::Tensor d = values.to(at::kDouble).contiguous();
+  return {d.data_ptr<double>(), d.data_ptr<double>() + d.numel()};
+}
+
 }  // namespace
 
 FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
@@ -58,12 +64,9 @@ FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
   options.weight_decay = first.weight_decay;
   optimizer_ = std::make_unique<FusedSGD>(parameters_, lrs, options);
   optimizer_->set_momentum_buffers(stacked_momentum(nets_, parameters_.size()));
-  if (ctx.distributed()) {
-    DdpOptions ddp;
-    ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
-    ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, config.train.seed);
-    replica_ = std::make_unique<DistributedDataParallel>(array_.ptr(), ctx.comm, ddp);
-  }
+  if (ctx.distributed())
+    replica_ =
+        std::make_unique<DistributedDataParallel>(array_.ptr(), ctx.comm, ddp_options(config));
 }
 
 StepOutcome FusedEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
@@ -92,16 +95,8 @@ StepOutcome FusedEngine::step(const Batch& batch, int64_t step, int64_t total_st
   optimizer_->step();
   trace_span(TraceLane::Compute, "optimizer", "fused", optimizer_start, TraceClock::now(), step);
 
-  StepOutcome outcome;
-  const at::Tensor loss = total.detach().to(at::kDouble).contiguous();
-  const at::Tensor correct =
-      logits.detach().argmax(2).eq(batch.targets.unsqueeze(0)).sum(1).to(at::kDouble) /
-      double(batch.targets.size(0));
-  outcome.loss.assign(loss.data_ptr<double>(), loss.data_ptr<double>() + loss.numel());
-  const at::Tensor accuracy = correct.contiguous();
-  outcome.accuracy.assign(accuracy.data_ptr<double>(),
-                          accuracy.data_ptr<double>() + accuracy.numel());
-  return outcome;
+  const at::Tensor correct = logits.detach().argmax(2).eq(batch.targets.unsqueeze(0)).sum(1);
+  return {doubles(total.detach()), doubles(correct.div(double(batch.targets.size(0))))};
 }
 
 void FusedEngine::clip_per_copy() {

@@ -47,10 +47,8 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
   options_.micro_batches = int(p.micro_batches);
   options_.recompute = p.recompute;
   if (const auto group = ctx.data_group()) {
-    DdpOptions ddp;
-    ddp.bucket_cap_bytes = int64_t(p.bucket_mb * 1024 * 1024);
-    ddp.comm_hook = make_comm_hook(p.comm_hook, config.train.seed);
-    replicas_ = std::make_unique<DistributedDataParallel>(stage_->layers().ptr(), group, ddp);
+    replicas_ = std::make_unique<DistributedDataParallel>(stage_->layers().ptr(), group,
+                                                          ddp_options(config));
     options_.before_backward = [this](bool last) {
       if (last) accumulating_.reset();
     };
@@ -141,9 +139,7 @@ void PipelineEngine::trace_step(const StepResult& result, int64_t step) const {
 }
 
 bool PipelineEngine::agree(bool leader_decision) {
-  at::Tensor flag = at::scalar_tensor(int64_t(leader_decision), at::kLong).reshape({1});
-  ctx_.comm->broadcast(flag, 0);
-  return flag.item<int64_t>() != 0;
+  return broadcast_decision(*ctx_.comm, leader_decision);
 }
 
 void PipelineEngine::report_timeline(const StepResult& result, int64_t step) {

@@ -22,11 +22,8 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
   if (!replica_group_) return;
   for (size_t k : groups_.owned()) {
-    DdpOptions ddp;
-    ddp.bucket_cap_bytes = int64_t(config.parallel.bucket_mb * 1024 * 1024);
-    ddp.comm_hook = make_comm_hook(config.parallel.comm_hook, config.train.seed);
-    replicas_[k] =
-        std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), replica_group_, ddp);
+    replicas_[k] = std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), replica_group_,
+                                                             ddp_options(config));
   }
 }
 
@@ -42,11 +39,7 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
     const auto start = TraceClock::now();
     if (objective_.needs_peer_logits()) groups_.exchange_logits(logits);
     if (objective_.refreshes_at(step)) groups_.refresh_copies(nets_);
-    const auto end = TraceClock::now();
-    const double seconds = std::chrono::duration<double>(end - start).count();
-    costs_.communication += seconds;
-    costs_.exposed_communication += seconds;
-    trace_span(TraceLane::Communication, "exchange", "networks", start, end, step);
+    account_blocking_communication("exchange", "networks", start, TraceClock::now(), step);
   }
   const auto objective_start = TraceClock::now();
   const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets, &owned);
@@ -95,11 +88,7 @@ void ReplicaEngine::average_replicas(int64_t step) {
   if (!replica_group_) return;
   const auto start = TraceClock::now();
   for (size_t k : groups_.owned()) average_parameters(*nets_[k].model, *replica_group_);
-  const auto end = TraceClock::now();
-  const double seconds = std::chrono::duration<double>(end - start).count();
-  costs_.communication += seconds;
-  costs_.exposed_communication += seconds;  // nothing runs while the replicas are averaged
-  trace_span(TraceLane::Communication, "average replicas", "", start, end, step);
+  account_blocking_communication("average replicas", "", start, TraceClock::now(), step);
 }
 
 std::string ReplicaEngine::checkpoint_state() const {
@@ -122,9 +111,7 @@ void ReplicaEngine::gather_networks() {
 
 bool ReplicaEngine::agree(bool leader_decision) {
   if (!world_ || (!local_sgd_ && !groups_.spread())) return leader_decision;
-  at::Tensor flag = at::scalar_tensor(int64_t(leader_decision), at::kLong).reshape({1});
-  world_->broadcast(flag, 0);
-  return flag.item<int64_t>() != 0;
+  return broadcast_decision(*world_, leader_decision);
 }
 
 }  // namespace cohort

@@ -1,6 +1,9 @@
 #include "train/step_engine.h"
 
+#include <ATen/ATen.h>
 #include <fmt/format.h>
+
+#include <chrono>
 
 namespace cohort {
 
@@ -22,6 +25,21 @@ void StepEngine::account_ddp_step(const StepTimeline& timeline, const std::strin
     trace_span(TraceLane::Communication, "allreduce", fmt::format("{}bucket {}", prefix, b),
                timeline.buckets[b].launched, timeline.buckets[b].done, step);
   }
+}
+
+void StepEngine::account_blocking_communication(const char* what, const std::string& detail,
+                                                TraceClock::time_point start,
+                                                TraceClock::time_point end, int64_t step) {
+  const double seconds = std::chrono::duration<double>(end - start).count();
+  costs_.communication += seconds;
+  costs_.exposed_communication += seconds;
+  trace_span(TraceLane::Communication, what, detail, start, end, step);
+}
+
+bool StepEngine::broadcast_decision(Communicator& world, bool leader_decision) {
+  at::Tensor flag = at::scalar_tensor(int64_t(leader_decision), at::kLong).reshape({1});
+  world.broadcast(flag, 0);
+  return flag.item<int64_t>() != 0;
 }
 
 }  // namespace cohort

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "cohort/comm.h"
 #include "cohort/data.h"
 #include "cohort/ddp/timeline.h"
 #include "cohort/trace.h"
@@ -73,6 +74,13 @@ class StepEngine {
   // A synchronised DDP step: its communication into the costs, and each
   // bucket's allreduce into the trace (named after `network` when not empty).
   void account_ddp_step(const StepTimeline& timeline, const std::string& network, int64_t step);
+  // Communication nothing ran behind (the step waited for all of it): into the
+  // costs as exposed, and into the trace.
+  void account_blocking_communication(const char* what, const std::string& detail,
+                                      TraceClock::time_point start, TraceClock::time_point end,
+                                      int64_t step);
+  // The leader's decision, broadcast over `world` to every rank (collective).
+  static bool broadcast_decision(Communicator& world, bool leader_decision);
 
   StepCosts costs_;
   TraceRecorder disabled_trace_;
