@@ -35,6 +35,7 @@ struct Settings {
   int threads = 1;
   double lr = 0.05;
   double first_bucket_mb = -1;  // < 0: DdpOptions' default
+  int64_t poll_us = -1;         // < 0: DdpOptions' default
   std::string peer;
   std::string data = cohort::default_data_folder();
 };
@@ -49,6 +50,7 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
   cohort::DdpOptions options;
   if (s.first_bucket_mb >= 0)
     options.first_bucket_cap_bytes = static_cast<int64_t>(s.first_bucket_mb * 1024 * 1024);
+  if (s.poll_us >= 0) options.poll_before_block = std::chrono::microseconds(s.poll_us);
   cohort::DistributedDataParallel ddp(net.ptr(), comm, options);
   torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(s.lr).momentum(0.9));
 
@@ -88,6 +90,7 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
           {"batch_size", s.batch},
           {"steps", s.steps},
           {"buckets", ddp.bucket_plan().buckets.size()},
+          {"poll_before_block_us", options.poll_before_block.count()},
           {"samples_per_sec", static_cast<double>(timed * s.batch * world) / seconds},
           {"comm_ms_per_step", 1e3 * comm_seconds / static_cast<double>(timed)},
           {"comm_hidden_share", comm_seconds > 0 ? hidden_seconds / comm_seconds : 0.0}};
@@ -131,6 +134,9 @@ int main(int argc, char** argv) {
   app.add_option("--first-bucket-mb", s.first_bucket_mb,
                  "cap of the first bucket launched (default: DdpOptions' default; 0: no "
                  "separate cap)");
+  app.add_option("--poll-us", s.poll_us,
+                 "microseconds synchronize() polls a bucket before blocking (default: "
+                 "DdpOptions' default; 0: block at once)");
   app.add_option("--peer", s.peer, "ddp_fashion.py; rank 0 runs it after Cohort's run");
   app.add_option("--data", s.data, "Fashion-MNIST folder");
   CLI11_PARSE(app, argc, argv);

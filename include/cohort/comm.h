@@ -23,6 +23,13 @@ class CommHandle {
   CommHandle() = default;
   explicit CommHandle(std::shared_ptr<Impl> impl);
   void wait();
+  // Polls for completion for up to `poll_first` (never past the group's
+  // timeout), yielding the core between polls, then blocks as wait() does. For
+  // a thread with nothing else to do while a short collective finishes: a
+  // thread that blocks at once sleeps, and on virtual machines whose idle cores
+  // halt, waking it (and the backend's threads) costs more than moving a
+  // megabyte over loopback (docs/benchmarks/ddp.md measures it).
+  void wait(std::chrono::microseconds poll_first);
   bool completed() const;
   bool valid() const { return impl_ != nullptr; }
 

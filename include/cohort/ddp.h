@@ -16,6 +16,7 @@
 
 #include <torch/nn/module.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ struct DdpOptions {
   bool broadcast_buffers = true;
   // Null: AllreduceHook (exact average).
   CommHookPtr comm_hook;
+  // synchronize() polls each CPU bucket's reduction this long (yielding the
+  // core between polls) before it blocks: the rank has nothing else to do, and
+  // a blocked thread's wake-up is slow on virtual machines (2 ranks on a
+  // 2-core VM: 15% more samples/s on the mlp, 10% on the cnn;
+  // docs/benchmarks/ddp.md). Zero: block at once. CUDA buckets never poll.
+  std::chrono::microseconds poll_before_block{2000};
 };
 
 class DistributedDataParallel {

@@ -37,7 +37,7 @@ class CommHandle::Impl {
         finish_(std::move(finish)),
         missing_(std::move(missing)) {}
 
-  void wait();
+  void wait(std::chrono::microseconds poll_first = std::chrono::microseconds(0));
   bool completed() const { return done_ || work_->isCompleted(); }
 
  private:

@@ -30,8 +30,9 @@ TEST(LaunchFailure, KilledWorkerStopsTheOthersAndIsNamed) {
       << count_processes_with(marker) << " worker processes left behind";
 }
 
-TEST(LaunchFailure, SilentRankTimesOutNamingCollectiveGroupAndRank) {
-  auto run = run_shell(launch_command(2, "hang"), 90);
+// Rank 1 of `worker_args` ("hang ...") never reaches its allreduce.
+void expect_silent_rank_named(const std::string& worker_args) {
+  auto run = run_shell(launch_command(2, worker_args), 90);
   EXPECT_NE(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("[rank 0] TimeoutError: allreduce #2 on group 'hang'"),
             std::string::npos)
@@ -41,6 +42,14 @@ TEST(LaunchFailure, SilentRankTimesOutNamingCollectiveGroupAndRank) {
       << run.output;
   EXPECT_NE(run.output.find("cohort launch: rank 0 (pid"), std::string::npos) << run.output;
 }
+
+TEST(LaunchFailure, SilentRankTimesOutNamingCollectiveGroupAndRank) {
+  expect_silent_rank_named("hang");
+}
+
+// The worker polls for 10 minutes, longer than run_shell's 90 s: only polling
+// that stops at the group's 3 s timeout gets the message out in time.
+TEST(LaunchFailure, PollingWaitKeepsTheGroupTimeout) { expect_silent_rank_named("hang poll"); }
 
 TEST(LaunchFailure, RestartsTheGroupAfterAFailure) {
   auto flag = std::filesystem::temp_directory_path() / (unique_marker() + ".flag");

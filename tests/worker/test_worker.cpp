@@ -177,14 +177,21 @@ int scenario_die(const WorldInfo& world) {
 // Rank 1 stops answering; the others must time out with a message that names
 // the collective and the group. Only the group under test has the short
 // timeout: starting processes on a loaded machine may take longer than 3 s.
-int scenario_hang(const WorldInfo& world) {
+// "poll": the wait polls first (as DDP's does) for 10 minutes, longer than the
+// test allows the launch; only polling capped at the 3 s timeout ends in time.
+int scenario_hang(const WorldInfo& world, const std::string& how) {
   auto world_group = init_world(world, std::chrono::seconds(60));
   auto comm = world_group->new_group({0, 1}, "hang", std::chrono::seconds(3));
   comm->barrier();
   if (world.rank == 1) std::this_thread::sleep_for(std::chrono::minutes(2));
   auto t = torch::ones({16});
   try {
-    comm->allreduce(t);
+    if (how == "poll") {
+      std::vector<at::Tensor> tensors{t};
+      comm->allreduce_async(tensors, ReduceOp::Sum).wait(std::chrono::minutes(10));
+    } else {
+      comm->allreduce(t);
+    }
   } catch (const TimeoutError& e) {
     std::printf("TimeoutError: %s\n", e.what());
     std::fflush(stdout);
@@ -228,7 +235,7 @@ int main(int argc, char** argv) {
     else if (scenario == "die")
       rc = scenario_die(world);
     else if (scenario == "hang")
-      rc = scenario_hang(world);
+      rc = scenario_hang(world, arg);
     else if (scenario == "fail_once")
       rc = scenario_fail_once(world, arg);
     else if (scenario == "sleep")

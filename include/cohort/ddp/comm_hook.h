@@ -35,7 +35,8 @@ class PendingReduction {
   PendingReduction() = default;
   explicit PendingReduction(CommHandle handle, std::function<void()> finish = {});
   bool completed() const;
-  void wait();
+  // Polls up to `poll_first` before blocking (CommHandle::wait).
+  void wait(std::chrono::microseconds poll_first = std::chrono::microseconds(0));
   bool valid() const { return handle_.valid() || static_cast<bool>(finish_); }
 
  private:

@@ -11,8 +11,8 @@ PendingReduction::PendingReduction(CommHandle handle, std::function<void()> fini
 
 bool PendingReduction::completed() const { return !handle_.valid() || handle_.completed(); }
 
-void PendingReduction::wait() {
-  if (handle_.valid()) handle_.wait();
+void PendingReduction::wait(std::chrono::microseconds poll_first) {
+  if (handle_.valid()) handle_.wait(poll_first);
   handle_ = CommHandle();
   // Run once: waiting again (the reducer waits in order) must not repeat it.
   if (finish_) std::exchange(finish_, nullptr)();

@@ -32,10 +32,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<torch::nn::Modu
   }
   ddp::broadcast_from(*comm_, state, 0);
 
-  reducer_ = std::make_unique<ddp::Reducer>(trained, std::move(names), comm_,
-                                            options_.bucket_cap_bytes,
-                                            options_.first_bucket_cap_bytes,
-                                            options_.find_unused_parameters, options_.comm_hook);
+  reducer_ = std::make_unique<ddp::Reducer>(trained, std::move(names), comm_, options_);
   ddp::Reducer* reducer = reducer_.get();
   hooks_ = std::make_unique<ddp::GradientHookRegistry>(
       trained, [reducer](size_t parameter) { reducer->on_gradient_ready(parameter); });

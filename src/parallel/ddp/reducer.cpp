@@ -27,15 +27,18 @@ bool same_memory(const at::Tensor& a, const at::Tensor& b) {
 }  // namespace
 
 Reducer::Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> names,
-                 CommunicatorPtr comm, int64_t bucket_cap_bytes,
-                 int64_t first_bucket_cap_bytes, bool find_unused_parameters, CommHookPtr hook)
+                 CommunicatorPtr comm, const DdpOptions& options)
     : parameters_(std::move(parameters)),
       names_(std::move(names)),
       comm_(std::move(comm)),
-      cap_bytes_(bucket_cap_bytes),
-      first_cap_bytes_(first_bucket_cap_bytes),
-      find_unused_(find_unused_parameters),
-      hook_(hook ? std::move(hook) : std::make_shared<AllreduceHook>()) {
+      cap_bytes_(options.bucket_cap_bytes),
+      first_cap_bytes_(options.first_bucket_cap_bytes),
+      find_unused_(options.find_unused_parameters),
+      // A CUDA wait only orders streams: the host never sleeps on it.
+      poll_before_block_(!parameters_.empty() && parameters_.front().is_cuda()
+                             ? std::chrono::microseconds(0)
+                             : options.poll_before_block),
+      hook_(options.comm_hook ? options.comm_hook : std::make_shared<AllreduceHook>()) {
   for (const auto& p : parameters_) {
     if (p.scalar_type() != parameters_.front().scalar_type() ||
         p.device() != parameters_.front().device()) {
@@ -177,7 +180,7 @@ bool Reducer::synchronize() {
   // In plan order on every rank: a hook's finishing work may issue collectives
   // of its own (PowerSGD's second allreduce), which must line up across ranks.
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    buckets_[b].reduction.wait();
+    buckets_[b].reduction.wait(poll_before_block_);
     if (b >= first_not_done_) timeline_.buckets[b].done = DdpClock::now();
   }
   timeline_.synchronized = DdpClock::now();

@@ -7,11 +7,13 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cohort/comm.h"
+#include "cohort/ddp.h"
 #include "cohort/ddp/bucket_plan.h"
 #include "cohort/ddp/comm_hook.h"
 #include "cohort/ddp/timeline.h"
@@ -20,9 +22,8 @@ namespace cohort::ddp {
 
 class Reducer {
  public:
-  Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> names,
-          CommunicatorPtr comm, int64_t bucket_cap_bytes, int64_t first_bucket_cap_bytes,
-          bool find_unused_parameters, CommHookPtr hook);
+  Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> names, CommunicatorPtr comm,
+          const DdpOptions& options);
 
   // From the gradient hooks (the backward thread).
   void on_gradient_ready(size_t parameter);
@@ -64,6 +65,7 @@ class Reducer {
   int64_t cap_bytes_;
   int64_t first_cap_bytes_;
   bool find_unused_;
+  std::chrono::microseconds poll_before_block_;  // zero for CUDA buffers
   CommHookPtr hook_;
 
   BucketPlan plan_;
