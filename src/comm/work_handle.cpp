@@ -70,7 +70,7 @@ void CommHandle::Impl::wait(std::chrono::microseconds poll_first) {
       const auto until =
           start + (timeout.count() > 0 ? std::min<std::chrono::microseconds>(poll_first, timeout)
                                        : poll_first);
-      while (!work_->isCompleted() && std::chrono::steady_clock::now() < until) {
+      while (!completed() && std::chrono::steady_clock::now() < until) {
         relax_between_polls();
       }
       if (timeout.count() > 0) {

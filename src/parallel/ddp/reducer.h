@@ -7,7 +7,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
