@@ -2,8 +2,9 @@
 # How DDP waits, A/B against the Python peer: ROUNDS interleaved rounds of
 #   peer              PyTorch DDP (ddp_fashion.py), same settings
 #   block             Cohort, synchronize() blocks at once   (--poll-us 0)
-#   poll              Cohort's default, polls up to 2 ms first
-#   poll_one_bucket   the default with no separate first bucket (--first-bucket-mb 0)
+#   poll              Cohort's default: polls up to 2 ms first, no separate first
+#                     bucket on CPU
+#   poll_first_1mb    the default with PyTorch's 1 MiB first bucket (--first-bucket-mb 1)
 # 2 ranks x 1 thread, batch 64 per rank. Interleaving puts every variant under
 # the same drift of a shared machine. Prints one JSON line per run, then a
 # summary: median of each variant's per-round ratio to the peer and to block.
@@ -38,7 +39,7 @@ for ((round = 1; round <= rounds; round++)); do
     sed "s/^{/{\"variant\":\"peer\",\"round\":$round,/" | tee -a "$out"
   cohort_run block --poll-us 0
   cohort_run poll
-  cohort_run poll_one_bucket --first-bucket-mb 0
+  cohort_run poll_first_1mb --first-bucket-mb 1
 done
 rm -f "$out.0" "$out.1"
 python3 - "$out" "$model" <<'PY'
@@ -51,7 +52,7 @@ def median_ratio(a, b):
     return statistics.median(v[a] / v[b] for v in runs.values() if a in v and b in v)
 print(json.dumps({"bench": "ddp_wait_ab_summary", "model": sys.argv[2], "rounds": len(runs),
                   "over_peer": {v: round(median_ratio(v, "peer"), 3)
-                                for v in ("block", "poll", "poll_one_bucket")},
+                                for v in ("block", "poll", "poll_first_1mb")},
                   "over_block": {v: round(median_ratio(v, "block"), 3)
-                                 for v in ("poll", "poll_one_bucket")}}))
+                                 for v in ("poll", "poll_first_1mb")}}))
 PY

@@ -43,11 +43,21 @@ TEST(BucketPlan, FirstBucketHasItsOwnCap) {
   // reduction can start while that weight's gradient is being computed.
   std::vector<int64_t> sizes = {784 * 256 * 4, 256 * 4, 256 * 256 * 4, 256 * 4, 2560 * 4, 40};
   auto plan = BucketPlan::pack(sizes, reverse_registration_order(6), kDefaultBucketCapBytes,
-                               kDefaultFirstBucketCapBytes);
+                               kCudaFirstBucketCapBytes);
   EXPECT_EQ(plan.buckets, (Buckets{{5, 4, 3, 2, 1}, {0}}));
   // A first cap above the cap changes nothing.
   EXPECT_EQ(BucketPlan::pack({8, 8, 8}, {0, 1, 2}, 16, 64).buckets, (Buckets{{0, 1}, {2}}));
   EXPECT_EQ(BucketPlan::pack({8, 8, 8}, {0, 1, 2}, 16, 8).buckets, (Buckets{{0}, {1, 2}}));
+}
+
+TEST(BucketPlan, FirstBucketCapDefaultsByDevice) {
+  // CUDA keeps PyTorch's small first bucket; CPU plans without one.
+  EXPECT_EQ(first_bucket_cap_for(kFirstBucketCapByDevice, /*cuda=*/true), kCudaFirstBucketCapBytes);
+  EXPECT_EQ(first_bucket_cap_for(kFirstBucketCapByDevice, /*cuda=*/false), 0);
+  // An explicit request wins on either device, 0 included.
+  EXPECT_EQ(first_bucket_cap_for(0, true), 0);
+  EXPECT_EQ(first_bucket_cap_for(4096, false), 4096);
+  EXPECT_EQ(first_bucket_cap_for(4096, true), 4096);
 }
 
 TEST(BucketPlan, RebuiltFromObservedOrder) {

@@ -14,10 +14,22 @@ namespace cohort {
 // PyTorch's default: big enough to amortise Gloo's per-message cost (about 1.8
 // GB/s at 16 MB against 0.5 GB/s at 1 MB on loopback), small enough to overlap.
 inline constexpr int64_t kDefaultBucketCapBytes = 25 * 1024 * 1024;
-// The first bucket launched is capped lower (as in PyTorch), so communication
-// starts after the first few gradients instead of after 25 MB of them; on
-// models smaller than the cap this is what lets any of it hide behind backward.
-inline constexpr int64_t kDefaultFirstBucketCapBytes = 1024 * 1024;
+// On CUDA the first bucket launched is capped lower (as in PyTorch), so
+// communication starts after the first few gradients instead of after 25 MB of
+// them; on models smaller than the cap this is what lets any of it hide behind
+// backward.
+inline constexpr int64_t kCudaFirstBucketCapBytes = 1024 * 1024;
+// DdpOptions' default for the first bucket's cap: decided by the parameters'
+// device (first_bucket_cap_for).
+inline constexpr int64_t kFirstBucketCapByDevice = -1;
+
+// The first bucket's cap to plan with. A negative request picks by device:
+// kCudaFirstBucketCapBytes on CUDA; on CPU none (0), because there each Gloo
+// collective costs a fixed hand-off between threads (about 0.3 ms, more when
+// they must be woken) and its threads take cores from backward: on 2 ranks of
+// a 2-core VM one bucket instead of two gave the mlp 9% and the cnn 5% more
+// samples/s (docs/benchmarks/ddp.md). A request of 0 or more is kept.
+int64_t first_bucket_cap_for(int64_t requested_bytes, bool cuda);
 
 struct BucketPlan {
   // Parameter indices per bucket. Buckets are listed in launch order and each

@@ -74,6 +74,11 @@ std::vector<size_t> BucketPlan::bucket_of() const {
   return owner;
 }
 
+int64_t first_bucket_cap_for(int64_t requested_bytes, bool cuda) {
+  if (requested_bytes >= 0) return requested_bytes;
+  return cuda ? kCudaFirstBucketCapBytes : 0;
+}
+
 std::vector<size_t> reverse_registration_order(size_t num_parameters) {
   std::vector<size_t> order(num_parameters);
   for (size_t i = 0; i < num_parameters; ++i) order[i] = num_parameters - 1 - i;

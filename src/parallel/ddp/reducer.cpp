@@ -24,6 +24,11 @@ bool same_memory(const at::Tensor& a, const at::Tensor& b) {
          a.strides() == b.strides();
 }
 
+// Every parameter shares the first one's device (checked in the constructor).
+bool on_cuda(const std::vector<at::Tensor>& parameters) {
+  return !parameters.empty() && parameters.front().is_cuda();
+}
+
 }  // namespace
 
 Reducer::Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> names,
@@ -32,12 +37,11 @@ Reducer::Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> na
       names_(std::move(names)),
       comm_(std::move(comm)),
       cap_bytes_(options.bucket_cap_bytes),
-      first_cap_bytes_(options.first_bucket_cap_bytes),
+      first_cap_bytes_(first_bucket_cap_for(options.first_bucket_cap_bytes, on_cuda(parameters_))),
       find_unused_(options.find_unused_parameters),
       // A CUDA wait only orders streams: the host never sleeps on it.
-      poll_before_block_(!parameters_.empty() && parameters_.front().is_cuda()
-                             ? std::chrono::microseconds(0)
-                             : options.poll_before_block),
+      poll_before_block_(on_cuda(parameters_) ? std::chrono::microseconds(0)
+                                              : options.poll_before_block),
       hook_(options.comm_hook ? options.comm_hook : std::make_shared<AllreduceHook>()) {
   for (const auto& p : parameters_) {
     if (p.scalar_type() != parameters_.front().scalar_type() ||
