@@ -27,7 +27,7 @@ inline constexpr int64_t kFirstBucketCapByDevice = -1;
 // kCudaFirstBucketCapBytes on CUDA; on CPU none (0), because there each Gloo
 // collective costs a fixed hand-off between threads (about 0.3 ms, more when
 // they must be woken) and its threads take cores from backward: on 2 ranks of
-// a 2-core VM one bucket instead of two gave the mlp 9% and the cnn 5% more
+// a 2-core VM one bucket instead of two gave the mlp 7% and the cnn 4% more
 // samples/s (docs/benchmarks/ddp.md). A request of 0 or more is kept.
 int64_t first_bucket_cap_for(int64_t requested_bytes, bool cuda);
 
