@@ -52,8 +52,9 @@ struct DdpOptions {
   // synchronize() polls each CPU bucket's reduction this long (yielding the
   // core between polls) before it blocks: the rank has nothing else to do, and
   // a blocked thread's wake-up is slow on virtual machines (2 ranks on a
-  // 2-core VM: 15% more samples/s on the mlp, 10% on the cnn;
-  // docs/benchmarks/ddp.md). Zero: block at once. CUDA buckets never poll.
+  // 2-core VM: 15-21% more samples/s on the mlp; on the cnn +10% one day, -2%
+  // the next; docs/benchmarks/ddp.md). Zero: block at once. CUDA buckets never
+  // poll.
   std::chrono::microseconds poll_before_block{2000};
 };
 
