@@ -1,10 +1,15 @@
-// DistributedDataParallel on real processes over Gloo on loopback: each test
-// starts N ranks of this binary (ddp_worker.cpp holds what they run) and
-// requires every rank to exit cleanly.
+// DistributedDataParallel on real processes over Gloo on loopback: most tests
+// start N ranks of this binary (ddp_worker.cpp holds what they run) and
+// require every rank to exit cleanly; the bucket-plan default runs in a world
+// of one.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 
+#include "cohort/ddp.h"
+#include "cohort/launch.h"
+#include "cohort/models.h"
+#include "cohort/rendezvous.h"
 #include "dist/ddp_processes.h"
 
 namespace cohort::test {
@@ -39,6 +44,25 @@ TEST(Ddp, UnusedParametersNeitherHangNorSkewTheResult) { expect_all_ranks_pass(2
 TEST(Ddp, DifferentModelsAreRejectedByName) { expect_all_ranks_pass(2, "mismatch"); }
 
 TEST(Ddp, CompressionHooksStayCloseAndPowerSgdTrains) { expect_all_ranks_pass(2, "hooks"); }
+
+// The mlp's gradients (1.07 MB) fit one 25 MiB bucket; on CPU the default plans
+// no separate first bucket, and PyTorch's 1 MiB first cap, asked for, splits off
+// everything but fc1's weight.
+TEST(Ddp, CpuDefaultPlansNoSeparateFirstBucket) {
+  WorldInfo solo;
+  solo.master_port = pick_free_port();
+  const auto world = init_world(solo, std::chrono::seconds(20));
+  ModelSpec spec;
+  spec.name = "mlp";
+  auto by_default = build_model(spec);
+  DistributedDataParallel plain(by_default.ptr(), world);
+  EXPECT_EQ(plain.bucket_plan().buckets.size(), 1u);
+  auto capped = build_model(spec);
+  DdpOptions options;
+  options.first_bucket_cap_bytes = kCudaFirstBucketCapBytes;
+  DistributedDataParallel split(capped.ptr(), world, options);
+  EXPECT_EQ(split.bucket_plan().buckets.size(), 2u);
+}
 
 }  // namespace
 }  // namespace cohort::test
