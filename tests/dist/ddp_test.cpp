@@ -2,11 +2,12 @@
 // start N ranks of this binary (ddp_worker.cpp holds what they run) and
 // require every rank to exit cleanly; the bucket-plan default runs in a world
 // of one.
+#include "cohort/ddp.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 
-#include "cohort/ddp.h"
 #include "cohort/launch.h"
 #include "cohort/models.h"
 #include "cohort/rendezvous.h"
