@@ -7,6 +7,8 @@
 # Prints one JSON object per size: cohort and peer GB/s and their ratio.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
 build=${1:-$root/build}
 rounds=${2:-5}
 iters=${3:-20}
@@ -19,7 +21,7 @@ for round in $(seq "$rounds"); do
   "$build/cohort" launch --nproc 2 -- "$build/bench/allreduce_bw" --sizes-mb "$sizes" \
     --iters "$iters" | sed -n 's/^\[rank 0\] //p' >>"$out/cohort.jsonl"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  /usr/bin/python3 "$peer" --world-size 2 --sizes-mb "$sizes" --iters "$iters" --port "$port" >>"$out/peer.jsonl"
+  "$peer_python" "$peer" --world-size 2 --sizes-mb "$sizes" --iters "$iters" --port "$port" >>"$out/peer.jsonl"
 done
 
 python3 - "$out/cohort.jsonl" "$out/peer.jsonl" <<'PY'

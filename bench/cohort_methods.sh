@@ -13,6 +13,8 @@
 #   MODEL=cnn KS="2 4" METHODS="none mutual codistill" bench/cohort_methods.sh 3 3
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
 bin=${COHORT_BIN:-$root/build/cohort}
 peer=${PEER:-$root/../shared/peers/ddp_fashion.py}
 epochs=${1:-3}
@@ -28,7 +30,7 @@ results="$out/results.jsonl"
 
 for ((seed = 0; seed < seeds; seed++)); do
   if [[ -f $peer ]]; then
-    /usr/bin/python3 "$peer" --model "$model" --epochs "$epochs" --seed "$seed" \
+    "$peer_python" "$peer" --model "$model" --epochs "$epochs" --seed "$seed" \
       --threads "$threads" --batch-size 64 --lr 0.05 --eval 1 2>/dev/null | tail -n 1 |
       python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r.update(bench="cohort_methods", kind="peer", seed=int(sys.argv[1])); print(json.dumps(r))' "$seed" |
       tee -a "$results"

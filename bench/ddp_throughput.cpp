@@ -24,6 +24,7 @@
 #include "cohort/launch.h"
 #include "cohort/models.h"
 #include "cohort/rendezvous.h"
+#include "peer_python.h"
 
 namespace {
 
@@ -99,9 +100,9 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
 // The peer's last output line is its JSON result.
 nlohmann::json run_peer(const Settings& s, int world) {
   const std::string command = fmt::format(
-      "/usr/bin/python3 {} --model {} --world-size {} --threads {} --batch-size {} "
+      "{} {} --model {} --world-size {} --threads {} --batch-size {} "
       "--max-steps {} --warmup {} --lr {} --eval 0 --data {} --port {}",
-      s.peer, s.model, world, s.threads, s.batch, s.steps, s.warmup, s.lr, s.data,
+      peer_python(), s.peer, s.model, world, s.threads, s.batch, s.steps, s.warmup, s.lr, s.data,
       cohort::pick_free_port());
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw cohort::Error("ddp_throughput: cannot start the peer: " + command);

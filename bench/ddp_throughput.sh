@@ -7,6 +7,9 @@
 #   bench/ddp_throughput.sh [build-dir] [peer.py] [REPEATS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
+export COHORT_PYTHON=$peer_python  # for the benchmark programs that start the peer themselves
 build=${1:-$root/build}
 peer=${2:-$root/../shared/peers/ddp_fashion.py}
 bin=$build/bench/ddp_throughput

@@ -11,6 +11,8 @@
 #   bench/ddp_wait_ab.sh [build-dir] [model] [ROUNDS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
 build=${1:-$root/build}
 model=${2:-mlp}
 rounds=${3:-8}
@@ -34,7 +36,7 @@ cohort_run() {  # variant, extra flags...
   sed "s/^{/{\"variant\":\"$variant\",\"round\":$round,/" "$out.0" | tee -a "$out"
 }
 for ((round = 1; round <= rounds; round++)); do
-  timeout -k 5 600 /usr/bin/python3 "$peer" --model "$model" --world-size 2 --threads 1 \
+  timeout -k 5 600 "$peer_python" "$peer" --model "$model" --world-size 2 --threads 1 \
     --batch-size 64 --max-steps "$steps" --eval 0 --port "$(free_port)" | tail -1 |
     sed "s/^{/{\"variant\":\"peer\",\"round\":$round,/" | tee -a "$out"
   cohort_run block --poll-us 0

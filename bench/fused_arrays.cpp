@@ -25,6 +25,7 @@
 
 #include "cohort/fused.h"
 #include "cohort/models.h"
+#include "peer_python.h"
 
 namespace {
 
@@ -98,7 +99,7 @@ double fused_seconds(const std::string& model, int64_t copies, int64_t warmup, i
 nlohmann::json run_peer(const std::string& peer, const std::string& model, int64_t steps,
                         int64_t batch, int threads) {
   std::ostringstream cmd;
-  cmd << "/usr/bin/python3 " << peer << " --model " << model << " --max-steps " << steps + 20
+  cmd << peer_python() << " " << peer << " --model " << model << " --max-steps " << steps + 20
       << " --warmup 20 --batch-size " << batch << " --threads " << threads << " --eval 0 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.str().c_str(), "r"), pclose);
   if (!pipe) return nullptr;

@@ -9,6 +9,8 @@
 #   bench/mesh_layouts.sh [STEPS] [MODELS...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
 bin=${COHORT_BIN:-$root/build/cohort}
 peer=${COHORT_PEERS:-$root/../shared/peers}/ddp_fashion.py
 steps=${1:-100}
@@ -46,7 +48,7 @@ print(json.dumps({"bench": "mesh_layouts", "model": model, "layout": layout,
 PY
   done | tee "$work/$model.jsonl"
   if [[ $model == cnn ]]; then
-    /usr/bin/python3 "$peer" --model cnn --world-size 4 --threads 1 --batch-size 16 \
+    "$peer_python" "$peer" --model cnn --world-size 4 --threads 1 --batch-size 16 \
         --max-steps "$steps" --eval 0 | tail -1 >"$work/peer.json"
   fi
   python3 - "$model" "$work/$model.jsonl" "$work/peer.json" <<'PY'

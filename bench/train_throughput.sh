@@ -6,6 +6,8 @@
 #   bench/train_throughput.sh [REPEATS] [THREADS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
 bin=${COHORT_BIN:-$root/build/cohort}
 peer=${COHORT_PEERS:-$root/../shared/peers}/ddp_fashion.py
 repeats=${1:-3}
@@ -19,7 +21,7 @@ for model in mlp cnn; do
   steps=$([[ $model == mlp ]] && echo 600 || echo 200)
   ours=() theirs=()
   for ((i = 0; i < repeats; i++)); do
-    p=$(/usr/bin/python3 "$peer" --model "$model" --threads "$threads" --batch-size 64 \
+    p=$("$peer_python" "$peer" --model "$model" --threads "$threads" --batch-size 64 \
         --max-steps "$steps" --eval 0 | tail -1)
     echo "{\"runner\":\"peer\",\"model\":\"$model\",\"result\":$p}"
     theirs+=("$(echo "$p" | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")

@@ -22,4 +22,9 @@ NamedTensors capture_state(const torch::nn::Module& model, const torch::optim::O
 void restore_state(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                    const NamedTensors& state, const std::string& context);
 
+// The optimiser's state for one of its parameters, or nullptr before its first
+// step. libtorch's own key for it changed type within 2.x; this hides which.
+const torch::optim::OptimizerParamState* param_state(const torch::optim::Optimizer& optimizer,
+                                                     const at::Tensor& parameter);
+
 }  // namespace cohort

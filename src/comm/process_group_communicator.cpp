@@ -97,7 +97,7 @@ std::string ProcessGroupCommunicator::missing_ranks(uint64_t sequence) {
   const std::string prefix = fmt::format("timeouts/{}/", sequence);
   std::vector<int> missing;
   try {
-    store_->set(prefix + std::to_string(rank_), {1});
+    store_->set(prefix + std::to_string(rank_), std::vector<uint8_t>{1});
     const auto deadline = std::chrono::steady_clock::now() + std::min(kReportWindow, timeout_);
     std::vector<bool> seen(size(), false);
     seen[rank_] = true;

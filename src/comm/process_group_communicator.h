@@ -5,7 +5,7 @@
 
 #include <atomic>
 #include <functional>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "cohort/comm.h"
@@ -13,8 +13,10 @@
 namespace cohort {
 
 // Makes the process group for `ranks` (global) on a store already prefixed for
-// this group; called only on members.
-using ProcessGroupFactory = std::function<c10::intrusive_ptr<c10d::ProcessGroup>(
+// this group; called only on members. A c10d::Backend (Gloo, NCCL) rather than a
+// c10d::ProcessGroup: since torch 2.0 the latter only dispatches by device to
+// backends, and each of our groups lives on one device.
+using ProcessGroupFactory = std::function<c10::intrusive_ptr<c10d::Backend>(
     c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)>;
 
 class ProcessGroupCommunicator : public Communicator {
@@ -57,7 +59,7 @@ class ProcessGroupCommunicator : public Communicator {
   c10::intrusive_ptr<c10d::Store> store_;
   ProcessGroupFactory factory_;
   std::chrono::milliseconds timeout_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<c10d::Backend> group_;
   std::atomic<uint64_t> sequence_{0};  // parameter servers receive on several threads
   uint64_t groups_created_ = 0;
 };

@@ -85,8 +85,8 @@ FusedArrayImpl::FusedArrayImpl(const std::vector<nn::Sequential>& models)
       require(Layout::Image, i);
       auto layers = same_layer<nn::Conv2dImpl>(models, i);
       const auto& o = conv->options;
-      if (o.groups() != 1 || !c10::get_if<torch::ExpandingArray<2>>(&o.padding()) ||
-          !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
+      if (o.groups() != 1 || !std::get_if<torch::ExpandingArray<2>>(&o.padding()) ||
+          !std::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
         throw InputError("fused array: " + layer_name(layer, i) +
                          " uses groups, string padding or non-zero padding mode; fused "
                          "arrays support plain zero-padded convolutions");

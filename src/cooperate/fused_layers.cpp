@@ -40,7 +40,7 @@ void FusedConv2dImpl::reset() {
 at::Tensor FusedConv2dImpl::forward(const at::Tensor& input) {
   // Group k of a grouped convolution sees input channels [k*C, (k+1)*C) and owns
   // output channels [k*O, (k+1)*O): exactly copy k's convolution.
-  const auto padding = c10::get<torch::ExpandingArray<2>>(single.padding());
+  const auto padding = std::get<torch::ExpandingArray<2>>(single.padding());
   return torch::conv2d(input, weight.flatten(0, 1), bias.defined() ? bias.flatten() : at::Tensor(),
                        *single.stride(), *padding, *single.dilation(), copies);
 }

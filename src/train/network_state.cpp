@@ -1,6 +1,9 @@
 #include <map>
+#include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
@@ -11,9 +14,20 @@
 namespace cohort {
 namespace {
 
-// libtorch keys per-parameter optimiser state by the parameter's TensorImpl address.
-std::string state_key(const at::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
+// libtorch keys per-parameter optimiser state by the parameter's TensorImpl
+// address: as a void* since torch 2.15, before that as that pointer printed to
+// an ostream (what c10::guts::to_string did).
+using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key = StateKey>  // a template, so the branch not taken is not compiled
+Key state_key(const at::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << p.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
 }
 
 std::vector<at::Tensor> optimizer_params(const torch::optim::Optimizer& optimizer) {
@@ -44,12 +58,10 @@ NamedTensors capture_state(const torch::nn::Module& model,
   for (const auto& p : model.named_parameters()) out.emplace_back("param." + p.key(), p.value().detach().clone());
   for (const auto& b : model.named_buffers()) out.emplace_back("buffer." + b.key(), b.value().detach().clone());
   const auto params = optimizer_params(optimizer);
-  const auto& states = optimizer.state();
   for (size_t i = 0; i < params.size(); ++i) {
-    auto it = states.find(state_key(params[i]));
-    if (it == states.end()) continue;
+    const auto* base = param_state(optimizer, params[i]);
+    if (!base) continue;
     const std::string prefix = fmt::format("optim.{}.", i);
-    const auto* base = it->second.get();
     if (const auto* s = dynamic_cast<const torch::optim::SGDParamState*>(base)) {
       if (s->momentum_buffer().defined()) out.emplace_back(prefix + "momentum_buffer", s->momentum_buffer().clone());
     } else if (const auto* s = dynamic_cast<const torch::optim::AdamParamState*>(base)) {
@@ -65,6 +77,13 @@ NamedTensors capture_state(const torch::nn::Module& model,
     }
   }
   return out;
+}
+
+const torch::optim::OptimizerParamState* param_state(const torch::optim::Optimizer& optimizer,
+                                                     const at::Tensor& parameter) {
+  const auto& states = optimizer.state();
+  auto it = states.find(state_key(parameter));
+  return it == states.end() ? nullptr : it->second.get();
 }
 
 void restore_state(torch::nn::Module& model, torch::optim::Optimizer& optimizer,

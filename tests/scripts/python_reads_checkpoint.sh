@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# A checkpoint's tensors open in Python with torch.load and match its manifest.
+# A checkpoint's tensors open in Python with the plain torch.load(path) (weights_only
+# by default since torch 2.6, nothing allow-listed) and match its manifest.
 set -euo pipefail
 bin=$1
+python=${COHORT_PYTHON:-$2/.venv/bin/python}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin" train "$2/examples/configs/mlp.toml" --quiet --out "$work/run" --set train.max_steps=5 --set network.0.model=mlp \
   --set train.threads=1 >/dev/null
 ck=$(ls -d "$work"/run/checkpoints/step-* | tail -1)
-/usr/bin/python3 - "$ck" <<'PY'
+"$python" - "$ck" <<'PY'
 import json, sys, torch
 ck = sys.argv[1]
-state = torch.load(f"{ck}/state.pt")
+state = torch.load(f"{ck}/state.pt")  # no weights_only=False, no safe globals
+# Whatever this torch's default, the archive passes the restricted unpickler.
+assert torch.load(f"{ck}/state.pt", weights_only=True).keys() == state.keys()
 manifest = json.load(open(f"{ck}/manifest.json"))
 for net in manifest["networks"]:
     tensors = state[net["name"]]

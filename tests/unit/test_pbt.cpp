@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cohort/error.h"
+#include "cohort/network_state.h"
 #include "cohort/pbt.h"
 #include "unit/cooperate_models.h"
 
@@ -138,16 +139,17 @@ void expect_state_equal(const torch::optim::Optimizer& a, const torch::optim::Op
   for (size_t i = 0; i < pa.size(); ++i) {
     EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
     EXPECT_NE(pa[i].data_ptr(), pb[i].data_ptr()) << "parameter " << i << " shares storage";
-    const auto& sa = a.state().at(c10::guts::to_string(pa[i].unsafeGetTensorImpl()));
-    const auto& sb = b.state().at(c10::guts::to_string(pb[i].unsafeGetTensorImpl()));
-    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(sa.get())) {
-      auto& other = static_cast<torch::optim::SGDParamState&>(*sb);
+    const auto* sa = cohort::param_state(a, pa[i]);
+    const auto* sb = cohort::param_state(b, pb[i]);
+    ASSERT_TRUE(sa && sb) << "parameter " << i << " has no optimiser state";
+    if (auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(sa)) {
+      auto& other = static_cast<const torch::optim::SGDParamState&>(*sb);
       EXPECT_TRUE(torch::equal(sgd->momentum_buffer(), other.momentum_buffer()));
       EXPECT_NE(sgd->momentum_buffer().data_ptr(), other.momentum_buffer().data_ptr());
       ++compared;
     } else {
-      auto& adam = dynamic_cast<torch::optim::AdamParamState&>(*sa);
-      auto& other = dynamic_cast<torch::optim::AdamParamState&>(*sb);
+      auto& adam = dynamic_cast<const torch::optim::AdamParamState&>(*sa);
+      auto& other = dynamic_cast<const torch::optim::AdamParamState&>(*sb);
       EXPECT_EQ(adam.step(), other.step());
       EXPECT_TRUE(torch::equal(adam.exp_avg(), other.exp_avg()));
       EXPECT_TRUE(torch::equal(adam.exp_avg_sq(), other.exp_avg_sq()));

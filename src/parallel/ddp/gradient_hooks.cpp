@@ -30,13 +30,13 @@ GradientHookRegistry::GradientHookRegistry(const std::vector<at::Tensor>& parame
                                            Callback on_ready) {
   for (size_t p = 0; p < parameters.size(); ++p) {
     auto accumulator = torch::autograd::impl::grad_accumulator(parameters[p]);
-    keys_.push_back(accumulator->add_post_hook(std::make_unique<ReadyHook>(p, on_ready)));
-    accumulators_.push_back(std::move(accumulator));
+    const auto key = accumulator->add_post_hook(std::make_unique<ReadyHook>(p, on_ready));
+    removers_.push_back([accumulator, key] { accumulator->del_post_hook(key); });
   }
 }
 
 GradientHookRegistry::~GradientHookRegistry() {
-  for (size_t p = 0; p < accumulators_.size(); ++p) accumulators_[p]->del_post_hook(keys_[p]);
+  for (auto& remove : removers_) remove();
 }
 
 }  // namespace cohort::ddp

@@ -10,14 +10,9 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
-
-namespace torch::autograd {
-struct Node;
-}
 
 namespace cohort::ddp {
 
@@ -32,10 +27,11 @@ class GradientHookRegistry {
   GradientHookRegistry& operator=(const GradientHookRegistry&) = delete;
 
  private:
-  // Autograd holds accumulators weakly; holding them here keeps each node, and
-  // the hook installed on it, alive for as long as the hooks should fire.
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
-  std::vector<uintptr_t> keys_;
+  // Autograd holds accumulators weakly; each remover owns one node, keeping it
+  // and the hook installed on it alive for as long as the hooks should fire.
+  // Type-erased because the node's handle changed from std::shared_ptr to
+  // c10::intrusive_ptr within torch 2.x.
+  std::vector<std::function<void()>> removers_;
 };
 
 }  // namespace cohort::ddp
