@@ -24,6 +24,8 @@ struct TrainConfig {
   int64_t keep_checkpoints = 3;
   bool timeline = false;     // Chrome trace of the run
   bool tensorboard = false;  // TensorBoard event files next to metrics.jsonl
+  std::string device = "cpu";     // cpu | cuda | auto (cohort/device.h)
+  std::string precision = "fp32";  // fp32 | bf16 (autocast)
 };
 
 struct DataConfig {

@@ -46,6 +46,9 @@ constexpr std::chrono::milliseconds kDefaultCommTimeout{std::chrono::minutes(5)}
 // InputError.
 enum class Backend { Gloo, Nccl };
 
+// The NCCL version libtorch links ("2.30.7"); empty in CPU-only builds.
+std::string nccl_version();
+
 // Meets the other ranks through a TCP store at master_addr:master_port (rank 0
 // serves it) and creates the world group named "world". Every collective on it
 // and on its sub-groups waits at most `timeout`. The Gloo transport binds to

@@ -10,7 +10,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"Cohort: train many neural networks at once, in parallel, learning from each other",
                "cohort"};
-  app.set_version_flag("--version", std::string("cohort ") + cohort::version());
+  app.set_version_flag("--version", [] { return cohort::describe(cohort::build_info()); });
   app.require_subcommand(1);
   app.fallthrough(false);
 

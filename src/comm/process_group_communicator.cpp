@@ -57,7 +57,7 @@ ProcessGroupCommunicator::ProcessGroupCommunicator(std::string name, std::vector
                             fmt::join(ranks_, ", ")));
   rank_ = static_cast<int>(it - ranks_.begin());
   try {
-    group_ = factory_(store_, rank_, size(), timeout_);
+    backends_ = factory_(store_, rank_, size(), timeout_);
   } catch (const std::exception& e) {
     OperationLabel label{"group creation", name_, rank_, size(), 0, timeout_};
     raise_comm_failure(label, e, {});
@@ -69,6 +69,21 @@ int ProcessGroupCommunicator::global_rank(int group_rank) const {
     throw InputError(
         fmt::format("rank {} is outside group '{}' of size {}", group_rank, name_, size()));
   return ranks_[group_rank];
+}
+
+c10d::Backend& ProcessGroupCommunicator::backend_for(const std::vector<at::Tensor>& tensors,
+                                                    const std::string& op) const {
+  const bool cuda = !tensors.empty() && tensors.front().is_cuda();
+  for (const auto& t : tensors)
+    if (t.is_cuda() != cuda)
+      throw InputError(fmt::format("{} on group '{}' mixes CPU and CUDA tensors; move them to one "
+                                   "device", op, name_));
+  if (!cuda) return *backends_.cpu;
+  if (!backends_.cuda)
+    throw InputError(fmt::format("{} on group '{}' got CUDA tensors, but the group has no NCCL "
+                                 "backend; start the job with Backend::Nccl (train.device = "
+                                 "\"cuda\")", op, name_));
+  return *backends_.cuda;
 }
 
 void ProcessGroupCommunicator::check_peer(int peer, const char* what) const {
@@ -130,7 +145,8 @@ CommHandle ProcessGroupCommunicator::allreduce_async(std::vector<at::Tensor>& te
       for (auto& t : tensors) t.div_(n);
     };
   return start(
-      "allreduce", [&] { return group_->allreduce(tensors, opts); }, std::move(finish));
+      "allreduce", [&] { return backend_for(tensors, "allreduce").allreduce(tensors, opts); },
+      std::move(finish));
 }
 
 CommHandle ProcessGroupCommunicator::broadcast_async(std::vector<at::Tensor>& tensors, int root) {
@@ -139,7 +155,8 @@ CommHandle ProcessGroupCommunicator::broadcast_async(std::vector<at::Tensor>& te
   opts.rootRank = root;
   opts.rootTensor = 0;
   opts.timeout = timeout_;
-  return start("broadcast", [&] { return group_->broadcast(tensors, opts); });
+  return start("broadcast",
+               [&] { return backend_for(tensors, "broadcast").broadcast(tensors, opts); });
 }
 
 CommHandle ProcessGroupCommunicator::allgather_async(std::vector<at::Tensor>& output,
@@ -154,7 +171,7 @@ CommHandle ProcessGroupCommunicator::allgather_async(std::vector<at::Tensor>& ou
   return start("allgather", [&] {
     std::vector<std::vector<at::Tensor>> outputs{output};
     std::vector<at::Tensor> inputs{input};
-    return group_->allgather(outputs, inputs, opts);
+    return backend_for(inputs, "allgather").allgather(outputs, inputs, opts);
   });
 }
 
@@ -186,25 +203,26 @@ CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
     if (op == ReduceOp::Average) output.div_(n);
   };
   return start(
-      "reduce_scatter", [&] { return group_->allreduce(packed, opts); }, finish);
+      "reduce_scatter", [&] { return backend_for(packed, "reduce_scatter").allreduce(packed, opts); },
+      finish);
 }
 
 CommHandle ProcessGroupCommunicator::send_async(std::vector<at::Tensor>& tensors, int dst,
                                                 int tag) {
   check_peer(dst, "send destination");
-  return start("send", [&] { return group_->send(tensors, dst, tag); });
+  return start("send", [&] { return backend_for(tensors, "send").send(tensors, dst, tag); });
 }
 
 CommHandle ProcessGroupCommunicator::recv_async(std::vector<at::Tensor>& tensors, int src,
                                                 int tag) {
   check_peer(src, "recv source");
-  return start("recv", [&] { return group_->recv(tensors, src, tag); });
+  return start("recv", [&] { return backend_for(tensors, "recv").recv(tensors, src, tag); });
 }
 
 void ProcessGroupCommunicator::barrier() {
   c10d::BarrierOptions opts;
   opts.timeout = timeout_;
-  start("barrier", [&] { return group_->barrier(opts); }).wait();
+  start("barrier", [&] { return backends_.cpu->barrier(opts); }).wait();
 }
 
 std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(

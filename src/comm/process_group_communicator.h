@@ -12,11 +12,19 @@
 
 namespace cohort {
 
-// Makes the process group for `ranks` (global) on a store already prefixed for
-// this group; called only on members. A c10d::Backend (Gloo, NCCL) rather than a
-// c10d::ProcessGroup: since torch 2.0 the latter only dispatches by device to
-// backends, and each of our groups lives on one device.
-using ProcessGroupFactory = std::function<c10::intrusive_ptr<c10d::Backend>(
+// One group's c10d backends, by the device of the tensors they move: Gloo for
+// CPU tensors always (every group's small control traffic: headers, counts,
+// losses), NCCL for CUDA tensors in CUDA runs (gradients, activations). The
+// same split as torch.distributed's "cpu:gloo,cuda:nccl"; c10d::ProcessGroup
+// would dispatch the same way, but it adds nothing we use.
+struct GroupBackends {
+  c10::intrusive_ptr<c10d::Backend> cpu;
+  c10::intrusive_ptr<c10d::Backend> cuda;  // null: CUDA tensors are refused
+};
+
+// Makes the backends for `ranks` (global) on a store already prefixed for this
+// group; called only on members.
+using ProcessGroupFactory = std::function<GroupBackends(
     c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)>;
 
 class ProcessGroupCommunicator : public Communicator {
@@ -51,6 +59,9 @@ class ProcessGroupCommunicator : public Communicator {
   // Which group ranks did not report reaching collective `sequence` (see .cpp).
   std::string missing_ranks(uint64_t sequence);
   void check_peer(int peer, const char* what) const;
+  // The backend for these tensors' device; InputError for CUDA tensors on a
+  // group without NCCL, or tensors on two kinds of device.
+  c10d::Backend& backend_for(const std::vector<at::Tensor>& tensors, const std::string& op) const;
 
   std::string name_;
   std::vector<int> ranks_;
@@ -59,7 +70,7 @@ class ProcessGroupCommunicator : public Communicator {
   c10::intrusive_ptr<c10d::Store> store_;
   ProcessGroupFactory factory_;
   std::chrono::milliseconds timeout_;
-  c10::intrusive_ptr<c10d::Backend> group_;
+  GroupBackends backends_;
   std::atomic<uint64_t> sequence_{0};  // parameter servers receive on several threads
   uint64_t groups_created_ = 0;
 };

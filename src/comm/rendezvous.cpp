@@ -63,28 +63,40 @@ std::string bind_address(const WorldInfo& world) {
   return address_towards(world.master_addr, world.master_port);
 }
 
-ProcessGroupFactory gloo_factory(const std::string& bind_addr) {
-  auto device = c10d::ProcessGroupGloo::createDeviceForHostname(bind_addr);
-  return [device](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
-                  std::chrono::milliseconds timeout) {
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices = {device};
-    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
-  };
+c10::intrusive_ptr<c10d::Backend> make_gloo(std::shared_ptr<::gloo::transport::Device> device,
+                                             c10::intrusive_ptr<c10d::Store> store, int rank,
+                                             int size, std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  options->devices = {std::move(device)};
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
 }
 
-ProcessGroupFactory nccl_factory() {
+// Gloo for every group; with NCCL, NCCL beside it for the CUDA tensors (each on
+// its own prefix of the group's store).
+ProcessGroupFactory backend_factory(const std::string& bind_addr, Backend backend) {
+  auto device = c10d::ProcessGroupGloo::createDeviceForHostname(bind_addr);
+  if (backend == Backend::Gloo) {
+    return [device](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
+                    std::chrono::milliseconds timeout) {
+      return GroupBackends{make_gloo(device, std::move(store), rank, size, timeout), nullptr};
+    };
+  }
 #ifdef COHORT_WITH_CUDA
-  return [](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
-            std::chrono::milliseconds timeout) {
+  return [device](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
+                  std::chrono::milliseconds timeout) {
+    GroupBackends backends;
+    backends.cpu =
+        make_gloo(device, c10::make_intrusive<c10d::PrefixStore>("gloo", store), rank, size, timeout);
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = timeout;
-    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
+    backends.cuda = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+        c10::make_intrusive<c10d::PrefixStore>("nccl", store), rank, size, options);
+    return backends;
   };
 #else
   throw InputError(
       "the NCCL backend needs a Cohort built against a CUDA libtorch; this build is "
-      "CPU-only, use Gloo");
+      "CPU-only, use Gloo (train.device = \"cpu\")");
 #endif
 }
 
@@ -103,9 +115,17 @@ CommunicatorPtr make_world(c10::intrusive_ptr<c10d::Store> store, const WorldInf
 
 }  // namespace
 
+std::string nccl_version() {
+#ifdef COHORT_WITH_CUDA
+  return c10d::getNcclVersion();
+#else
+  return "";
+#endif
+}
+
 CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds timeout,
                            Backend backend) {
-  auto factory = backend == Backend::Nccl ? nccl_factory() : gloo_factory(bind_address(world));
+  auto factory = backend_factory(bind_address(world), backend);
   c10::intrusive_ptr<c10d::Store> store;
   try {
     c10d::TCPStoreOptions opts;
@@ -141,7 +161,7 @@ CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
         fmt::format("cannot use rendezvous file '{}': {}", path, what.substr(0, what.find('\n'))));
   }
   // A file store is for hosts that share a file system, not a network master.
-  return make_world(store, world, gloo_factory(bind_address(world)), timeout);
+  return make_world(store, world, backend_factory(bind_address(world), Backend::Gloo), timeout);
 }
 
 }  // namespace cohort

@@ -156,7 +156,11 @@ void read_train(TableReader r, TrainConfig& t) {
   r.read("keep_checkpoints", t.keep_checkpoints);
   r.read("timeline", t.timeline);
   r.read("tensorboard", t.tensorboard);
+  r.read("device", t.device);
+  r.read("precision", t.precision);
   r.finish();
+  require_choice("train.device", t.device, {"cpu", "cuda", "auto"});
+  require_choice("train.precision", t.precision, {"fp32", "bf16"});
   require(t.epochs >= 1, fmt::format("train.epochs must be at least 1, got {}", t.epochs));
   require(t.batch_size >= 1,
           fmt::format("train.batch_size must be at least 1, got {}", t.batch_size));

@@ -12,6 +12,9 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 
 #include "cohort/checkpoint.h"
@@ -20,6 +23,31 @@
 
 namespace cohort {
 namespace {
+
+// torch::pickle_save's archive, without its type tags: libtorch tags every dict
+// with its static types through torch.jit._pickle.restore_type_tag, a global
+// that torch.load's weights_only unpickler (the default since torch 2.6)
+// refuses. Untagged, the archive holds only dicts, strings and tensors, which
+// `torch.load(path)` opens as it is and torch::pickle_load reads back the same.
+std::vector<char> pickle_for_torch_load(const c10::IValue& value) {
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler(
+      [&](const char* data, size_t size) { pickled.insert(pickled.end(), data, data + size); },
+      nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    const char* bytes = static_cast<const char*>(data);
+    archive.insert(archive.end(), bytes, bytes + size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(),
+                                     writer);
+  writer.writeEndOfFile();
+  return archive;
+}
 
 namespace fs = std::filesystem;
 constexpr const char* kFormat = "cohort-checkpoint";
@@ -118,7 +146,7 @@ std::string save_checkpoint(const std::string& run_dir, const TrainingState& sta
     root.insert(net.name, tensors);
     networks.push_back({{"name", net.name}, {"model", net.model}, {"tensors", entries}});
   }
-  const std::vector<char> bytes = torch::pickle_save(root);
+  const std::vector<char> bytes = pickle_for_torch_load(root);
 
   nlohmann::json manifest = {{"format", kFormat}, {"version", kVersion},
                              {"step", state.step}, {"epoch", state.epoch},

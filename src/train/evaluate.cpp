@@ -10,16 +10,19 @@ Evaluation evaluate(torch::nn::Sequential& model, const Dataset& data, at::Tenso
   at::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
+  // The test split stays on the host; each chunk goes where the model is.
+  const auto params = model->parameters();
+  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();
   double loss_sum = 0;
   int64_t correct = 0;
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < data.size(); i += chunk) {
     const int64_t end = std::min(i + chunk, data.size());
-    const at::Tensor logits = model->forward(data.images.slice(0, i, end));
-    const at::Tensor labels = data.labels.slice(0, i, end);
+    const at::Tensor logits = model->forward(data.images.slice(0, i, end).to(device));
+    const at::Tensor labels = data.labels.slice(0, i, end).to(device);
     loss_sum += at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
-    if (probs) parts.push_back(at::softmax(logits, 1));
+    if (probs) parts.push_back(at::softmax(logits, 1).cpu());
   }
   model->train(was_training);
   if (probs) *probs = at::cat(parts);

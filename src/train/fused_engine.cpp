@@ -48,6 +48,7 @@ FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
                          std::vector<Network>& nets)
     : nets_(nets), objective_(config.cooperate, models_of(nets)) {
   array_ = FusedArray(models_of(nets));
+  array_->to(ctx.placement.device);  // the stacked copies are made on the host
   parameters_ = array_->parameters();
   std::vector<double> lrs, max_norms;
   for (const auto& n : nets_) {
@@ -55,7 +56,7 @@ FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
     max_norms.push_back(n.config.grad_clip);
     clips_ = clips_ || n.config.grad_clip > 0;
   }
-  max_norms_ = at::tensor(max_norms, at::kFloat);
+  max_norms_ = at::tensor(max_norms, at::kFloat).to(ctx.placement.device);
   // check_training_plan made sure the copies share everything but the lr.
   const NetworkConfig& first = nets_.front().config;
   FusedSGDOptions options;

@@ -9,12 +9,13 @@
 
 namespace cohort {
 
-Network make_network(const Config& config, size_t index) {
+Network make_network(const Config& config, size_t index, c10::Device device) {
   Network net;
   net.config = config.networks.at(index);
   net.seed = net.config.seed >= 0 ? uint64_t(net.config.seed) : config.train.seed + index;
   torch::manual_seed(net.seed);
   net.model = build_model(net.config.model);
+  net.model->to(device);
   net.parameters = net.model->parameters();
   net.optimizer = make_optimizer(net.config, net.parameters);
   return net;

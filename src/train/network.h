@@ -21,8 +21,10 @@ struct Network {
 };
 
 // Builds network `index` of the config with its own seed, so every member's
-// initialisation is reproducible on its own.
-Network make_network(const Config& config, size_t index);
+// initialisation is reproducible on its own, and moves it to `device` before its
+// optimiser is made. The weights are drawn on the CPU, so they are the same on
+// every device.
+Network make_network(const Config& config, size_t index, c10::Device device = c10::kCPU);
 
 // The networks' models, in order (shared, not copied).
 std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets);

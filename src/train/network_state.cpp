@@ -55,25 +55,27 @@ void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& con
 NamedTensors capture_state(const torch::nn::Module& model,
                            const torch::optim::Optimizer& optimizer) {
   NamedTensors out;
-  for (const auto& p : model.named_parameters()) out.emplace_back("param." + p.key(), p.value().detach().clone());
-  for (const auto& b : model.named_buffers()) out.emplace_back("buffer." + b.key(), b.value().detach().clone());
+  // Host copies, whatever the device: checkpoints and PBT copies load anywhere.
+  auto host = [](const at::Tensor& t) { return t.detach().to(at::kCPU, false, /*copy=*/true); };
+  for (const auto& p : model.named_parameters()) out.emplace_back("param." + p.key(), host(p.value()));
+  for (const auto& b : model.named_buffers()) out.emplace_back("buffer." + b.key(), host(b.value()));
   const auto params = optimizer_params(optimizer);
   for (size_t i = 0; i < params.size(); ++i) {
     const auto* base = param_state(optimizer, params[i]);
     if (!base) continue;
     const std::string prefix = fmt::format("optim.{}.", i);
     if (const auto* s = dynamic_cast<const torch::optim::SGDParamState*>(base)) {
-      if (s->momentum_buffer().defined()) out.emplace_back(prefix + "momentum_buffer", s->momentum_buffer().clone());
+      if (s->momentum_buffer().defined()) out.emplace_back(prefix + "momentum_buffer", host(s->momentum_buffer()));
     } else if (const auto* s = dynamic_cast<const torch::optim::AdamParamState*>(base)) {
       out.emplace_back(prefix + "step", at::scalar_tensor(s->step(), at::kLong));
-      out.emplace_back(prefix + "exp_avg", s->exp_avg().clone());
-      out.emplace_back(prefix + "exp_avg_sq", s->exp_avg_sq().clone());
-      if (s->max_exp_avg_sq().defined()) out.emplace_back(prefix + "max_exp_avg_sq", s->max_exp_avg_sq().clone());
+      out.emplace_back(prefix + "exp_avg", host(s->exp_avg()));
+      out.emplace_back(prefix + "exp_avg_sq", host(s->exp_avg_sq()));
+      if (s->max_exp_avg_sq().defined()) out.emplace_back(prefix + "max_exp_avg_sq", host(s->max_exp_avg_sq()));
     } else if (const auto* s = dynamic_cast<const torch::optim::AdamWParamState*>(base)) {
       out.emplace_back(prefix + "step", at::scalar_tensor(s->step(), at::kLong));
-      out.emplace_back(prefix + "exp_avg", s->exp_avg().clone());
-      out.emplace_back(prefix + "exp_avg_sq", s->exp_avg_sq().clone());
-      if (s->max_exp_avg_sq().defined()) out.emplace_back(prefix + "max_exp_avg_sq", s->max_exp_avg_sq().clone());
+      out.emplace_back(prefix + "exp_avg", host(s->exp_avg()));
+      out.emplace_back(prefix + "exp_avg_sq", host(s->exp_avg_sq()));
+      if (s->max_exp_avg_sq().defined()) out.emplace_back(prefix + "max_exp_avg_sq", host(s->max_exp_avg_sq()));
     }
   }
   return out;

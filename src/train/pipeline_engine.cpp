@@ -85,7 +85,7 @@ void PipelineEngine::clip_gradients_across_stages(double max_norm) {
   // The norm of the whole network's gradient, as one process would clip it.
   at::Tensor squares = at::zeros({1}, at::kDouble);
   for (const auto& p : stage_->parameters()) {
-    if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum();
+    if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum().cpu();
   }
   stage_->comm().allreduce(squares, ReduceOp::Sum);
   const double norm = std::sqrt(squares.item<double>());

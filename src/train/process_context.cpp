@@ -45,8 +45,21 @@ ProcessContext join_job(const Config& config) {
   ctx.world = world_info_from_environment();
   check_training_plan(config, ctx.world.world_size);
   const auto& p = config.parallel;
+#ifdef COHORT_WITH_CUDA
+  constexpr bool cuda_compiled = true;
+#else
+  constexpr bool cuda_compiled = false;
+#endif
+  ctx.placement = choose_placement(config.train.device, config.train.precision, cuda_compiled,
+                                   visible_gpus(), ctx.world.local_rank);
+  // CUDA tensors travel through NCCL, beside Gloo for the CPU ones (comm/).
+  const Backend backend = ctx.placement.cuda() ? Backend::Nccl : Backend::Gloo;
   const auto timeout = std::chrono::milliseconds(int64_t(p.timeout_seconds * 1000));
   if (p.mode == "async") {
+    if (ctx.placement.cuda())
+      throw InputError(
+          "parallel.mode = 'async' runs on the CPU only: its servers receive from any worker, "
+          "which NCCL cannot do; set train.device = 'cpu'");
     ctx.data_size = int(p.data);
     ctx.servers = int(p.servers);
     if (ctx.world.rank < ctx.data_size) {
@@ -54,7 +67,7 @@ ProcessContext join_job(const Config& config) {
     } else {
       ctx.server_index = ctx.world.rank - ctx.data_size;
     }
-    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout), ctx.world.rank);
+    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout, backend), ctx.world.rank);
     return ctx;
   }
   const MeshLayout layout = training_mesh(p);
@@ -66,7 +79,7 @@ ProcessContext join_job(const Config& config) {
   ctx.stage = coordinate[2];
   ctx.stages = int(p.pipeline);
   if (layout.size() > 1) {
-    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout), ctx.world.rank);
+    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout, backend), ctx.world.rank);
     // Sub-groups only where a dimension has several ranks; a lone dimension
     // other than the pipeline is the world itself.
     std::vector<MeshDim> dims;

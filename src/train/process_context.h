@@ -8,6 +8,7 @@
 
 #include "cohort/comm.h"
 #include "cohort/config.h"
+#include "cohort/device.h"
 #include "cohort/mesh.h"
 #include "cohort/rendezvous.h"
 
@@ -15,6 +16,7 @@ namespace cohort {
 
 struct ProcessContext {
   WorldInfo world;
+  Placement placement;   // where this rank computes (train.device, train.precision)
   CommunicatorPtr comm;  // the world group; null when the job is one process
   // network x data x pipeline, over the dimensions larger than one; null unless
   // two of them are, or the pipeline is.

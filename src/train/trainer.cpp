@@ -119,7 +119,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   const Dataset test_set = load_dataset(data_dir, Split::Test);
 
   std::vector<Network> nets;
-  for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i));
+  for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i, ctx.placement.device));
 
   // Inputs are all checked before the run folder appears: a bad run leaves nothing.
   // Ranks hold identical weights, so only the leader writes.
@@ -289,8 +289,12 @@ RunSummary train(const Config& config, const RunOptions& options) {
     for (; pos.batch < steps_per_epoch && pos.step < total_steps;) {
       fault_point("step", pos.step);
       const auto step_start = Clock::now();
-      const Batch batch = make_batch(train_set, order, pos.batch, tc.batch_size);
-      const StepOutcome outcome = engine->step(batch, pos.step, total_steps);
+      const Batch batch =
+          place_batch(make_batch(train_set, order, pos.batch, tc.batch_size), ctx.placement);
+      const StepOutcome outcome = [&] {
+        AutocastScope autocast(ctx.placement);
+        return engine->step(batch, pos.step, total_steps);
+      }();
       const std::vector<double>& step_losses = outcome.loss;
       for (size_t k = 0; k < nets.size(); ++k) {
         interval_loss[k] += step_losses[k];

@@ -30,12 +30,19 @@ struct MicroBatch {
   at::ScalarType output_dtype = at::kFloat;
 };
 
+// Activations and their gradients live where the stage's parameters do (a CUDA
+// stage receives them through NCCL); headers stay on the CPU (Gloo).
+c10::Device device_of(PipelineStage& stage) {
+  const auto params = stage.parameters();
+  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+}
+
 class StepRunner {
  public:
   StepRunner(PipelineStage& stage, const Batch& batch, const PipelineOptions& options,
              const std::function<void()>& optimizer_step)
       : st_(stage), batch_(batch), opt_(options), optimizer_step_(optimizer_step),
-        micro_(options.micro_batches) {}
+        micro_(options.micro_batches), device_(device_of(stage)) {}
 
   StepResult run() {
     st_.layers()->zero_grad();
@@ -236,7 +243,7 @@ class StepRunner {
         if (!header_received_) recv_header();
         std::vector<int64_t> shape{micro_batch_rows(total_rows_, opt_.micro_batches)[mb]};
         shape.insert(shape.end(), trailing_sizes_.begin(), trailing_sizes_.end());
-        micro_[mb].input = recv(torch::empty(shape, torch::dtype(activation_dtype_)), s - 1,
+        micro_[mb].input = recv(torch::empty(shape, torch::dtype(activation_dtype_).device(device_)), s - 1,
                                 activation_tag(mb));
         break;
       }
@@ -251,7 +258,7 @@ class StepRunner {
         break;
       case InstructionKind::RecvGrad: {
         const MicroBatch& m = micro_[mb];
-        pending_grad_ = recv(torch::empty(m.output_shape, torch::dtype(m.output_dtype)), s + 1,
+        pending_grad_ = recv(torch::empty(m.output_shape, torch::dtype(m.output_dtype).device(device_)), s + 1,
                              grad_tag(mb));
         break;
       }
@@ -275,6 +282,7 @@ class StepRunner {
   const PipelineOptions& opt_;
   const std::function<void()>& optimizer_step_;
   std::vector<MicroBatch> micro_;
+  c10::Device device_;
   int backwards_ = 0;
   std::vector<at::Tensor> inputs_, targets_;
   std::list<PendingSend> pending_sends_;
