@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The GPU check: builds Cohort against the machine's own torch and runs what
+# needs a GPU: the CUDA unit tests, short CUDA training runs (fp32 and bf16
+# autocast, two ranks over NCCL where two GPUs are visible) and a short GPU
+# throughput benchmark against the same model in eager PyTorch on the same GPU.
+#
+#   scripts/gpu-check.sh --prepare   # here, with the registry: .gpu-deps/*.deb
+#   scripts/gpu-check.sh [OUT]       # there: no registry; torch, CMake, ninja, nvcc
+#
+# The GPU machine has no package registry, so --prepare downloads the Debian
+# packages the build needs besides torch (header libraries, protobuf and its
+# compiler, googletest's sources, gloo's headers, zlib's) into .gpu-deps/, which
+# travels with the working tree (ignored by git, 15 MB); the check unpacks them
+# into a folder of its own, never into /. Ends within about 8 minutes on 16 cores.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps=$root/.gpu-deps
+packages=(libcli11-dev libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev libgloo-dev
+  libprotobuf-dev libprotobuf32 protobuf-compiler libprotoc32 googletest libgtest-dev
+  libboost1.74-dev zlib1g-dev)
+
+if [[ ${1:-} == --prepare ]]; then
+  mkdir -p "$deps"
+  (cd "$deps" && apt-get download "${packages[@]}")
+  echo "gpu-check: $(ls "$deps"/*.deb | wc -l) packages in $deps; carry .gpu-deps"
+  exit 0
+fi
+
+out=${1:-${OUT:-$root/gpu-check-out}}
+mkdir -p "$out"
+python=${COHORT_PYTHON:-$(command -v python3)}
+prefix=/tmp/cohort-gpu-deps/root
+build=/tmp/cohort-gpu-build
+if ! "$python" -c 'import torch' 2>/dev/null; then
+  echo "gpu-check: $python has no torch; set COHORT_PYTHON" >&2
+  exit 2
+fi
+if [[ -d $deps ]] && ls "$deps"/*.deb >/dev/null 2>&1; then
+  mkdir -p "$prefix"
+  for f in "$deps"/*.deb; do dpkg -x "$f" "$prefix"; done
+  multiarch=$prefix/usr/lib/x86_64-linux-gnu
+  export PATH=$prefix/usr/bin:$PATH LD_LIBRARY_PATH=$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  prefix_args=(-DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_INCLUDE_PATH="$prefix/usr/include"
+    -DCMAKE_LIBRARY_PATH="$multiarch" -DProtobuf_PROTOC_EXECUTABLE="$prefix/usr/bin/protoc"
+    -DGTEST_ROOT="$prefix/usr")
+else
+  prefix_args=()  # a machine with the Debian packages installed
+fi
+torch_dir=$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')/Torch
+"$python" -c 'import torch; print("gpu-check: torch", torch.__version__, "GPUs", torch.cuda.device_count())' |
+  tee "$out/gpu-check.log"
+
+start=$SECONDS
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$torch_dir" \
+  -DCOHORT_PYTHON="$python" -DCOHORT_BUILD_BENCH=OFF "${prefix_args[@]}" >"$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
+cmake --build "$build" --parallel "$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+echo "gpu-check: built in $((SECONDS - start)) s: $("$build/cohort" --version)" | tee -a "$out/gpu-check.log"
+
+# The unit tests, CUDA ones included (they skip, saying why, without a GPU).
+"$build/tests/cohort_unit_tests" --gtest_brief=1 2>&1 | tail -5 | tee -a "$out/gpu-check.log"
+"$build/tests/cohort_unit_tests" --gtest_filter='Cuda*:Placement*:Autocast*' 2>&1 |
+  grep -E "OK|SKIPPED|FAILED|Skipped" | tee -a "$out/gpu-check.log"
+
+gpus=$("$python" -c 'import torch; print(torch.cuda.device_count())')
+if ((gpus < 1)); then
+  echo "gpu-check: no GPU visible; built and unit-tested only" | tee -a "$out/gpu-check.log"
+  exit 0
+fi
+run() {  # NAME ARGS...: one short training run on the GPU, its result line kept
+  local name=$1
+  shift
+  timeout 300 "$build/cohort" train "$root/examples/configs/mlp.toml" --quiet --out "/tmp/gpu-$name" \
+    --set train.device=cuda --set train.max_steps=300 --set train.log_every=100 "$@" |
+    tail -1 | tee "$out/$name.json"
+}
+run mlp_fp32
+run cnn_bf16 --set network.0.model=cnn --set train.precision=bf16
+run cohort_mutual --set network.1.model=cnn --set cooperate.method=mutual
+if ((gpus >= 2)); then
+  run ddp_nccl --nproc 2 --set parallel.data=2
+fi
+COHORT_BIN=$build/cohort COHORT_PYTHON=$python "$root/bench/gpu_throughput.sh" 3 | tee "$out/bench.jsonl"
+echo "gpu-check: done in $((SECONDS - start)) s" | tee -a "$out/gpu-check.log"
