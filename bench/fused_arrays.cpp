@@ -1,14 +1,16 @@
 // Throughput of a fused array of K copies against K sequential single-network runs
-// of the same steps, for the zoo's mlp and cnn, with the Python peer's
-// single-network throughput from the same run for scale.
+// of the same steps and against the vmap peer (ensemble_vmap.py: the K copies
+// stacked and trained with torch.func.vmap, what a Python user writes instead),
+// for the zoo's mlp and cnn, with the Python peer's single-network throughput
+// from the same run for scale.
 //
 //   build/bench/fused_arrays [--copies 4,8,16] [--models mlp,cnn] [--steps 60]
 //                            [--batch 64] [--threads 2] [--repeats 3]
-//                            [--peer PATH | --peer none]
+//                            [--peer PATH | --peer none] [--vmap-peer PATH | none]
 //
-// One JSON object per line; each row's rates and ratio are medians over the
-// repeats (sequential and fused alternate, so slow spells of a shared machine
-// fall on both). Inputs are seeded random tensors shaped like
+// One JSON object per line; each row's rates and ratios are medians over the
+// repeats (sequential, fused and vmap alternate, so slow spells of a shared
+// machine fall on all three). Inputs are seeded random tensors shaped like
 // Fashion-MNIST (1 x 28 x 28, 10 classes): step time does not depend on values.
 #include <torch/torch.h>
 
@@ -97,10 +99,11 @@ double fused_seconds(const std::string& model, int64_t copies, int64_t warmup, i
 
 // The peer's last output line (a JSON object), or null if it could not run.
 nlohmann::json run_peer(const std::string& peer, const std::string& model, int64_t steps,
-                        int64_t batch, int threads) {
+                        int64_t batch, int threads, const std::string& extra = "") {
   std::ostringstream cmd;
   cmd << peer_python() << " " << peer << " --model " << model << " --max-steps " << steps + 20
-      << " --warmup 20 --batch-size " << batch << " --threads " << threads << " --eval 0 2>&1";
+      << " --warmup 20 --batch-size " << batch << " --threads " << threads << " --eval 0 "
+      << extra << " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.str().c_str(), "r"), pclose);
   if (!pipe) return nullptr;
   std::string last, line;
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> copies_list = {4, 8, 16};
   std::vector<std::string> models = {"mlp", "cnn"};
   std::string peer = "/work/shared/peers/ddp_fashion.py";
+  std::string vmap_peer = "/work/shared/peers/ensemble_vmap.py";
   int64_t steps = 60, batch = 64, warmup = 5;
   int threads = 2, repeats = 3;
   CLI::App app{"Fused arrays of K copies against K sequential single-network runs"};
@@ -135,6 +139,7 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "sequential/fused pairs per row (medians reported)")
       ->check(CLI::PositiveNumber);
   app.add_option("--peer", peer, "ddp_fashion.py, or none");
+  app.add_option("--vmap-peer", vmap_peer, "ensemble_vmap.py, or none");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   const Batches data = make_batches(warmup + steps, batch);
@@ -153,13 +158,21 @@ int main(int argc, char** argv) {
     }
     for (const int64_t k : copies_list) {
       const double samples = static_cast<double>(k * steps * batch);  // over all copies
-      std::vector<double> seq_rates, fused_rates, ratios;
+      std::vector<double> seq_rates, fused_rates, ratios, vmap_rates, over_vmap;
       for (int r = 0; r < repeats; ++r) {
         const double seq = sequential_seconds(model, k, warmup, steps, data);
         const double fused = fused_seconds(model, k, warmup, steps, data);
         seq_rates.push_back(samples / seq);
         fused_rates.push_back(samples / fused);
         ratios.push_back(seq / fused);
+        if (vmap_peer == "none") continue;
+        // The peer counts K x batch per step, as samples here do.
+        const nlohmann::json v =
+            run_peer(vmap_peer, model, steps, batch, threads, "--k " + std::to_string(k));
+        if (v.is_object() && v.contains("samples_per_sec")) {
+          vmap_rates.push_back(v["samples_per_sec"].get<double>());
+          over_vmap.push_back(fused_rates.back() / vmap_rates.back());
+        }
       }
       nlohmann::json row = {{"bench", "fused_arrays"},
                             {"model", model},
@@ -173,6 +186,11 @@ int main(int argc, char** argv) {
                             {"fused_over_sequential", median(ratios)},
                             {"fused_over_sequential_all", ratios}};
       if (peer_rate > 0) row["fused_over_peer_single"] = median(fused_rates) / peer_rate;
+      if (!vmap_rates.empty()) {
+        row["vmap_samples_per_sec"] = median(vmap_rates);
+        row["fused_over_vmap"] = median(over_vmap);
+        row["fused_over_vmap_all"] = over_vmap;
+      }
       std::cout << row.dump() << std::endl;
     }
   }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Single-process training throughput: Cohort against the Python peer
-# (shared/peers/ddp_fashion.py), same model, batch, threads and libtorch, run
-# alternately in one invocation. Prints one JSON object per run and per model a
-# summary with medians and the ratio.
+# (shared/peers/ddp_fashion.py), eager and torch.compile'd (--compile 1), same
+# model, batch, threads and libtorch, run in turn in every round of one
+# invocation. Prints one JSON object per run and per model a summary with medians
+# and the ratios.
 #   bench/train_throughput.sh [REPEATS] [THREADS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,22 +18,28 @@ trap 'rm -rf "$work"' EXIT
 
 median() { python3 -c 'import sys,statistics; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
 
+rate() { "$peer_python" -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])'; }
+
 for model in mlp cnn; do
   steps=$([[ $model == mlp ]] && echo 600 || echo 200)
-  ours=() theirs=()
+  ours=() eager=() compiled=()
   for ((i = 0; i < repeats; i++)); do
-    p=$("$peer_python" "$peer" --model "$model" --threads "$threads" --batch-size 64 \
-        --max-steps "$steps" --eval 0 | tail -1)
-    echo "{\"runner\":\"peer\",\"model\":\"$model\",\"result\":$p}"
-    theirs+=("$(echo "$p" | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
+    # Eager, torch.compile'd and Cohort, one after the other in every round.
+    for compile in 0 1; do
+      p=$("$peer_python" "$peer" --model "$model" --threads "$threads" --batch-size 64 \
+          --max-steps "$steps" --eval 0 --compile "$compile" | tail -1)
+      echo "{\"runner\":\"peer\",\"compile\":$compile,\"model\":\"$model\",\"result\":$p}"
+      if ((compile)); then compiled+=("$(echo "$p" | rate)"); else eager+=("$(echo "$p" | rate)"); fi
+    done
     c=$("$bin" train "$root/examples/configs/mlp.toml" --quiet --out "$work/$model-$i" \
         --set network.0.model="$model" \
         --set train.threads="$threads" --set train.batch_size=64 --set train.max_steps="$steps" \
         --set train.log_every=1000 --set train.checkpoint_every_steps=0 | tail -1)
     echo "{\"runner\":\"cohort\",\"model\":\"$model\",\"result\":$c}"
-    ours+=("$(echo "$c" | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_sec"])')")
+    ours+=("$(echo "$c" | rate)")
   done
   mo=$(median "${ours[@]}")
-  mt=$(median "${theirs[@]}")
-  python3 -c "import json; print(json.dumps({'benchmark':'train_throughput','model':'$model','threads':$threads,'batch_size':64,'steps':$steps,'repeats':$repeats,'cohort_samples_per_sec_median':$mo,'peer_samples_per_sec_median':$mt,'ratio':$mo/$mt}))"
+  me=$(median "${eager[@]}")
+  mc=$(median "${compiled[@]}")
+  "$peer_python" -c "import json, torch; print(json.dumps({'benchmark':'train_throughput','torch':torch.__version__,'model':'$model','threads':$threads,'batch_size':64,'steps':$steps,'repeats':$repeats,'cohort_samples_per_sec_median':$mo,'eager_peer_samples_per_sec_median':$me,'compiled_peer_samples_per_sec_median':$mc,'ratio_over_eager':$mo/$me,'ratio_over_compiled':$mo/$mc}))"
 done

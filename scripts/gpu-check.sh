@@ -39,10 +39,14 @@ if [[ -d $deps ]] && ls "$deps"/*.deb >/dev/null 2>&1; then
   mkdir -p "$prefix"
   for f in "$deps"/*.deb; do dpkg -x "$f" "$prefix"; done
   multiarch=$prefix/usr/lib/x86_64-linux-gnu
+  # zlib1g-dev's libz.so points at Debian's exact libz.so.1.2.13: use this machine's.
+  [[ -e $multiarch/libz.so ]] ||
+    ln -sf "$(ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')" "$multiarch/libz.so"
   export PATH=$prefix/usr/bin:$PATH LD_LIBRARY_PATH=$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   prefix_args=(-DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_INCLUDE_PATH="$prefix/usr/include"
     -DCMAKE_LIBRARY_PATH="$multiarch" -DProtobuf_PROTOC_EXECUTABLE="$prefix/usr/bin/protoc"
-    -DGTEST_ROOT="$prefix/usr")
+    -DCMAKE_CXX_FLAGS="-isystem $prefix/usr/include")
+  # (gloo's and Boost's headers are found by #include alone, as in /usr/include)
 else
   prefix_args=()  # a machine with the Debian packages installed
 fi

@@ -30,9 +30,10 @@ BuildInfo build_info() {
 std::string describe(const BuildInfo& info) {
   std::string cuda = "CPU only: no CUDA or NCCL compiled in";
   if (info.cuda)
-    cuda = fmt::format("CUDA {}.{} and NCCL {} compiled in; {} GPU{} visible",
-                       info.cuda_runtime / 1000, info.cuda_runtime % 1000 / 10, info.nccl,
-                       info.gpus, info.gpus == 1 ? "" : "s");
+    cuda = fmt::format("CUDA {}.{}{} compiled in; {} GPU{} visible", info.cuda_runtime / 1000,
+                       info.cuda_runtime % 1000 / 10,
+                       info.nccl.empty() ? " (no NCCL)" : " and NCCL " + info.nccl, info.gpus,
+                       info.gpus == 1 ? "" : "s");
   return fmt::format("cohort {} (libtorch {}; {})", info.cohort, info.libtorch, cuda);
 }
 

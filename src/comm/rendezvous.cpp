@@ -9,7 +9,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef COHORT_WITH_CUDA
+#ifdef USE_C10D_NCCL  // libtorch built with NCCL (its torch_cuda target defines it)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <fmt/format.h>
@@ -81,7 +81,7 @@ ProcessGroupFactory backend_factory(const std::string& bind_addr, Backend backen
       return GroupBackends{make_gloo(device, std::move(store), rank, size, timeout), nullptr};
     };
   }
-#ifdef COHORT_WITH_CUDA
+#ifdef USE_C10D_NCCL
   return [device](c10::intrusive_ptr<c10d::Store> store, int rank, int size,
                   std::chrono::milliseconds timeout) {
     GroupBackends backends;
@@ -95,8 +95,8 @@ ProcessGroupFactory backend_factory(const std::string& bind_addr, Backend backen
   };
 #else
   throw InputError(
-      "the NCCL backend needs a Cohort built against a CUDA libtorch; this build is "
-      "CPU-only, use Gloo (train.device = \"cpu\")");
+      "the NCCL backend needs a Cohort built against a libtorch with CUDA and NCCL; this "
+      "build has no NCCL, use Gloo (train.device = \"cpu\")");
 #endif
 }
 
@@ -116,7 +116,7 @@ CommunicatorPtr make_world(c10::intrusive_ptr<c10d::Store> store, const WorldInf
 }  // namespace
 
 std::string nccl_version() {
-#ifdef COHORT_WITH_CUDA
+#ifdef USE_C10D_NCCL
   return c10d::getNcclVersion();
 #else
   return "";
