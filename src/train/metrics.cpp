@@ -35,7 +35,9 @@ void MetricsLog::write(const std::string& json_object) {
   const auto record = nlohmann::json::parse(json_object, nullptr, false);
   if (!record.is_object()) return;
   const std::string kind = record.value("kind", "metrics");
-  const std::string network = record.contains("network") ? "/" + record.value("network", "") : "";
+  // fmt rather than "/" + std::string: see render_timeline (GCC bug 105329).
+  const std::string network =
+      record.contains("network") ? fmt::format("/{}", record.value("network", "")) : "";
   const int64_t step = record.value("step", int64_t(0));
   for (const auto& [key, value] : record.items()) {
     if (!value.is_number() || key == "step" || key == "epoch" || key == "wall_seconds") continue;

@@ -1,5 +1,7 @@
 #include "cohort/pipeline/schedule.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -168,7 +170,9 @@ std::string render_timeline(const std::vector<TimelineCell>& cells, int stages, 
   for (const auto& c : cells) {
     const int from = static_cast<int>(std::floor(c.start / unit + 1e-9));
     const int to = std::max(from + 1, static_cast<int>(std::ceil(c.end / unit - 1e-9)));
-    const std::string label = (c.kind == K::Forward ? "F" : "B") + std::to_string(c.micro_batch);
+    // fmt rather than "F" + std::string: GCC 12 warns falsely on the latter in
+    // C++20 at -O3 (-Wstringop-overflow, GCC bug 105329).
+    const std::string label = fmt::format("{}{}", c.kind == K::Forward ? 'F' : 'B', c.micro_batch);
     for (int col = from; col < std::min(to, columns); ++col) grid[c.stage][col] = label;
   }
   size_t width = 2;
