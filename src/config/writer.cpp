@@ -75,8 +75,15 @@ std::string to_toml(const Config& c) {
                                              {"pbt_interval", k.pbt_interval},
                                              {"pbt_fraction", k.pbt_fraction},
                                              {"fused", k.fused}}}};
+  // Basic strings only, which escape control characters. toml++ 3.3 writes "\nn"
+  // as '''<newline>n''' (TOML drops a newline right after the opening delimiter:
+  // it loads back as "n") or, without multi-line strings, as a literal string
+  // holding a raw newline (which TOML forbids). Found by the config fuzzer.
   std::ostringstream out;
-  out << root << "\n";
+  out << toml::toml_formatter{root, toml::toml_formatter::default_flags &
+                                        ~toml::format_flags::allow_multi_line_strings &
+                                        ~toml::format_flags::allow_literal_strings}
+      << "\n";
   return out.str();
 }
 

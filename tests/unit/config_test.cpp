@@ -107,6 +107,17 @@ TEST(Config, RoundTripsThroughToml) {
   EXPECT_EQ(b.train.seed, 9u);
 }
 
+TEST(Config, StringsWithControlCharactersSurviveTheResolvedText) {
+  // Found by fuzz/config_fuzzer: toml++ wrote "\nn" as a multi-line literal string,
+  // whose leading newline TOML drops, so the resolved config.toml held "n".
+  for (const std::string value : {"\\nn", "a\\tb\\n", "\\r\\n/x"}) {
+    const Config c = parse_config_text("[data]\npath = \"" + value + "\"\n", "t.toml", {});
+    const Config again = parse_config_text(to_toml(c), "resolved.toml", {});
+    EXPECT_EQ(again.data.path, c.data.path) << value;
+    EXPECT_EQ(to_toml(again), to_toml(c)) << value;
+  }
+}
+
 TEST(Config, OverrideThatIsNotUtf8IsRejected) {
   // Found by fuzz/config_fuzzer: a bare word of Latin-1 bytes was kept as it was,
   // and the resolved config.toml then held a different name.
