@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/version.h>
 
+#include "cohort/device.h"
 #include "cohort/rendezvous.h"
 
 namespace cohort {
@@ -20,9 +21,7 @@ BuildInfo build_info() {
   const auto& hooks = at::detail::getCUDAHooks();
   info.cuda_runtime = hooks.versionCUDART();
   info.nccl = nccl_version();
-  // hasCUDA() asks the runtime for devices without creating a context; it is
-  // false, quietly, where there is no driver.
-  info.gpus = hooks.hasCUDA() ? hooks.getNumGPUs() : 0;
+  info.gpus = visible_gpus();
 #endif
   return info;
 }

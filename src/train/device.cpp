@@ -36,6 +36,8 @@ Placement choose_placement(const std::string& device, const std::string& precisi
 
 int visible_gpus() {
 #ifdef COHORT_WITH_CUDA
+  // hasCUDA() asks the runtime for devices without creating a context; it is
+  // false, quietly, where there is no driver.
   const auto& hooks = at::detail::getCUDAHooks();
   return hooks.hasCUDA() ? hooks.getNumGPUs() : 0;
 #else
