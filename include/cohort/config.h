@@ -22,6 +22,7 @@ struct TrainConfig {
   int64_t checkpoint_every_steps = 0;   // 0 = at the end of every epoch only
   double checkpoint_every_seconds = 0;  // 0 = off
   int64_t keep_checkpoints = 3;
+  bool checkpoint_on_interrupt = true;  // SIGINT/SIGTERM: save, then exit 128 + signal
   bool timeline = false;     // Chrome trace of the run
   bool tensorboard = false;  // TensorBoard event files next to metrics.jsonl
   std::string device = "cpu";     // cpu | cuda | auto (cohort/device.h)
@@ -92,7 +93,7 @@ struct Config {
 
 // Defaults, then `path` (if non-empty), then overrides of the form "a.b=value"
 // ("network.0.lr=0.1" indexes the [[network]] array). Values are TOML
-// ("train.epochs=3", "network.0.model.widths=[128,64]"); a bare word is a string.
+// ("train.epochs=3", "network.0.widths=[128,64]"); a bare word is a string.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
 
 // The same from TOML text already in memory; `origin` stands for the file name

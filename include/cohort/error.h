@@ -35,4 +35,17 @@ class CommError : public Error {
   explicit CommError(const std::string& message) : Error(message, 1) {}
 };
 
+// The run was stopped by SIGINT or SIGTERM (after its final checkpoint): the
+// exit status is 128 + the signal, as for a process the signal killed.
+class Interrupted : public Error {
+ public:
+  Interrupted(const std::string& message, int signal) : Error(message, 128 + signal) {}
+};
+
+// Training stopped because a loss became NaN or infinite.
+class DivergedError : public Error {
+ public:
+  explicit DivergedError(const std::string& message) : Error(message, 1) {}
+};
+
 }  // namespace cohort

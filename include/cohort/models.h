@@ -25,4 +25,10 @@ std::vector<std::string> model_names();
 // InputError naming the model and the valid choices.
 torch::nn::Sequential build_model(const ModelSpec& spec);
 
+// The number of trainable parameters build_model(spec) would make, computed
+// without allocating them (a double: a mistyped width can overflow int64), so
+// that a network too large for memory is refused before it is built. 0 for an
+// unknown model.
+double parameter_count(const ModelSpec& spec);
+
 }  // namespace cohort

@@ -13,4 +13,9 @@ namespace cohort {
 // InputError when a folder is not a run folder (no readable metrics.jsonl).
 std::string render_report(const std::vector<std::string>& run_dirs);
 
+// What the page names as its generator: `cohort report` overwrites only files
+// that carry it.
+inline constexpr const char* kReportGenerator = "cohort report";
+bool is_cohort_report(const std::string& path);
+
 }  // namespace cohort

@@ -16,6 +16,7 @@ struct RunOptions {
   std::string run_dir;   // created if missing; must be writable
   bool resume = false;   // continue from run_dir's newest checkpoint
   bool progress = true;  // progress display on stderr
+  bool overwrite = false;  // a new run may replace the run run_dir holds (else InputError)
 };
 
 struct NetworkResult {

@@ -11,7 +11,7 @@
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
 #include "train/network.h"
-#include "train/run_dir.h"
+#include "train/preflight.h"
 #include "train/threads.h"
 
 namespace cohort::cli {
@@ -23,23 +23,14 @@ struct EvalArgs {
 };
 
 // The config is stored in the checkpoint itself, so a checkpoint evaluates on
-// its own; it is written to a temporary file only to reuse the strict loader.
-Config config_of(const TrainingState& state) {
-  const std::string tmp = fmt::format("/tmp/cohort-eval-{}.toml", ::getpid());
-  write_file_atomically(tmp, state.config_toml);
-  try {
-    Config config = load_config(tmp, {});
-    std::remove(tmp.c_str());
-    return config;
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
+// its own; errors name the checkpoint it came from.
+Config config_of(const TrainingState& state, const std::string& checkpoint) {
+  return parse_config_text(state.config_toml, checkpoint + " (its config)", {});
 }
 
 int run_eval(const EvalArgs& args) {
   const TrainingState state = load_checkpoint(args.checkpoint);
-  const Config config = config_of(state);
+  const Config config = config_of(state, args.checkpoint);
   configure_threads(config.train.threads);
   const std::string data_dir = !args.data.empty() ? args.data
                                : config.data.path.empty() ? default_data_folder()
@@ -54,6 +45,7 @@ int run_eval(const EvalArgs& args) {
                                    net.config.name));
     }
     load_network_state(net, state.networks[i], args.checkpoint);
+    check_network_accepts(net, test, i);
     probs.emplace_back();
     const Evaluation e = evaluate(net.model, test, &probs.back());
     nets.push_back({{"name", net.config.name}, {"model", net.config.model.name},

@@ -1,8 +1,11 @@
 // cohort report RUN_DIR... [--out FILE]: one self-contained HTML page.
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cohort/error.h"
 #include "cohort/report.h"
 #include "train/run_dir.h"
 
@@ -17,6 +20,13 @@ struct ReportArgs {
 int run_report(const ReportArgs& args) {
   const std::string html = render_report(args.runs);
   const std::string out = args.out.empty() ? args.runs.front() + "/report.html" : args.out;
+  // Never replace what the report was made from (metrics.jsonl) or anything else
+  // that is not an earlier report.
+  if (std::filesystem::exists(out) && !is_cohort_report(out)) {
+    throw InputError(fmt::format(
+        "--out {} exists and is not a report cohort wrote: choose a new file (nothing was written)",
+        out));
+  }
   write_file_atomically(out, html);
   std::cout << out << std::endl;
   return 0;

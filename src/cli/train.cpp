@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cohort/checkpoint.h"
@@ -25,6 +26,7 @@ struct TrainArgs {
   std::string resume;
   bool quiet = false;
   bool auto_resume = false;
+  bool overwrite = false;
   int nproc = 1;
   int max_restarts = 0;
 };
@@ -59,11 +61,15 @@ int launch_self(TrainArgs args, const Config& config) {
   if (!args.out.empty()) add({"--out", args.out});
   if (!args.resume.empty()) add({"--resume", args.resume});
   if (args.quiet) add({"--quiet"});
+  if (args.overwrite) add({"--overwrite"});
   // A restarted group picks up from the newest checkpoint of the same folder.
   if (args.max_restarts > 0 || args.auto_resume) add({"--auto-resume"});
   ::setenv(kParentPrints, "1", 1);
+  // Workers may take a while to write their final checkpoint after an interrupt.
+  launch.grace = std::chrono::seconds(30);
   const int status = launch_local(launch);
-  if (status != 0) return status == 2 ? 2 : 1;  // a worker's bad-input status stays visible
+  // A worker's bad-input status, and a signal's 128 + N, stay what one process would give.
+  if (status != 0) return status == 2 || status > 128 ? status : 1;
   const std::string run_dir = args.resume.empty() ? args.out : args.resume;
   const std::string summary = read_file(run_dir + "/summary.json");
   if (summary.empty()) throw Error(fmt::format("the workers left no {}/summary.json", run_dir));
@@ -71,10 +77,46 @@ int launch_self(TrainArgs args, const Config& config) {
   return 0;
 }
 
+// The first line where two resolved configs differ, with its [section], for the
+// error that says so.
+std::string first_difference(const std::string& given, const std::string& saved) {
+  std::istringstream g(given), s(saved);
+  std::string section, a, b;
+  for (;;) {
+    const bool more_given = bool(std::getline(g, a)), more_saved = bool(std::getline(s, b));
+    if (!more_given && !more_saved) return "";
+    if (!more_given) a.clear();
+    if (!more_saved) b.clear();
+    if (!b.empty() && b.front() == '[') section = b + " ";
+    if (a != b) return fmt::format("{}{} in its config.toml, {} in CONFIG and --set", section, b, a);
+  }
+}
+
+// `--auto-resume` continues the run in --out; a CONFIG or --set given with it must
+// describe that same run, or the user would believe it trains what they gave.
+void require_same_config(const TrainArgs& args, const std::string& run_dir) {
+  if (args.config_path.empty() && args.overrides.empty()) return;
+  const std::string given = to_toml(load_config(args.config_path, args.overrides));
+  const std::string saved = to_toml(load_config(run_dir + "/config.toml", {}));
+  if (given == saved) return;
+  throw InputError(fmt::format(
+      "--auto-resume: {} holds a run of another config ({}): drop CONFIG and "
+      "--set to continue it, or pass --overwrite or another --out to start this one",
+      run_dir, first_difference(given, saved)));
+}
+
 int run_train(const TrainArgs& args) {
   if (args.nproc < 1) throw InputError("--nproc must be at least 1");
+  if (args.max_restarts < 0) throw InputError("--max-restarts must be 0 or more");
+  if (args.max_restarts > 0 && args.nproc == 1 && !std::getenv("RANK")) {
+    throw InputError("--max-restarts restarts the processes --nproc N starts: add --nproc");
+  }
+  if (args.overwrite && (!args.resume.empty() || args.auto_resume)) {
+    throw InputError("--overwrite starts a new run: it cannot go with --resume or --auto-resume");
+  }
   const bool launcher = args.nproc > 1 && !std::getenv("RANK");
   RunOptions options;
+  options.overwrite = args.overwrite;
   std::string config_path = args.config_path;
   if (!args.resume.empty()) {
     if (!config_path.empty()) {
@@ -89,8 +131,11 @@ int run_train(const TrainArgs& args) {
   } else {
     options.run_dir = args.out.empty() ? default_run_dir() : args.out;
     if (args.auto_resume && !latest_checkpoint(options.run_dir).empty()) {
+      require_same_config(args, options.run_dir);
       config_path = options.run_dir + "/config.toml";
       options.resume = true;
+    } else if (args.auto_resume) {
+      options.overwrite = true;  // what is there is this job's own start, without a checkpoint
     }
   }
   options.progress = !args.quiet;
@@ -98,6 +143,10 @@ int run_train(const TrainArgs& args) {
   if (launcher) {
     // Bad input is reported once, here, before any worker starts.
     check_training_plan(config, args.nproc);
+    if (!options.resume && !options.overwrite) {
+      check_run_dir_writable(options.run_dir);
+      refuse_existing_run(options.run_dir);
+    }
     return launch_self(args, config);
   }
   const RunSummary summary = train(config, options);
@@ -119,10 +168,18 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--set", args->overrides,
                   "Override a config key, e.g. --set train.epochs=1 "
                   "--set network.0.model=mlp (repeatable)");
-  cmd->add_option("--out", args->out, "Run folder (default runs/<time>-<pid>)");
+  // An empty name would quietly mean the default folder.
+  const CLI::Validator folder_name(
+      [](std::string& v) {
+        return v.find_first_not_of(" \t") == std::string::npos ? "needs a folder, got an empty name"
+                                                               : "";
+      },
+      "FOLDER");
+  cmd->add_option("--out", args->out, "Run folder (default runs/<time>-<pid>)")->check(folder_name);
   cmd->add_option("--resume", args->resume,
                   "Continue the run in this folder from its newest "
-                  "checkpoint");
+                  "checkpoint")
+      ->check(folder_name);
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
   cmd->add_option("--nproc", args->nproc,
                   "Start this many local ranks under the launcher "
@@ -132,10 +189,15 @@ Runner add_train_command(CLI::App& app) {
                   "a failure, from the newest checkpoint");
   cmd->add_flag("--auto-resume", args->auto_resume,
                 "Resume when the --out folder already holds "
-                "a checkpoint, else start fresh");
+                "a checkpoint (CONFIG and --set, if given, must match its run), else start fresh");
+  cmd->add_flag("--overwrite", args->overwrite,
+                "Let a new run replace the run the --out folder holds (without it, such a "
+                "folder is refused)");
   cmd->footer(
       "Prints progress on stderr; the last line on stdout is a JSON summary.\n"
-      "Exit status: 0 success, 2 bad input, 1 other failure.");
+      "SIGINT/SIGTERM write a final checkpoint first (train.checkpoint_on_interrupt).\n"
+      "Exit status: 0 success, 2 bad input, 1 other failure (a loss that became NaN or\n"
+      "infinite included), 128 + N stopped by signal N (130 for Ctrl-C).");
   return [args] { return run_train(*args); };
 }
 

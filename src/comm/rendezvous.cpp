@@ -127,6 +127,7 @@ CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds tim
                            Backend backend) {
   auto factory = backend_factory(bind_address(world), backend);
   c10::intrusive_ptr<c10d::Store> store;
+  const auto start = std::chrono::steady_clock::now();
   try {
     c10d::TCPStoreOptions opts;
     opts.port = static_cast<std::uint16_t>(world.master_port);
@@ -136,12 +137,16 @@ CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds tim
     opts.timeout = timeout;
     store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, opts);
   } catch (const std::exception& e) {
+    // Say how long it really took: a refused connection fails long before the timeout.
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    while (!what.empty() && (what.back() == '.' || what.back() == ' ')) what.pop_back();
     std::string message = fmt::format(
-        "rank {} could not meet rank 0 at {}:{} within {} ms: {}. Check MASTER_ADDR/MASTER_PORT, "
-        "that rank 0 is running and that the port is free",
-        world.rank, world.master_addr, world.master_port, timeout.count(),
-        what.substr(0, what.find('\n')));
+        "rank {} could not meet rank 0 at {}:{} (gave up after {:.1f} s, timeout {:g} s): {}. Check "
+        "MASTER_ADDR/MASTER_PORT, that rank 0 is running and that the port is free",
+        world.rank, world.master_addr, world.master_port, waited, timeout.count() / 1000.0, what);
     if (what.find("imed out") != std::string::npos) throw TimeoutError(message);
     throw CommError(message);
   }

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -15,7 +17,11 @@
 namespace cohort {
 namespace {
 
+using config_detail::at_least;
+using config_detail::positive;
+using config_detail::Range;
 using config_detail::TableReader;
+using config_detail::unit_interval_open_above;
 using config_detail::where;
 
 toml::table parse_toml(const std::string& text, const std::string& source) {
@@ -46,17 +52,17 @@ toml::node* child(toml::node& parent, const std::string& segment, const std::str
     return table->get(segment);
   }
   if (auto* array = parent.as_array()) {
-    size_t index = 0;
-    try {
-      index = std::stoul(segment);
-    } catch (...) {
-      throw InputError(fmt::format("--set {}: '{}' must be an index into the array", key, segment));
+    // Digits only: stoul would take "-1" as 2^64 - 1 and " 1" as 1.
+    const bool digits = !segment.empty() && segment.size() <= 9 &&
+                        std::all_of(segment.begin(), segment.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    const size_t index = digits ? std::stoul(segment) : 0;
+    if (!digits || index > array->size()) {
+      throw InputError(fmt::format(
+          "--set {}: '{}' is not an index of the {} entries: use 0 to {} ({} appends one)", key,
+          segment, array->size(), array->size() > 0 ? array->size() - 1 : 0, array->size()));
     }
     if (index == array->size()) array->push_back(toml::table{});
-    if (index > array->size()) {
-      throw InputError(fmt::format("--set {}: index {} is past the end ({} entries)", key, index,
-                                   array->size()));
-    }
     return array->get(index);
   }
   throw InputError(fmt::format("--set {}: '{}' is not a table", key, segment));
@@ -114,7 +120,12 @@ void apply_override(toml::table& root, const std::string& assignment) {
   toml::node* node = &root;
   for (size_t i = 0; i + 1 < path.size(); ++i) node = child(*node, path[i], key);
   auto* table = node->as_table();
-  if (!table) throw InputError(fmt::format("--set {}: the parent is not a table", key));
+  if (!table) {
+    const std::string parent = key.substr(0, key.rfind('.'));
+    throw InputError(fmt::format("--set {}: {} is a value, not a table of keys (did you mean "
+                                 "--set {}.{}?)",
+                                 key, parent, parent.substr(0, parent.rfind('.')), path.back()));
+  }
   // A value is TOML when it parses as TOML, otherwise a bare word is a string.
   toml::table parsed;
   try {
@@ -143,17 +154,25 @@ void require_choice(const std::string& key, const std::string& value,
   throw InputError(fmt::format("{} = '{}' is not one of: {}", key, value, list));
 }
 
+// Generous ceilings: far past any real run, low enough to keep products and
+// conversions (steps x batch, seconds -> milliseconds) exact and finite.
+constexpr double kManySteps = 1e12;
+constexpr double kManyRanks = 4096;
+
 void read_train(TableReader r, TrainConfig& t) {
-  r.read("epochs", t.epochs);
-  r.read("batch_size", t.batch_size);
+  r.read("epochs", t.epochs, at_least(1, 1e6));
+  r.read("batch_size", t.batch_size, at_least(1, 1 << 20));
   r.read("seed", t.seed);
-  r.read("threads", t.threads);
-  r.read("max_steps", t.max_steps);
-  r.read("log_every", t.log_every);
+  r.read("threads", t.threads, at_least(0, 1024, "0 = the cores shared by local processes"));
+  r.read("max_steps", t.max_steps, at_least(0, kManySteps, "0 = no limit"));
+  r.read("log_every", t.log_every, at_least(1, kManySteps));
   r.read("deterministic", t.deterministic);
-  r.read("checkpoint_every_steps", t.checkpoint_every_steps);
-  r.read("checkpoint_every_seconds", t.checkpoint_every_seconds);
-  r.read("keep_checkpoints", t.keep_checkpoints);
+  r.read("checkpoint_every_steps", t.checkpoint_every_steps,
+         at_least(0, kManySteps, "0 = at the end of every epoch only"));
+  r.read("checkpoint_every_seconds", t.checkpoint_every_seconds,
+         at_least(0, 1e7, "0 = off"));
+  r.read("keep_checkpoints", t.keep_checkpoints, at_least(1, 1e6));
+  r.read("checkpoint_on_interrupt", t.checkpoint_on_interrupt);
   r.read("timeline", t.timeline);
   r.read("tensorboard", t.tensorboard);
   r.read("device", t.device);
@@ -161,15 +180,23 @@ void read_train(TableReader r, TrainConfig& t) {
   r.finish();
   require_choice("train.device", t.device, {"cpu", "cuda", "auto"});
   require_choice("train.precision", t.precision, {"fp32", "bf16"});
-  require(t.epochs >= 1, fmt::format("train.epochs must be at least 1, got {}", t.epochs));
-  require(t.batch_size >= 1,
-          fmt::format("train.batch_size must be at least 1, got {}", t.batch_size));
-  require(t.threads >= 0, fmt::format("train.threads must be 0 (auto) or more, got {}", t.threads));
-  require(t.max_steps >= 0, fmt::format("train.max_steps must be 0 (no limit) or more"));
-  require(t.log_every >= 1, fmt::format("train.log_every must be at least 1"));
-  require(t.keep_checkpoints >= 1, fmt::format("train.keep_checkpoints must be at least 1"));
-  require(t.checkpoint_every_steps >= 0 && t.checkpoint_every_seconds >= 0,
-          "train.checkpoint_every_steps and _seconds must not be negative");
+}
+
+void read_optimizer(TableReader& r, NetworkConfig& n) {
+  r.read("optimizer", n.optimizer);
+  r.read("lr", n.lr, positive(10));
+  r.read("momentum", n.momentum, unit_interval_open_above());
+  r.read("nesterov", n.nesterov);
+  r.read("weight_decay", n.weight_decay, at_least(0, 1));
+  r.read("beta1", n.beta1, unit_interval_open_above());
+  r.read("beta2", n.beta2, unit_interval_open_above());
+  r.read("eps", n.eps, positive(1));
+  r.read("schedule", n.schedule);
+  r.read("warmup_steps", n.warmup_steps, at_least(0, kManySteps));
+  r.read("step_size", n.step_size, at_least(1, kManySteps));
+  r.read("gamma", n.gamma, positive(1));
+  r.read("min_lr", n.min_lr, at_least(0, 10));
+  r.read("grad_clip", n.grad_clip, at_least(0, 1e12, "0 = off"));
 }
 
 NetworkConfig read_network(const toml::node& node, size_t index) {
@@ -181,69 +208,39 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
   r.read("model", n.model.name);
   n.name = fmt::format("{}{}", n.model.name, index);  // unless named
   r.read("name", n.name);
-  r.read("widths", n.model.widths);
-  r.read("channels", n.model.channels);
-  r.read("optimizer", n.optimizer);
-  r.read("lr", n.lr);
-  r.read("momentum", n.momentum);
-  r.read("nesterov", n.nesterov);
-  r.read("weight_decay", n.weight_decay);
-  r.read("beta1", n.beta1);
-  r.read("beta2", n.beta2);
-  r.read("eps", n.eps);
-  r.read("schedule", n.schedule);
-  r.read("warmup_steps", n.warmup_steps);
-  r.read("step_size", n.step_size);
-  r.read("gamma", n.gamma);
-  r.read("min_lr", n.min_lr);
-  r.read("grad_clip", n.grad_clip);
-  r.read("seed", n.seed);
+  r.read("widths", n.model.widths, at_least(1, 1 << 20));
+  r.read("channels", n.model.channels, at_least(1, 4096));
+  read_optimizer(r, n);
+  r.read("seed", n.seed, at_least(-1, std::numeric_limits<double>::infinity(),
+                                  "-1 = train.seed + the network's index"));
   r.finish();
   require_choice(prefix + "optimizer", n.optimizer, {"sgd", "adam", "adamw"});
   require_choice(prefix + "schedule", n.schedule, {"constant", "step", "cosine"});
-  require(n.lr > 0, fmt::format("{}lr must be positive, got {}", prefix, n.lr));
-  require(n.momentum >= 0 && n.momentum < 1,
-          fmt::format("{}momentum must be in [0, 1), got {}", prefix, n.momentum));
   require(!n.nesterov || n.momentum > 0, prefix + "nesterov needs a positive momentum");
-  require(n.weight_decay >= 0, prefix + "weight_decay must not be negative");
-  require(n.warmup_steps >= 0 && n.step_size >= 1 && n.gamma > 0 && n.grad_clip >= 0,
-          prefix + "warmup_steps >= 0, step_size >= 1, gamma > 0 and grad_clip >= 0 are required");
-  require(n.model.channels >= 1, prefix + "channels must be at least 1");
-  for (auto w : n.model.widths) require(w >= 1, prefix + "widths must all be at least 1");
+  require(n.min_lr <= n.lr, fmt::format("{}min_lr = {} is above {}lr = {}: the cosine schedule "
+                                        "decays from lr down to min_lr",
+                                        prefix, n.min_lr, prefix, n.lr));
   return n;
 }
 
 void read_parallel(TableReader r, ParallelConfig& p) {
-  r.read("network", p.network);
-  r.read("data", p.data);
-  r.read("pipeline", p.pipeline);
+  r.read("network", p.network, at_least(1, kManyRanks));
+  r.read("data", p.data, at_least(1, kManyRanks));
+  r.read("pipeline", p.pipeline, at_least(1, kManyRanks));
   r.read("mode", p.mode);
-  r.read("micro_batches", p.micro_batches);
+  r.read("micro_batches", p.micro_batches, at_least(1, 1 << 20));
   r.read("schedule", p.schedule);
   r.read("partition", p.partition);
   r.read("recompute", p.recompute);
-  r.read("servers", p.servers);
-  r.read("staleness", p.staleness);
+  r.read("servers", p.servers, at_least(0, kManyRanks));
+  r.read("staleness", p.staleness, at_least(-1, kManySteps, "-1 = unbounded"));
   r.read("staleness_lr_scaling", p.staleness_lr_scaling);
-  r.read("average_every", p.average_every);
-  r.read("local_after", p.local_after);
-  r.read("bucket_mb", p.bucket_mb);
+  r.read("average_every", p.average_every, at_least(1, kManySteps));
+  r.read("local_after", p.local_after, at_least(0, kManySteps));
+  r.read("bucket_mb", p.bucket_mb, positive(1e6));
   r.read("comm_hook", p.comm_hook);
-  r.read("timeout_seconds", p.timeout_seconds);
+  r.read("timeout_seconds", p.timeout_seconds, positive(1e6));
   r.finish();
-  require(p.network >= 1,
-          fmt::format("parallel.network must be at least 1, got {}", p.network));
-  require(p.data >= 1, fmt::format("parallel.data must be at least 1, got {}", p.data));
-  require(p.pipeline >= 1, fmt::format("parallel.pipeline must be at least 1, got {}", p.pipeline));
-  require(p.micro_batches >= 1, "parallel.micro_batches must be at least 1");
-  require(p.servers >= 0 && p.average_every >= 1 && p.bucket_mb > 0 && p.timeout_seconds > 0,
-          "parallel.servers >= 0, average_every >= 1, bucket_mb > 0 and timeout_seconds > 0 "
-          "are required");
-  require(
-      p.staleness >= -1,
-      fmt::format("parallel.staleness must be -1 (unbounded) or at least 0, got {}", p.staleness));
-  require(p.local_after >= 0,
-          fmt::format("parallel.local_after must be 0 or more steps, got {}", p.local_after));
   require_choice("parallel.mode", p.mode, {"sync", "async", "local-sgd"});
   require_choice("parallel.schedule", p.schedule, {"gpipe", "1f1b"});
   require_choice("parallel.partition", p.partition, {"uniform", "params", "time"});
@@ -252,18 +249,14 @@ void read_parallel(TableReader r, ParallelConfig& p) {
 
 void read_cooperate(TableReader r, CooperateConfig& c) {
   r.read("method", c.method);
-  r.read("alpha", c.alpha);
-  r.read("temperature", c.temperature);
-  r.read("exchange_every", c.exchange_every);
-  r.read("pbt_interval", c.pbt_interval);
-  r.read("pbt_fraction", c.pbt_fraction);
+  r.read("alpha", c.alpha, at_least(0, 100));
+  r.read("temperature", c.temperature, positive(100));
+  r.read("exchange_every", c.exchange_every, at_least(1, kManySteps));
+  r.read("pbt_interval", c.pbt_interval, at_least(1, kManySteps));
+  r.read("pbt_fraction", c.pbt_fraction, Range{0, 0.5, true, false, ""});
   r.read("fused", c.fused);
   r.finish();
   require_choice("cooperate.method", c.method, {"none", "mutual", "codistill", "ensemble", "pbt"});
-  require(c.alpha >= 0 && c.temperature > 0 && c.exchange_every >= 1 && c.pbt_interval >= 1 &&
-              c.pbt_fraction > 0 && c.pbt_fraction <= 0.5,
-          "cooperate: alpha >= 0, temperature > 0, exchange_every >= 1, pbt_interval >= 1 and "
-          "0 < pbt_fraction <= 0.5 are required");
 }
 
 const toml::table& sub_table(toml::table& root, const char* key) {

@@ -79,6 +79,34 @@ void TableReader::read(const char* key, std::vector<int64_t>& out) {
   }
 }
 
+void TableReader::check(const char* key, double value, const Range& range,
+                        const std::string& shown) const {
+  if (range.contains(value)) return;
+  const auto* node = table_.get(key);
+  throw InputError(fmt::format("{}{} must be {}, got {}", node ? where(*node) : "", key_path(key),
+                               range.describe(), shown));
+}
+
+void TableReader::read(const char* key, int64_t& out, const Range& range) {
+  read(key, out);
+  check(key, double(out), range, std::to_string(out));
+}
+
+void TableReader::read(const char* key, double& out, const Range& range) {
+  read(key, out);
+  check(key, out, range, fmt::format("{}", out));
+}
+
+void TableReader::read(const char* key, std::vector<int64_t>& out, const Range& each) {
+  read(key, out);
+  for (const int64_t v : out) {
+    if (each.contains(double(v))) continue;
+    const auto* node = table_.get(key);
+    throw InputError(fmt::format("{}{} must all be {}, got {}", node ? where(*node) : "",
+                                 key_path(key), each.describe(), v));
+  }
+}
+
 void TableReader::finish() const {
   for (const auto& [key, node] : table_) {
     if (!known_.count(std::string(key.str()))) {

@@ -7,6 +7,8 @@
 
 #include <toml++/toml.h>
 
+#include "config/range.h"
+
 namespace cohort::config_detail {
 
 std::string where(const toml::node& node);
@@ -21,11 +23,16 @@ class TableReader {
   void read(const char* key, bool& out);
   void read(const char* key, std::string& out);
   void read(const char* key, std::vector<int64_t>& out);
+  // The same, then the value must lie in `range` (a double must also be finite).
+  void read(const char* key, int64_t& out, const Range& range);
+  void read(const char* key, double& out, const Range& range);
+  void read(const char* key, std::vector<int64_t>& out, const Range& each);
   const toml::node* get(const char* key);  // marks as known; null when absent
   void finish() const;
 
  private:
   std::string key_path(const char* key) const { return prefix_ + key; }
+  void check(const char* key, double value, const Range& range, const std::string& shown) const;
   [[noreturn]] void wrong_type(const char* key, const toml::node& node, const char* want) const;
 
   const toml::table& table_;

@@ -46,6 +46,7 @@ std::string to_toml(const Config& c) {
                                          {"checkpoint_every_steps", t.checkpoint_every_steps},
                                          {"checkpoint_every_seconds", t.checkpoint_every_seconds},
                                          {"keep_checkpoints", t.keep_checkpoints},
+                                         {"checkpoint_on_interrupt", t.checkpoint_on_interrupt},
                                          {"timeline", t.timeline},
                                          {"tensorboard", t.tensorboard},
                                          {"device", t.device},

@@ -29,8 +29,11 @@ std::string default_data_folder() { return COHORT_DEFAULT_DATA; }
 
 Dataset load_dataset(const std::string& folder, Split split) {
   if (!std::filesystem::is_directory(folder)) {
-    throw InputError(fmt::format("data folder {} does not exist (set data.path, or install "
-                                 "dataset-fashion-mnist)", folder));
+    throw InputError(fmt::format("data folder {} {} (set data.path, or install "
+                                 "dataset-fashion-mnist)",
+                                 folder,
+                                 std::filesystem::exists(folder) ? "is a file, not a folder"
+                                                                 : "does not exist"));
   }
   const std::string prefix = split == Split::Train ? "train" : "t10k";
   const std::string images_path = find_file(folder, prefix + "-images-idx3-ubyte");

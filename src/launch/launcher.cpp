@@ -2,6 +2,7 @@
 // restart the group if allowed, and pass SIGINT/SIGTERM on to the workers.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "cohort/error.h"
@@ -141,10 +143,36 @@ AttemptResult run_attempt(const LaunchOptions& options, int port, const SignalFo
   }
 }
 
+// The worker command must exist and be executable before any worker starts: a
+// missing one would otherwise show only as every rank's exit status 127.
+void require_runnable(const std::string& command) {
+  auto runnable = [](const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
+  };
+  if (command.find('/') != std::string::npos) {
+    if (runnable(command)) return;
+    const bool exists = ::access(command.c_str(), F_OK) == 0;
+    throw InputError(fmt::format("cannot run '{}': {}", command,
+                                 exists ? "it is not an executable file" : "no such file"));
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    const size_t end = std::min(dirs.find(':', start), dirs.size());
+    const std::string dir = dirs.substr(start, end - start);
+    if (runnable((dir.empty() ? "." : dir) + "/" + command)) return;
+    start = end + 1;
+  }
+  throw InputError(fmt::format("cannot run '{}': no such command on PATH", command));
+}
+
 }  // namespace
 
 int launch_local(const LaunchOptions& options) {
   check_launch_options(options);
+  require_runnable(options.command.at(0));
   SignalForwarding signals;
   for (int attempt = 0;; ++attempt) {
     // A fresh port per attempt: the previous store's port may linger in TIME_WAIT.

@@ -65,6 +65,7 @@ void WorkerGroup::spawn(const LaunchOptions& options, int local_rank, int port) 
   for (auto& e : env_text) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = options.command;
+  const std::string exec_failure = fmt::format("cohort launch: cannot run '{}': ", args.at(0));
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
@@ -91,8 +92,12 @@ void WorkerGroup::spawn(const LaunchOptions& options, int local_rank, int port) 
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
     execvpe(argv[0], argv.data(), envp.data());
-    const char* msg = "cohort launch: cannot execute the worker command\n";
-    (void)!::write(STDERR_FILENO, msg, std::strlen(msg));
+    // strerror is not async-signal-safe in general; glibc's table lookup for a
+    // known errno is, and this child only writes and exits.
+    const char* why = std::strerror(errno);
+    (void)!::write(STDERR_FILENO, exec_failure.data(), exec_failure.size());
+    (void)!::write(STDERR_FILENO, why, std::strlen(why));
+    (void)!::write(STDERR_FILENO, "\n", 1);
     _exit(127);
   }
   setpgid(pid, pid);  // also from here, so killpg works before the child runs

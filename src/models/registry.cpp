@@ -84,7 +84,46 @@ const std::map<std::string, std::function<nn::Sequential(const ModelSpec&)>>& re
   return models;
 }
 
+int64_t conv_params(int64_t in, int64_t out, int64_t k, bool bias) {
+  return in * out * k * k + (bias ? out : 0);
+}
+int64_t linear_params(int64_t in, int64_t out) { return in * out + out; }
+int64_t batchnorm_params(int64_t c) { return 2 * c; }
+
+int64_t residual_block_params(int64_t in, int64_t out, int64_t stride) {
+  int64_t n = conv_params(in, out, 3, false) + batchnorm_params(out) +
+              conv_params(out, out, 3, false) + batchnorm_params(out);
+  if (stride != 1 || in != out) n += conv_params(in, out, 1, false) + batchnorm_params(out);
+  return n;
+}
+
 }  // namespace
+
+// Mirrors the builders above layer by layer; tests/unit/models_test.cpp holds
+// the two to the same count.
+double parameter_count(const ModelSpec& spec) {
+  const int64_t c = spec.channels, classes = spec.num_classes, in_c = spec.input_shape.at(0);
+  if (spec.name == "mlp") {
+    double in = 1, n = 0;
+    for (int64_t d : spec.input_shape) in *= double(d);
+    for (int64_t w : spec.widths.empty() ? std::vector<int64_t>{256, 256} : spec.widths) {
+      n += in * double(w) + double(w);
+      in = double(w);
+    }
+    return n + in * double(classes) + double(classes);
+  }
+  if (spec.name == "cnn") {
+    const int64_t h = spec.input_shape.at(1) / 4, w = spec.input_shape.at(2) / 4;
+    return double(conv_params(in_c, c, 3, true)) + double(conv_params(c, 2 * c, 3, true)) +
+           double(2 * c * h * w) * 128 + 128 + double(linear_params(128, classes));
+  }
+  if (spec.name == "resnet") {
+    return double(conv_params(in_c, c, 3, false)) + double(batchnorm_params(c)) +
+           double(residual_block_params(c, c, 1)) + double(residual_block_params(c, 2 * c, 2)) +
+           double(residual_block_params(2 * c, 4 * c, 2)) + double(linear_params(4 * c, classes));
+  }
+  return 0;
+}
 
 std::vector<std::string> model_names() { return {"mlp", "cnn", "resnet"}; }
 

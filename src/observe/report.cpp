@@ -25,6 +25,27 @@ struct Run {
   std::string timeline_svg;           // pipeline runs
 };
 
+// The fields the report plots, as the trainer writes them: strings, and numbers
+// (null where the value was NaN or infinite). Anything else is an edited or
+// foreign file, named with its line rather than plotted as nonsense.
+void check_record(const json& record, const fs::path& file, int line) {
+  static const char* const kText[] = {"kind", "network"};
+  static const char* const kNumbers[] = {
+      "step",          "epoch",           "loss",           "accuracy",
+      "samples_per_sec", "interval_seconds", "comm_exposed_seconds", "pipeline_idle_seconds",
+      "wall_seconds",  "test_accuracy",   "test_loss"};
+  auto fail = [&](const char* key, const char* want) {
+    throw InputError(fmt::format("{}:{}: '{}' is {}, expected {}: the file was edited or is not "
+                                 "Cohort's",
+                                 file.string(), line, key, record[key].type_name(), want));
+  };
+  for (const char* key : kText)
+    if (record.contains(key) && !record[key].is_string()) fail(key, "a string");
+  for (const char* key : kNumbers)
+    if (record.contains(key) && !record[key].is_number() && !record[key].is_null())
+      fail(key, "a number");
+}
+
 Run load_run(const std::string& dir) {
   const fs::path root(dir);
   const fs::path metrics = root / "metrics.jsonl";
@@ -36,10 +57,13 @@ Run load_run(const std::string& dir) {
   run.name = fs::absolute(root).lexically_normal().filename().string();
   if (run.name.empty()) run.name = fs::absolute(root).lexically_normal().parent_path().filename();
   std::istringstream lines(read_file(metrics.string()));
+  int line_number = 0;
   for (std::string line; std::getline(lines, line);) {
+    ++line_number;
     // A run killed mid-write may end with a partial line: skip what does not parse.
     json record = json::parse(line, nullptr, false);
     if (!record.is_object() || !record.contains("kind")) continue;
+    check_record(record, metrics, line_number);
     if (record["kind"] == "train") run.train.push_back(std::move(record));
     else if (record["kind"] == "eval") run.eval.push_back(std::move(record));
   }
@@ -59,9 +83,15 @@ Run load_run(const std::string& dir) {
   return run;
 }
 
+// NaN where the field is missing, null (the trainer's NaN) or not a number.
 double number(const json& record, const char* key) {
   const auto it = record.find(key);
   return it != record.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
+
+std::string text(const json& record, const char* key, const std::string& fallback = "") {
+  const auto it = record.find(key);
+  return it != record.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
 // One series per (run, network) of `records`, x and y read from the given keys.
@@ -74,7 +104,7 @@ std::vector<PlotSeries> series_of(const std::vector<Run>& runs,
     std::map<std::string, PlotSeries> by_network;
     std::vector<std::string> order;
     for (const auto& r : run.*records) {
-      const std::string net = r.value("network", "?");
+      const std::string net = text(r, "network", "?");
       if (!by_network.count(net)) {
         if (first_network_only && !order.empty()) continue;
         order.push_back(net);
@@ -100,9 +130,9 @@ std::vector<PlotSeries> cost_share_series(const std::vector<Run>& runs) {
     const std::string prefix = runs.size() > 1 ? run.name + " / " : "";
     comm.label = prefix + "exposed communication";
     idle.label = prefix + "pipeline idle";
-    const std::string first = run.train.empty() ? "" : run.train[0].value("network", "");
+    const std::string first = run.train.empty() ? "" : text(run.train[0], "network");
     for (const auto& r : run.train) {
-      if (r.value("network", "") != first) continue;
+      if (text(r, "network") != first) continue;
       const double interval = number(r, "interval_seconds");
       comm.x.push_back(number(r, "step"));
       idle.x.push_back(number(r, "step"));
@@ -167,8 +197,10 @@ std::string summary_table(const std::vector<Run>& runs) {
                           "finish</td></tr>\n", escape_xml(run.name));
       continue;
     }
-    auto rows = run.summary.value("networks", json::array());
-    if (run.summary.contains("ensemble")) {
+    json rows = run.summary.contains("networks") && run.summary["networks"].is_array()
+                    ? run.summary["networks"]
+                    : json::array();
+    if (run.summary.contains("ensemble") && run.summary["ensemble"].is_object()) {
       json e = run.summary["ensemble"];
       e["name"] = "ensemble";
       e["model"] = "";
@@ -176,12 +208,11 @@ std::string summary_table(const std::vector<Run>& runs) {
     }
     for (const auto& n : rows) {
       html += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}%</td><td>{:.4f}</td><td>{}</td>"
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}%</td><td>{:.4f}</td><td>{:.0f}</td>"
           "<td>{:.0f}</td><td>{:.1f}</td></tr>\n",
-          escape_xml(run.name), escape_xml(n.value("name", "")), escape_xml(n.value("model", "")),
-          100 * n.value("test_accuracy", 0.0), n.value("test_loss", 0.0),
-          run.summary.value("steps", 0), run.summary.value("samples_per_sec", 0.0),
-          run.summary.value("wall_seconds", 0.0));
+          escape_xml(run.name), escape_xml(text(n, "name")), escape_xml(text(n, "model")),
+          100 * number(n, "test_accuracy"), number(n, "test_loss"), number(run.summary, "steps"),
+          number(run.summary, "samples_per_sec"), number(run.summary, "wall_seconds"));
     }
   }
   return html + "</table>\n";
@@ -197,7 +228,7 @@ std::string render_report(const std::vector<std::string>& run_dirs) {
   std::string names;
   for (const auto& r : runs) names += (names.empty() ? "" : ", ") + r.name;
   std::string html = fmt::format(R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Cohort report: {}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{}"><title>Cohort report: {}</title>
 <style>
 body {{ font-family: sans-serif; margin: 24px; color: #222; background: #fafafa; }}
 h1 {{ font-size: 20px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
@@ -210,7 +241,8 @@ td:first-child, th:first-child, td:nth-child(2), td:nth-child(3) {{ text-align: 
 <h1>Cohort report: {}</h1>
 <h2>Results</h2>
 {})",
-                                 escape_xml(names), escape_xml(names), summary_table(runs));
+                                 kReportGenerator, escape_xml(names), escape_xml(names),
+                                 summary_table(runs));
 
   html += "<h2>Loss and accuracy</h2><div class=\"grid\">\n";
   html += line_plot_svg({"Training loss", "step", "loss"}, series_of(runs, &Run::train, "step", "loss"));
@@ -239,6 +271,11 @@ td:first-child, th:first-child, td:nth-child(2), td:nth-child(3) {{ text-align: 
   html += "<p>Per-rank seconds need <code>train.timeline = true</code> (trace.json); open "
           "trace.json in Perfetto for the full timeline.</p>\n</body></html>\n";
   return html;
+}
+
+bool is_cohort_report(const std::string& path) {
+  return read_file(path).substr(0, 300).find(fmt::format("content=\"{}\"", kReportGenerator)) !=
+         std::string::npos;
 }
 
 }  // namespace cohort

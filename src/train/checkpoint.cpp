@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <system_error>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include "cohort/checkpoint.h"
 #include "train/fault_injection.h"
 #include "cohort/error.h"
+#include "util/json_error.h"
 
 namespace cohort {
 namespace {
@@ -58,11 +60,10 @@ uint32_t crc32_of(const std::vector<char>& bytes) {
       ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
 
+// Throws std::system_error: the caller names the checkpoint, not its temporary file.
 void write_file_synced(const fs::path& path, const char* data, size_t size) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw Error(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
-  }
+  if (fd < 0) throw std::system_error(errno, std::generic_category());
   size_t done = 0;
   while (done < size) {
     const ssize_t n = ::write(fd, data + done, size - done);
@@ -70,13 +71,16 @@ void write_file_synced(const fs::path& path, const char* data, size_t size) {
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
-      throw Error(fmt::format("writing {} failed: {}", path.string(), std::strerror(err)));
+      throw std::system_error(err, std::generic_category());
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    throw Error(fmt::format("cannot flush {} to disk: {}", path.string(), std::strerror(errno)));
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw std::system_error(err, std::generic_category());
   }
+  if (::close(fd) != 0) throw std::system_error(errno, std::generic_category());
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -130,6 +134,30 @@ T manifest_integer(const nlohmann::json& manifest, const char* key, const std::s
       std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), value.dump().substr(0, 40)));
 }
 
+// The CRC-32 of the manifest as written, less this field: an edited step or
+// shape is caught like a damaged state.pt.
+uint32_t manifest_checksum(nlohmann::json manifest) {
+  manifest.erase("manifest_crc32");
+  const std::string text = manifest.dump(1);
+  return crc32_of(std::vector<char>(text.begin(), text.end()));
+}
+
+// Each tensor as the manifest describes it, or an InputError naming the first
+// that differs.
+void check_tensor_entry(const nlohmann::json& entry, const at::Tensor& tensor,
+                        const std::string& network, const std::string& origin) {
+  const std::string name = entry.at("name");
+  const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+  const std::string dtype = entry.at("dtype");
+  if (shape != tensor.sizes().vec() || dtype != c10::toString(tensor.scalar_type())) {
+    throw InputError(fmt::format(
+        "{}: manifest.json does not match state.pt: {} {} is {} {} in the manifest, {} {} in "
+        "state.pt",
+        origin, network, name, dtype, nlohmann::json(shape).dump(), c10::toString(tensor.scalar_type()),
+        shape_of(tensor).dump()));
+  }
+}
+
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, const TrainingState& state, int64_t keep) {
@@ -155,22 +183,33 @@ std::string save_checkpoint(const std::string& run_dir, const TrainingState& sta
                              {"config", state.config_toml},
                              {"extra", nlohmann::json::parse(state.extra_json)},
                              {"networks", networks}};
+  manifest["manifest_crc32"] = manifest_checksum(manifest);
   const std::string manifest_text = manifest.dump(1);
 
   const fs::path dir = fs::path(run_dir) / "checkpoints";
-  fs::create_directories(dir);
   const fs::path final_path = dir / step_folder_name(state.step);
   const fs::path tmp = dir / (step_folder_name(state.step) + fmt::format(".tmp-{}", ::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  write_file_synced(tmp / "state.pt", bytes.data(), bytes.size());
-  fault_point("checkpoint", state.step);
-  write_file_synced(tmp / "manifest.json", manifest_text.data(), manifest_text.size());
-  fsync_dir(tmp);
-  // Re-saving the same step replaces the old folder only once the new one is whole.
-  if (fs::exists(final_path)) fs::remove_all(final_path);
-  fs::rename(tmp, final_path);
-  fsync_dir(dir);
+  try {
+    fs::create_directories(dir);
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    write_file_synced(tmp / "state.pt", bytes.data(), bytes.size());
+    fault_point("checkpoint", state.step);
+    write_file_synced(tmp / "manifest.json", manifest_text.data(), manifest_text.size());
+    fsync_dir(tmp);
+    // Re-saving the same step replaces the old folder only once the new one is whole.
+    if (fs::exists(final_path)) fs::remove_all(final_path);
+    fs::rename(tmp, final_path);
+    fsync_dir(dir);
+  } catch (const std::system_error& e) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    const bool full = e.code() == std::errc::no_space_on_device;
+    throw Error(fmt::format(
+        "cannot write checkpoint {}: {}; the previous checkpoints are kept{}", final_path.string(),
+        full ? "the disk is full" : e.code().message(),
+        full ? " (free some space, then continue with --resume)" : ""));
+  }
 
   auto all = complete_checkpoints(run_dir);
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
@@ -196,8 +235,15 @@ TrainingState load_checkpoint(const std::string& path_in) {
     path = latest;
   }
   const auto manifest_json = read_bytes(path / "manifest.json");
-  return parse_checkpoint(std::string(manifest_json.begin(), manifest_json.end()),
-                          read_bytes(path / "state.pt"), path.string());
+  TrainingState state = parse_checkpoint(std::string(manifest_json.begin(), manifest_json.end()),
+                                         read_bytes(path / "state.pt"), path.string());
+  const std::string folder = path.filename().string();
+  if (folder.rfind("step-", 0) == 0 && folder != step_folder_name(state.step)) {
+    throw InputError(fmt::format("{}: the manifest says step {}, the folder's name another: one of "
+                                 "them was changed by hand",
+                                 path.string(), state.step));
+  }
+  return state;
 }
 
 TrainingState parse_checkpoint(const std::string& manifest_json, const std::vector<char>& bytes,
@@ -206,7 +252,7 @@ TrainingState parse_checkpoint(const std::string& manifest_json, const std::vect
   try {
     manifest = nlohmann::json::parse(manifest_json);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: corrupt manifest.json: {}", origin, e.what()));
+    throw InputError(fmt::format("{}: corrupt manifest.json: {}", origin, describe_json_error(e)));
   }
   try {
     if (manifest.at("format") != kFormat || manifest.at("version") != kVersion) {
@@ -221,6 +267,15 @@ TrainingState parse_checkpoint(const std::string& manifest_json, const std::vect
     }
     if (crc32_of(bytes) != manifest_integer<uint32_t>(manifest, "state_crc32", origin)) {
       throw InputError(fmt::format("{}: state.pt fails its checksum: the file is corrupt", origin));
+    }
+    // Checkpoints older than the field have only state.pt's checksum.
+    if (manifest.contains("manifest_crc32") &&
+        manifest_integer<uint32_t>(manifest, "manifest_crc32", origin) !=
+            manifest_checksum(manifest)) {
+      throw InputError(fmt::format(
+          "{}: manifest.json fails its checksum: it was edited or damaged (restore it, or resume "
+          "from an older checkpoint)",
+          origin));
     }
     const auto root = torch::pickle_load(bytes).toGenericDict();
     TrainingState state;
@@ -237,15 +292,19 @@ TrainingState parse_checkpoint(const std::string& manifest_json, const std::vect
       for (const auto& entry : net.at("tensors")) {
         const std::string name = entry.at("name");
         ns.tensors.emplace_back(name, tensors.at(name).toTensor());
+        check_tensor_entry(entry, ns.tensors.back().second, ns.name, origin);
       }
       state.networks.push_back(std::move(ns));
     }
     return state;
   } catch (const Error&) {
     throw;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: corrupt manifest.json: {}", origin, describe_json_error(e)));
   } catch (const std::exception& e) {
-    throw InputError(
-        fmt::format("{}: unreadable checkpoint: {}", origin, std::string(e.what()).substr(0, 200)));
+    const std::string what = e.what();
+    throw InputError(fmt::format("{}: unreadable checkpoint: {}", origin,
+                                 what.substr(0, std::min<size_t>(200, what.find('\n')))));
   }
 }
 

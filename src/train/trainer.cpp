@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <string.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -21,13 +24,16 @@
 #include "train/async_engine.h"
 #include "train/fault_injection.h"
 #include "train/fused_engine.h"
+#include "train/interrupt.h"
 #include "train/network.h"
 #include "train/pipeline_engine.h"
+#include "train/preflight.h"
 #include "train/process_context.h"
 #include "train/replica_engine.h"
 #include "train/run_dir.h"
 #include "train/server_role.h"
 #include "train/threads.h"
+#include "util/json_error.h"
 
 namespace cohort {
 namespace {
@@ -57,6 +63,90 @@ void write_trace(const ProcessContext& ctx, const TraceRecorder& trace, const st
 struct Position {
   int64_t step = 0, epoch = 0, batch = 0;
 };
+
+// Steps between the ranks' agreement on whether any was told to stop: every
+// rank must leave the loop after the same step, and one tiny allreduce per
+// this many steps costs nothing next to the steps.
+constexpr int64_t kInterruptPoll = 8;
+
+// The signal every rank acts on: its own in one process; the largest any rank
+// received in a job, agreed every kInterruptPoll steps. Asynchronous workers
+// run at their own pace and each stops on its own.
+int agreed_interrupt(const ProcessContext& ctx, const Config& config, int own, int64_t step) {
+  if (!ctx.distributed() || config.parallel.mode == "async") return own;
+  if (step % kInterruptPoll != 0) return 0;
+  std::vector<at::Tensor> flag = {torch::tensor({own}, torch::kInt32)};
+  ctx.comm->allreduce_async(flag, ReduceOp::Max).wait();
+  return flag[0].item<int>();
+}
+
+// A loss that is no longer finite poisons every later step and checkpoint.
+void check_finite(const std::vector<double>& losses, const std::vector<Network>& nets,
+                  int64_t step, const std::string& run_dir) {
+  for (size_t k = 0; k < losses.size(); ++k) {
+    if (std::isfinite(losses[k])) continue;
+    const std::string kept = latest_checkpoint(run_dir);
+    throw DivergedError(fmt::format(
+        "network '{}' diverged at step {}: its loss is {}; {} (lower network.{}.lr or set "
+        "network.{}.grad_clip)",
+        k < nets.size() ? nets[k].config.name : "?", step,
+        std::isnan(losses[k]) ? "NaN" : "infinite",
+        kept.empty() ? "no checkpoint was written before" : "the last good checkpoint is " + kept,
+        k, k));
+  }
+}
+
+// Everything a run's inputs must satisfy, checked before anything is written.
+void check_inputs(const Config& config, std::vector<Network>& nets, const Dataset& train_set,
+                  const Dataset& test_set, const std::string& data_dir) {
+  check_datasets(config, train_set, test_set, data_dir);
+  for (size_t i = 0; i < nets.size(); ++i) check_network_accepts(nets[i], train_set, i);
+}
+
+// The leader claims the run folder once every input has been checked: a new run
+// takes only a folder that holds no other run (unless told to overwrite it), and
+// what dead writers left half-written goes.
+void claim_run_dir(const RunOptions& options) {
+  if (!options.resume) {
+    if (options.overwrite) clear_run(options.run_dir);
+    else refuse_existing_run(options.run_dir);
+  }
+  prepare_run_dir(options.run_dir);
+  remove_stale_temporaries(options.run_dir);
+}
+
+// Restores the networks and the engine's saved state from the newest checkpoint
+// of the run folder, checking that it fits the config.
+Position restore_run(const std::string& run_dir, std::vector<Network>& nets,
+                     std::string& engine_state) {
+  const std::string latest = latest_checkpoint(run_dir);
+  if (latest.empty()) {
+    throw InputError(fmt::format("{} has no complete checkpoint to resume from", run_dir));
+  }
+  const TrainingState state = load_checkpoint(latest);
+  if (state.networks.size() != nets.size()) {
+    throw InputError(fmt::format("{}: holds {} networks, the config has {}", latest,
+                                 state.networks.size(), nets.size()));
+  }
+  try {
+    const auto extra = nlohmann::json::parse(state.extra_json);
+    if (extra.contains("engine")) engine_state = extra["engine"].dump();
+    for (size_t i = 0; i < nets.size(); ++i) {
+      load_network_state(nets[i], state.networks[i], latest);
+      if (!extra.contains("hyperparameters")) continue;
+      const auto& h = extra["hyperparameters"].at(i);
+      nets[i].config.lr = h.at("lr");
+      nets[i].config.momentum = h.at("momentum");
+      nets[i].config.weight_decay = h.at("weight_decay");
+      apply_hyperparameters(*nets[i].optimizer, {{"lr", nets[i].config.lr},
+                                                 {"momentum", nets[i].config.momentum},
+                                                 {"weight_decay", nets[i].config.weight_decay}});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: corrupt manifest.json: {}", latest, describe_json_error(e)));
+  }
+  return {state.step, state.epoch, state.batch_in_epoch};
+}
 
 }  // namespace
 
@@ -110,9 +200,16 @@ std::string RunSummary::describe() const {
 
 RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
+  check_memory(config);
+  check_threads(config.train.threads);
   const ProcessContext ctx = join_job(config);
   const bool leader = ctx.leader();
   configure_threads(config.train.threads);
+  // Fail in the first second on a folder the run may not take.
+  if (leader) {
+    check_run_dir_writable(options.run_dir);
+    if (!options.resume && !options.overwrite) refuse_existing_run(options.run_dir);
+  }
 
   const std::string data_dir = config.data.path.empty() ? default_data_folder() : config.data.path;
   const Dataset train_set = load_dataset(data_dir, Split::Train);
@@ -120,14 +217,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
 
   std::vector<Network> nets;
   for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i, ctx.placement.device));
-
-  // Inputs are all checked before the run folder appears: a bad run leaves nothing.
-  // Ranks hold identical weights, so only the leader writes.
+  check_inputs(config, nets, train_set, test_set, data_dir);
   const std::string config_text = to_toml(config);
-  if (leader) {
-    prepare_run_dir(options.run_dir);
-    write_file_atomically(options.run_dir + "/config.toml", config_text);
-  }
 
   const auto& tc = config.train;
   // Every replica draws the same permutation and takes its own shard (the stages
@@ -148,32 +239,14 @@ RunSummary train(const Config& config, const RunOptions& options) {
   // once the engine exists.
   std::string engine_state;
   std::unique_ptr<StepEngine> engine;
-  if (options.resume) {
-    const std::string latest = latest_checkpoint(options.run_dir);
-    if (latest.empty()) {
-      throw InputError(
-          fmt::format("{} has no complete checkpoint to resume from", options.run_dir));
-    }
-    const TrainingState state = load_checkpoint(latest);
-    if (state.networks.size() != nets.size()) {
-      throw InputError(fmt::format("{}: holds {} networks, the config has {}", latest,
-                                   state.networks.size(), nets.size()));
-    }
-    const auto extra = nlohmann::json::parse(state.extra_json);
-    if (extra.contains("engine")) engine_state = extra["engine"].dump();
-    for (size_t i = 0; i < nets.size(); ++i) {
-      load_network_state(nets[i], state.networks[i], latest);
-      if (extra.contains("hyperparameters")) {
-        const auto& h = extra["hyperparameters"].at(i);
-        nets[i].config.lr = h.at("lr");
-        nets[i].config.momentum = h.at("momentum");
-        nets[i].config.weight_decay = h.at("weight_decay");
-        apply_hyperparameters(*nets[i].optimizer, {{"lr", nets[i].config.lr},
-                                                   {"momentum", nets[i].config.momentum},
-                                                   {"weight_decay", nets[i].config.weight_decay}});
-      }
-    }
-    pos = {state.step, state.epoch, state.batch_in_epoch};
+  if (options.resume) pos = restore_run(options.run_dir, nets, engine_state);
+
+  // Inputs are all checked before the run folder is written: a bad run leaves
+  // nothing, and a failed resume leaves the run as it was. Ranks hold identical
+  // weights, so only the leader writes.
+  if (leader) {
+    claim_run_dir(options);
+    write_file_atomically(options.run_dir + "/config.toml", config_text);
   }
 
   auto save = [&](const Position& p) {
@@ -244,6 +317,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   engine->set_trace(&trace);
   if (!engine_state.empty()) engine->restore_checkpoint_state(engine_state);
 
+  InterruptWatch interrupts(tc.checkpoint_on_interrupt);
   auto last_checkpoint = Clock::now();
   int64_t steps_this_run = 0, samples_timed = 0;
   double step_seconds = 0;
@@ -296,6 +370,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
         return engine->step(batch, pos.step, total_steps);
       }();
       const std::vector<double>& step_losses = outcome.loss;
+      check_finite(step_losses, nets, pos.step + 1, options.run_dir);
       for (size_t k = 0; k < nets.size(); ++k) {
         interval_loss[k] += step_losses[k];
         interval_accuracy[k] += outcome.accuracy[k];
@@ -351,6 +426,16 @@ RunSummary train(const Config& config, const RunOptions& options) {
         if (leader) save(pos);
         last_checkpoint = Clock::now();
         trace.span("checkpoint", TraceLane::Host, start, last_checkpoint);
+      }
+      if (const int sig = agreed_interrupt(ctx, config, interrupts.signal(), pos.step)) {
+        engine->gather_networks();
+        if (leader) save(pos);
+        throw Interrupted(fmt::format("stopped by SIG{} after step {}{}", sigabbrev_np(sig), pos.step,
+                                      leader ? fmt::format(": saved {}, continue with --resume {}",
+                                                           latest_checkpoint(options.run_dir),
+                                                           options.run_dir)
+                                             : ""),
+                          sig);
       }
     }
     const auto epoch_end = Clock::now();

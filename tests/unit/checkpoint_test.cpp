@@ -92,10 +92,30 @@ TEST(Checkpoint, ManifestNumbersOutOfRangeAreInputErrors) {
   for (const char* key : {"state_bytes", "state_crc32", "step", "epoch"}) {
     auto damaged = manifest;
     damaged[key] = 1e30;
+    // As a manifest of before its own checksum: the numbers are checked on their own.
+    damaged.erase("manifest_crc32");
     std::ofstream(ck + "/manifest.json") << damaged.dump();
     EXPECT_NE(load_error(ck).find(std::string(key) + " must be an integer"), std::string::npos)
         << key << ": " << load_error(ck);
   }
+}
+
+TEST(Checkpoint, AnEditedManifestFailsItsOwnChecksum) {
+  TempDir dir;
+  const std::string ck = save_checkpoint(dir.path(), sample_state(5), 3);
+  const auto manifest = nlohmann::json::parse(std::ifstream(ck + "/manifest.json"));
+  auto edited = manifest;
+  edited["step"] = 6;  // a plausible value: only the checksum can tell
+  std::ofstream(ck + "/manifest.json") << edited.dump(1);
+  EXPECT_NE(load_error(ck).find("manifest.json fails its checksum"), std::string::npos)
+      << load_error(ck);
+  // A shape edited in a manifest without the checksum is caught against the tensor.
+  auto reshaped = manifest;
+  reshaped.erase("manifest_crc32");
+  reshaped["networks"][0]["tensors"][0]["shape"] = {1, 2, 3};
+  std::ofstream(ck + "/manifest.json") << reshaped.dump(1);
+  EXPECT_NE(load_error(ck).find("manifest.json does not match state.pt"), std::string::npos)
+      << load_error(ck);
 }
 
 TEST(NetworkState, RestoresModelAndMomentumExactlyAndRejectsOtherShapes) {

@@ -29,6 +29,26 @@ TEST(Models, MlpAndCnnMatchThePeersShapes) {
   EXPECT_EQ(cnn_params, 32 * 9 + 32 + 64 * 32 * 9 + 64 + 64 * 49 * 128 + 128 + 1280 + 10);
 }
 
+// parameter_count guards memory before a model exists: it must agree with what
+// build_model makes, for every model and a spread of sizes.
+TEST(Models, ParameterCountAgreesWithTheBuiltModels) {
+  for (const auto& name : model_names()) {
+    for (int64_t channels : {1, 3, 8}) {
+      for (const auto& widths : {std::vector<int64_t>{}, std::vector<int64_t>{7, 5, 3}}) {
+        ModelSpec spec;
+        spec.name = name;
+        spec.channels = channels;
+        spec.widths = widths;
+        spec.num_classes = 4;
+        int64_t built = 0;
+        for (const auto& p : build_model(spec)->parameters()) built += p.numel();
+        EXPECT_EQ(parameter_count(spec), double(built)) << name << " channels " << channels;
+      }
+    }
+  }
+  EXPECT_EQ(parameter_count(ModelSpec{"transformer"}), 0);
+}
+
 TEST(Models, UnknownOrImpossibleModelsAreInputErrors) {
   EXPECT_THROW(build_model(ModelSpec{"transformer"}), InputError);
   ModelSpec bad{"mlp"};
