@@ -119,7 +119,11 @@ RunSummary train(const Config& config, const RunOptions& options) {
   const Dataset test_set = load_dataset(data_dir, Split::Test);
 
   std::vector<Network> nets;
-  for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i, ctx.placement.device));
+  for (size_t i = 0; i < config.networks.size(); ++i) {
+    nets.push_back(make_network(config, i, ctx.placement.device));
+    // A resume takes every weight from the checkpoint, so the init file may be gone.
+    if (!options.resume) load_initial_weights(nets.back(), i);
+  }
 
   // Inputs are all checked before the run folder appears: a bad run leaves nothing.
   // Ranks hold identical weights, so only the leader writes.
@@ -144,6 +148,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   if (tc.max_steps > 0) total_steps = std::min(total_steps, tc.max_steps);
 
   Position pos;
+  std::string resumed_from;  // the checkpoint a resume started from, for the progress line
   // What the step engine keeps between steps (PBT's interval so far), restored
   // once the engine exists.
   std::string engine_state;
@@ -174,6 +179,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
       }
     }
     pos = {state.step, state.epoch, state.batch_in_epoch};
+    resumed_from = latest;
   }
 
   auto save = [&](const Position& p) {
@@ -218,6 +224,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
     return summary;
   }
 
+  if (!resumed_from.empty())
+    progress.message(fmt::format("resumed from {} (step {})", resumed_from, pos.step));
   // Built after a resume: DDP broadcasts rank 0's (restored) weights, and
   // pipeline stages are cut from the restored network.
   if (leader && options.progress && (ctx.stages > 1 || ctx.network_groups > 1)) {
