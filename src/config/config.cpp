@@ -198,6 +198,7 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
   r.read("min_lr", n.min_lr);
   r.read("grad_clip", n.grad_clip);
   r.read("seed", n.seed);
+  r.read("init", n.init);
   r.finish();
   require_choice(prefix + "optimizer", n.optimizer, {"sgd", "adam", "adamw"});
   require_choice(prefix + "schedule", n.schedule, {"constant", "step", "cosine"});
