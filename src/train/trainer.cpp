@@ -112,7 +112,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   const auto wall_start = Clock::now();
   const ProcessContext ctx = join_job(config);
   const bool leader = ctx.leader();
-  configure_threads(config.train.threads);
+  configure_threads(config.train.threads, ctx.world.local_world_size);
 
   const std::string data_dir = config.data.path.empty() ? default_data_folder() : config.data.path;
   const Dataset train_set = load_dataset(data_dir, Split::Train);

@@ -3,6 +3,9 @@
 // torch::pickle_save, which torch.save's zip layout shares. The Python side is
 // tests/scripts/pytorch_weights_round_trip.sh.
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
+
+#include <cstring>
 #include <torch/serialize.h>
 
 #include "cohort/error.h"
@@ -68,6 +71,48 @@ TEST(StateDict, AnArchiveLoadsIntoTheSameArchitectureBitForBit) {
   load_state_dict(*target, read_state_dict(dir.file("w.pt")), "w.pt");
   for (const auto& p : source->named_parameters())
     EXPECT_TRUE(p.value().equal(target->named_parameters()[p.key()])) << p.key();
+}
+
+// What Python's pickle.dumps(OrderedDict, protocol=2) writes for a state_dict of
+// two entries (ints in place of tensors) with its _metadata, as torch.save does.
+const std::string kOrderedDictPickle(
+    "\x80\x02\x63\x63\x6f\x6c\x6c\x65\x63\x74\x69\x6f\x6e\x73\x0a\x4f\x72\x64\x65\x72\x65\x64"
+    "\x44\x69\x63\x74\x0a\x71\x00\x29\x52\x71\x01\x28\x58\x08\x00\x00\x00\x31\x2e\x77\x65\x69"
+    "\x67\x68\x74\x71\x02\x4b\x01\x58\x06\x00\x00\x00\x31\x2e\x62\x69\x61\x73\x71\x03\x4b\x02"
+    "\x75\x7d\x71\x04\x58\x09\x00\x00\x00\x5f\x6d\x65\x74\x61\x64\x61\x74\x61\x71\x05\x68\x00"
+    "\x29\x52\x71\x06\x28\x58\x00\x00\x00\x00\x71\x07\x7d\x71\x08\x58\x07\x00\x00\x00\x76\x65"
+    "\x72\x73\x69\x6f\x6e\x71\x09\x4b\x01\x73\x58\x01\x00\x00\x00\x31\x71\x0a\x7d\x71\x0b\x68"
+    "\x09\x4b\x01\x73\x75\x73\x62\x2e",
+    140);
+
+// A bare pickle (no tensors, so no archive records) through libtorch's unpickler.
+c10::IValue unpickle(const std::string& pickle) {
+  size_t offset = 0;
+  torch::jit::Unpickler unpickler(
+      [&](char* out, size_t n) {
+        n = std::min(n, pickle.size() - offset);
+        std::memcpy(out, pickle.data() + offset, n);
+        offset += n;
+        return n;
+      },
+      nullptr, {});
+  return unpickler.parse_ivalue();
+}
+
+TEST(StateDict, PythonsOrderedDictPickleReadsAsAPlainDict) {
+  // As it is, libtorch reads the OrderedDict as None and fails on its items.
+  EXPECT_ANY_THROW(unpickle(kOrderedDictPickle));
+  const auto rewritten = ordered_dict_pickle_for_libtorch(kOrderedDictPickle);
+  ASSERT_TRUE(rewritten.has_value());
+  const auto root = unpickle(*rewritten).toTupleRef().elements().at(1);
+  const auto dict = root.toGenericDict();
+  ASSERT_EQ(dict.size(), 2u);
+  EXPECT_EQ(dict.begin()->key().toStringRef(), "1.weight");  // the file's order is kept
+  EXPECT_EQ(dict.at("1.bias").toInt(), 2);
+  // A plain dict needs nothing, and a truncated OrderedDict pickle is not guessed at.
+  EXPECT_FALSE(ordered_dict_pickle_for_libtorch(std::string("\x80\x02}q\x00X\x01\x00\x00\x00"
+                                                            "aq\x01K\x01s.", 17)));
+  EXPECT_FALSE(ordered_dict_pickle_for_libtorch(kOrderedDictPickle.substr(0, 40)));
 }
 
 TEST(StateDict, FirstMismatchIsNamedOnOneLine) {
