@@ -8,6 +8,7 @@
 
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,13 @@ NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string&
 // _metadata becomes a tuple: the root is then (list, dict[, metadata]), the dict
 // element 1. nullopt when the pickle's root is not an OrderedDict (a plain dict).
 std::optional<std::string> ordered_dict_pickle_for_libtorch(const std::string& pickle);
+
+// A bare pickle through libtorch's unpickler, each tensor's storage read from
+// `read_record` (the archive's "data/<key>"; none is needed without tensors), as
+// the archive of format `version` says. Throws what the unpickler throws.
+c10::IValue unpickle(const std::string& pickle,
+                     std::function<at::DataPtr(const std::string&)> read_record = nullptr,
+                     uint64_t version = 2);
 
 // One (name, shape) of a model's parameters and buffers, or of a state_dict.
 struct TensorShape {

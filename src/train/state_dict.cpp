@@ -113,6 +113,21 @@ std::optional<std::string> ordered_dict_pickle_for_libtorch(const std::string& p
   return out + "\x86.";  // TUPLE2 (list, dict), STOP
 }
 
+c10::IValue unpickle(const std::string& pickle,
+                     std::function<at::DataPtr(const std::string&)> read_record, uint64_t version) {
+  size_t offset = 0;
+  torch::jit::Unpickler unpickler(
+      [&](char* out, size_t n) {
+        n = std::min(n, pickle.size() - offset);
+        std::memcpy(out, pickle.data() + offset, n);
+        offset += n;
+        return n;
+      },
+      nullptr, nullptr, std::move(read_record), c10::Device(c10::kCPU));
+  unpickler.set_version(version);
+  return unpickler.parse_ivalue();
+}
+
 NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string& origin) {
   // torch.save has written a zip archive ("PK" first) since torch 1.6; the older
   // format needs Python's unpickler.
@@ -129,19 +144,10 @@ NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string&
     const std::string original(static_cast<const char*>(data.get()), size);
     const auto rewritten = ordered_dict_pickle_for_libtorch(original);
     const std::string& pickle = rewritten ? *rewritten : original;
-    size_t offset = 0;
-    torch::jit::Unpickler unpickler(
-        [&](char* out, size_t n) {
-          n = std::min(n, pickle.size() - offset);
-          std::memcpy(out, pickle.data() + offset, n);
-          offset += n;
-          return n;
-        },
-        nullptr, nullptr,
+    root = unpickle(
+        pickle,
         [&](const std::string& record) { return std::get<0>(archive.getRecord("data/" + record)); },
-        c10::Device(c10::kCPU));
-    unpickler.set_version(archive.version());
-    root = unpickler.parse_ivalue();
+        archive.version());
     if (rewritten) root = root.toTupleRef().elements().at(1);
   } catch (const std::exception& e) {
     const std::string what = e.what();

@@ -3,9 +3,6 @@
 // torch::pickle_save, which torch.save's zip layout shares. The Python side is
 // tests/scripts/pytorch_weights_round_trip.sh.
 #include <gtest/gtest.h>
-#include <torch/csrc/jit/serialization/unpickler.h>
-
-#include <cstring>
 #include <torch/serialize.h>
 
 #include "cohort/error.h"
@@ -84,20 +81,6 @@ const std::string kOrderedDictPickle(
     "\x72\x73\x69\x6f\x6e\x71\x09\x4b\x01\x73\x58\x01\x00\x00\x00\x31\x71\x0a\x7d\x71\x0b\x68"
     "\x09\x4b\x01\x73\x75\x73\x62\x2e",
     140);
-
-// A bare pickle (no tensors, so no archive records) through libtorch's unpickler.
-c10::IValue unpickle(const std::string& pickle) {
-  size_t offset = 0;
-  torch::jit::Unpickler unpickler(
-      [&](char* out, size_t n) {
-        n = std::min(n, pickle.size() - offset);
-        std::memcpy(out, pickle.data() + offset, n);
-        offset += n;
-        return n;
-      },
-      nullptr, {});
-  return unpickler.parse_ivalue();
-}
 
 TEST(StateDict, PythonsOrderedDictPickleReadsAsAPlainDict) {
   // As it is, libtorch reads the OrderedDict as None and fails on its items.
