@@ -17,6 +17,8 @@ packages=(
   chromium fonts-dejavu-core python3-pil
   python3-matplotlib  # bench/ plots
   clang libclang-rt-14-dev  # scripts/sanitize.sh: ASan, UBSan, TSan, libFuzzer
+  openmpi-bin  # tests/scripts/mpirun_launch.sh: Cohort started by mpirun
+  slurm-wlm munge  # tests/scripts/slurm_cluster.sh: a one-node cluster runs srun and sbatch
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -50,6 +50,9 @@ struct NetworkConfig {
   double min_lr = 0.0;                // cosine floor
   double grad_clip = 0.0;             // max global L2 norm; 0 = off
   int64_t seed = -1;                  // -1 = train.seed + index
+  // A PyTorch state_dict (torch.save(model.state_dict(), path)) to start from
+  // instead of the seeded initialisation; "" = none. Names and shapes must match.
+  std::string init;
 };
 
 struct ParallelConfig {

@@ -22,6 +22,12 @@ struct WorldInfo {
   std::string job_id;
   // Which launcher's variables were used: torchrun | openmpi | mpich | slurm | none.
   std::string source = "none";
+  // torchrun's agent already serves the store at master_addr:master_port
+  // (TORCHELASTIC_USE_AGENT_STORE=True): rank 0 is a client like the others.
+  bool agent_store = false;
+  // COHORT_RENDEZVOUS_FILE: meet through this file on a shared file system
+  // instead of a TCP store (for launchers that export no MASTER_ADDR).
+  std::string rendezvous_file;
 };
 
 using Environment = std::map<std::string, std::string>;
@@ -29,7 +35,9 @@ using Environment = std::map<std::string, std::string>;
 // Pure: reads the first launcher whose rank variable is present, in the order
 // torchrun, Open MPI, MPICH/PMI, Slurm; none of them means a single process.
 // MASTER_ADDR/MASTER_PORT apply to every source; `config_master_addr` is used
-// when MASTER_ADDR is absent (Slurm jobs usually take it from the config).
+// when MASTER_ADDR is absent. Slurm's local size comes from
+// SLURM_NTASKS_PER_NODE or, as srun sets it, SLURM_STEP_TASKS_PER_NODE and
+// SLURM_NODEID. Under torchrun the job id gains "/attempt<TORCHELASTIC_RESTART_COUNT>".
 // Non-numeric or inconsistent values raise InputError naming the variable.
 WorldInfo parse_world_info(const Environment& env, const std::string& config_master_addr = "");
 
@@ -61,6 +69,11 @@ CommunicatorPtr init_world(const WorldInfo& world,
 // Same, meeting through a file on a shared file system instead of TCP (every
 // rank passes the same path; the file should not exist before the job starts).
 CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
-                                std::chrono::milliseconds timeout = kDefaultCommTimeout);
+                                std::chrono::milliseconds timeout = kDefaultCommTimeout,
+                                Backend backend = Backend::Gloo);
+
+// init_world_file when world.rendezvous_file is set, else init_world.
+CommunicatorPtr meet_world(const WorldInfo& world, std::chrono::milliseconds timeout,
+                           Backend backend);
 
 }  // namespace cohort

@@ -1,4 +1,7 @@
 // cohort eval CHECKPOINT [--data DIR]: test-split accuracy of a saved run.
+// cohort eval CONFIG.toml [--set k=v]...: of the networks a config starts from
+// (their network.N.init state_dicts, or the seeded initialisation).
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -19,8 +22,13 @@ namespace {
 
 struct EvalArgs {
   std::string checkpoint;
+  std::vector<std::string> overrides;
   std::string data;
 };
+
+bool is_config_file(const std::string& path) {
+  return std::filesystem::is_regular_file(path) && std::filesystem::path(path).extension() == ".toml";
+}
 
 // The config is stored in the checkpoint itself, so a checkpoint evaluates on
 // its own; errors name the checkpoint it came from.
@@ -29,8 +37,12 @@ Config config_of(const TrainingState& state, const std::string& checkpoint) {
 }
 
 int run_eval(const EvalArgs& args) {
-  const TrainingState state = load_checkpoint(args.checkpoint);
-  const Config config = config_of(state, args.checkpoint);
+  const bool from_config = is_config_file(args.checkpoint);
+  if (!from_config && !args.overrides.empty())
+    throw InputError("--set applies to a CONFIG.toml; a checkpoint is evaluated as it was saved");
+  const TrainingState state = from_config ? TrainingState{} : load_checkpoint(args.checkpoint);
+  const Config config = from_config ? load_config(args.checkpoint, args.overrides)
+                                    : config_of(state, args.checkpoint);
   configure_threads(config.train.threads);
   const std::string data_dir = !args.data.empty() ? args.data
                                : config.data.path.empty() ? default_data_folder()
@@ -40,18 +52,23 @@ int run_eval(const EvalArgs& args) {
   std::vector<at::Tensor> probs;
   for (size_t i = 0; i < config.networks.size(); ++i) {
     Network net = make_network(config, i);
-    if (i >= state.networks.size()) {
+    if (from_config) {
+      load_initial_weights(net, i);
+    } else if (i >= state.networks.size()) {
       throw InputError(fmt::format("{}: no state for network '{}'", args.checkpoint,
                                    net.config.name));
+    } else {
+      load_network_state(net, state.networks[i], args.checkpoint);
     }
-    load_network_state(net, state.networks[i], args.checkpoint);
     check_network_accepts(net, test, i);
     probs.emplace_back();
     const Evaluation e = evaluate(net.model, test, &probs.back());
     nets.push_back({{"name", net.config.name}, {"model", net.config.model.name},
                     {"test_accuracy", e.accuracy}, {"test_loss", e.loss}});
   }
-  nlohmann::json out = {{"checkpoint", args.checkpoint}, {"step", state.step}, {"networks", nets}};
+  nlohmann::json out = {{from_config ? "config" : "checkpoint", args.checkpoint},
+                        {"step", state.step},
+                        {"networks", nets}};
   if (probs.size() > 1) {
     const Evaluation e = evaluate_ensemble(probs, test.labels);
     out["ensemble"] = {{"test_accuracy", e.accuracy}, {"test_loss", e.loss}};
@@ -64,9 +81,14 @@ int run_eval(const EvalArgs& args) {
 
 Runner add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint (or a run folder's newest) on "
-                                         "the test split; prints JSON");
-  cmd->add_option("checkpoint", args->checkpoint, "Checkpoint folder or run folder")->required();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint (or a run folder's newest), or "
+                                         "the networks a CONFIG.toml starts from, on the test "
+                                         "split; prints JSON");
+  cmd->add_option("checkpoint", args->checkpoint,
+                  "Checkpoint folder, run folder, or a .toml config (its network.N.init "
+                  "weights)")
+      ->required();
+  cmd->add_option("--set", args->overrides, "With a config: override a key (repeatable)");
   cmd->add_option("--data", args->data, "Folder of IDX files (default: the run's data)");
   return [args] { return run_eval(*args); };
 }

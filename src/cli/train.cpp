@@ -13,6 +13,7 @@
 #include "cohort/config.h"
 #include "cohort/error.h"
 #include "cohort/launch.h"
+#include "cohort/rendezvous.h"
 #include "cohort/trainer.h"
 #include "train/run_dir.h"
 
@@ -105,6 +106,26 @@ void require_same_config(const TrainArgs& args, const std::string& run_dir) {
       run_dir, first_difference(given, saved)));
 }
 
+// Under torchrun, mpirun or srun every rank runs this command on its own, so the
+// ranks can agree on a run folder only when it is named: rank 0 writes it and a
+// resume reads it on every rank.
+void require_shared_run_dir(const TrainArgs& args) {
+  const WorldInfo world = world_info_from_environment();
+  if (world.world_size > 1 && args.out.empty() && args.resume.empty())
+    throw InputError(fmt::format(
+        "{} started {} ranks: give them one run folder with --out DIR (on a file system every "
+        "host sees)",
+        world.source, world.world_size));
+}
+
+// torchrun --max-restarts starts the same command again after a failure, with
+// TORCHELASTIC_RESTART_COUNT counting up: it continues from the newest checkpoint,
+// as `cohort train --max-restarts` does.
+bool restarted_by_torchrun() {
+  const char* count = std::getenv("TORCHELASTIC_RESTART_COUNT");
+  return count != nullptr && std::atoi(count) > 0;
+}
+
 int run_train(const TrainArgs& args) {
   if (args.nproc < 1) throw InputError("--nproc must be at least 1");
   if (args.max_restarts < 0) throw InputError("--max-restarts must be 0 or more");
@@ -115,6 +136,7 @@ int run_train(const TrainArgs& args) {
     throw InputError("--overwrite starts a new run: it cannot go with --resume or --auto-resume");
   }
   const bool launcher = args.nproc > 1 && !std::getenv("RANK");
+  require_shared_run_dir(args);
   RunOptions options;
   options.overwrite = args.overwrite;
   std::string config_path = args.config_path;
@@ -130,11 +152,12 @@ int run_train(const TrainArgs& args) {
     options.resume = true;
   } else {
     options.run_dir = args.out.empty() ? default_run_dir() : args.out;
-    if (args.auto_resume && !latest_checkpoint(options.run_dir).empty()) {
+    const bool auto_resume = args.auto_resume || restarted_by_torchrun();
+    if (auto_resume && !latest_checkpoint(options.run_dir).empty()) {
       require_same_config(args, options.run_dir);
       config_path = options.run_dir + "/config.toml";
       options.resume = true;
-    } else if (args.auto_resume) {
+    } else if (auto_resume) {
       options.overwrite = true;  // what is there is this job's own start, without a checkpoint
     }
   }
@@ -189,12 +212,15 @@ Runner add_train_command(CLI::App& app) {
                   "a failure, from the newest checkpoint");
   cmd->add_flag("--auto-resume", args->auto_resume,
                 "Resume when the --out folder already holds "
-                "a checkpoint (CONFIG and --set, if given, must match its run), else start fresh");
+                "a checkpoint (CONFIG and --set, if given, must match its run), else start fresh "
+                "(implied when torchrun restarts the command)");
   cmd->add_flag("--overwrite", args->overwrite,
                 "Let a new run replace the run the --out folder holds (without it, such a "
                 "folder is refused)");
   cmd->footer(
       "Prints progress on stderr; the last line on stdout is a JSON summary.\n"
+      "Under torchrun, mpirun or srun each rank runs `cohort train` with the same --out\n"
+      "(docs/launchers/).\n"
       "SIGINT/SIGTERM write a final checkpoint first (train.checkpoint_on_interrupt).\n"
       "Exit status: 0 success, 2 bad input, 1 other failure (a loss that became NaN or\n"
       "infinite included), 128 + N stopped by signal N (130 for Ctrl-C).");

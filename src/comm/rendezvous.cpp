@@ -131,7 +131,7 @@ CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds tim
   try {
     c10d::TCPStoreOptions opts;
     opts.port = static_cast<std::uint16_t>(world.master_port);
-    opts.isServer = world.rank == 0;
+    opts.isServer = world.rank == 0 && !world.agent_store;
     opts.numWorkers = world.world_size;
     opts.waitWorkers = false;  // The world group's own rendezvous waits for everyone.
     opts.timeout = timeout;
@@ -154,7 +154,7 @@ CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds tim
 }
 
 CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout, Backend backend) {
   c10::intrusive_ptr<c10d::Store> store;
   try {
     auto file = c10::make_intrusive<c10d::FileStore>(path, world.world_size);
@@ -166,7 +166,14 @@ CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
         fmt::format("cannot use rendezvous file '{}': {}", path, what.substr(0, what.find('\n'))));
   }
   // A file store is for hosts that share a file system, not a network master.
-  return make_world(store, world, backend_factory(bind_address(world), Backend::Gloo), timeout);
+  return make_world(store, world, backend_factory(bind_address(world), backend), timeout);
+}
+
+CommunicatorPtr meet_world(const WorldInfo& world, std::chrono::milliseconds timeout,
+                           Backend backend) {
+  if (!world.rendezvous_file.empty())
+    return init_world_file(world.rendezvous_file, world, timeout, backend);
+  return init_world(world, timeout, backend);
 }
 
 }  // namespace cohort

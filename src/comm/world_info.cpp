@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <sstream>
 
 #include "cohort/error.h"
 #include "cohort/rendezvous.h"
@@ -51,6 +53,27 @@ int parse_int(const std::string& value, const std::string& variable, const char*
   return static_cast<int>(parsed);
 }
 
+// Slurm's tasks per node, "2(x3),1" (two tasks on each of three nodes, then one),
+// as SLURM_STEP_TASKS_PER_NODE and SLURM_TASKS_PER_NODE write it; srun sets
+// SLURM_NTASKS_PER_NODE only when asked for --ntasks-per-node.
+std::optional<int> slurm_tasks_on_node(const std::string& spec, int node) {
+  std::stringstream entries(spec);
+  int first = 0;  // the first node the current entry describes
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    int tasks = 0, repeat = 1, used = 0;
+    if (std::sscanf(entry.c_str(), "%d%n", &tasks, &used) != 1) return std::nullopt;
+    const std::string rest = entry.substr(size_t(used));
+    int used_rest = 0;
+    if (!rest.empty() && (std::sscanf(rest.c_str(), "(x%d)%n", &repeat, &used_rest) != 1 ||
+                          size_t(used_rest) != rest.size()))
+      return std::nullopt;
+    if (tasks < 1 || repeat < 1) return std::nullopt;
+    if (node < first + repeat) return tasks;
+    first += repeat;
+  }
+  return std::nullopt;
+}
+
 int required(const Environment& env, const Source& source, const char* variable) {
   auto value = lookup(env, variable);
   if (!value)
@@ -79,6 +102,20 @@ WorldInfo parse_world_info(const Environment& env, const std::string& config_mas
     info.local_rank = local_rank ? parse_int(*local_rank, found->local_rank, found->name) : 0;
     info.local_world_size = local_size ? parse_int(*local_size, found->local_size, found->name) : 1;
     if (!local_rank && local_size) info.local_rank = info.rank % info.local_world_size;
+    if (info.source == "slurm" && !local_size) {
+      for (const char* spec : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
+        auto value = lookup(env, spec);
+        if (!value) continue;
+        const int node = parse_int(lookup(env, "SLURM_NODEID").value_or("0"), "SLURM_NODEID", "slurm");
+        auto tasks = slurm_tasks_on_node(*value, node);
+        if (!tasks)
+          throw InputError(fmt::format("{}='{}' does not list node {} (SLURM_NODEID) as N or "
+                                       "N(xM) entries; fix the job's environment",
+                                       spec, *value, node));
+        info.local_world_size = *tasks;
+        break;
+      }
+    }
   }
   if (info.world_size < 1)
     throw InputError(
@@ -105,8 +142,17 @@ WorldInfo parse_world_info(const Environment& env, const std::string& config_mas
       throw InputError(
           fmt::format("MASTER_PORT={} is not a TCP port (1..65535)", info.master_port));
   }
+  // torchrun's agent serves the store itself at MASTER_ADDR:MASTER_PORT and keeps
+  // it across --max-restarts, so every rank is its client, and each attempt gets
+  // its own keys (what torch.distributed's env:// rendezvous does).
+  info.agent_store = info.source == "torchrun" &&
+                     lookup(env, "TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
+  const auto attempt = lookup(env, "TORCHELASTIC_RESTART_COUNT");
   auto job = lookup(env, "COHORT_JOB_ID");
   info.job_id = job && !job->empty() ? *job : fmt::format("port{}", info.master_port);
+  if (info.source == "torchrun" && attempt)
+    info.job_id += fmt::format("/attempt{}", parse_int(*attempt, "TORCHELASTIC_RESTART_COUNT", "torchrun"));
+  if (auto file = lookup(env, "COHORT_RENDEZVOUS_FILE")) info.rendezvous_file = *file;
   return info;
 }
 

@@ -213,6 +213,7 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
   read_optimizer(r, n);
   r.read("seed", n.seed, at_least(-1, std::numeric_limits<double>::infinity(),
                                   "-1 = train.seed + the network's index"));
+  r.read("init", n.init);
   r.finish();
   require_choice(prefix + "optimizer", n.optimizer, {"sgd", "adam", "adamw"});
   require_choice(prefix + "schedule", n.schedule, {"constant", "step", "cosine"});

@@ -31,7 +31,8 @@ std::string to_toml(const Config& c) {
                                    {"gamma", n.gamma},
                                    {"min_lr", n.min_lr},
                                    {"grad_clip", n.grad_clip},
-                                   {"seed", n.seed}});
+                                   {"seed", n.seed},
+                                   {"init", n.init}});
   }
   const auto& t = c.train;
   const auto& p = c.parallel;

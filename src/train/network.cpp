@@ -6,6 +6,7 @@
 #include "cohort/models.h"
 #include "cohort/network_state.h"
 #include "cohort/optim.h"
+#include "cohort/state_dict.h"
 
 namespace cohort {
 
@@ -25,6 +26,19 @@ std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets) {
   std::vector<torch::nn::Sequential> models;
   for (const auto& n : nets) models.push_back(n.model);
   return models;
+}
+
+void load_initial_weights(Network& net, size_t index) {
+  const std::string& path = net.config.init;
+  if (path.empty()) return;
+  NamedTensors state;
+  try {
+    state = read_state_dict(path);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("network.{}.init: {}", index, e.what()));
+  }
+  load_state_dict(*net.model, state,
+                  fmt::format("network.{}.init = {} (model {})", index, path, net.config.model.name));
 }
 
 NetworkState network_state(const Network& net) {

@@ -29,6 +29,11 @@ Network make_network(const Config& config, size_t index, c10::Device device = c1
 // The networks' models, in order (shared, not copied).
 std::vector<torch::nn::Sequential> models_of(const std::vector<Network>& nets);
 
+// Replaces the seeded weights with the state_dict of net.config.init (PyTorch's
+// torch.save(model.state_dict(), path)); nothing when it is empty. InputError
+// "network.<index>.init = <path>: <first mismatch>" when the names or shapes differ.
+void load_initial_weights(Network& net, size_t index);
+
 NetworkState network_state(const Network& net);
 void load_network_state(Network& net, const NetworkState& state, const std::string& source);
 

@@ -67,7 +67,7 @@ ProcessContext join_job(const Config& config) {
     } else {
       ctx.server_index = ctx.world.rank - ctx.data_size;
     }
-    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout, backend), ctx.world.rank);
+    ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
     return ctx;
   }
   const MeshLayout layout = training_mesh(p);
@@ -79,7 +79,7 @@ ProcessContext join_job(const Config& config) {
   ctx.stage = coordinate[2];
   ctx.stages = int(p.pipeline);
   if (layout.size() > 1) {
-    ctx.comm = delayed_from_environment(init_world(ctx.world, timeout, backend), ctx.world.rank);
+    ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
     // Sub-groups only where a dimension has several ranks; a lone dimension
     // other than the pipeline is the world itself.
     std::vector<MeshDim> dims;

@@ -22,12 +22,11 @@ void check_threads(int64_t configured) {
       configured, cores));
 }
 
-int64_t configure_threads(int64_t configured) {
+int64_t configure_threads(int64_t configured, int local_processes) {
   // A config from a larger machine still evaluates here: never more than the cores.
   int64_t threads = std::min<int64_t>(configured, std::max(1u, std::thread::hardware_concurrency()));
   if (threads <= 0) {
-    int64_t local = 1;
-    if (const char* v = std::getenv("LOCAL_WORLD_SIZE")) local = std::max(1L, std::atol(v));
+    const int64_t local = std::max(1, local_processes);
     threads = std::max<int64_t>(1, int64_t(std::thread::hardware_concurrency()) / local);
   }
   at::set_num_threads(static_cast<int>(threads));

@@ -204,7 +204,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
   check_threads(config.train.threads);
   const ProcessContext ctx = join_job(config);
   const bool leader = ctx.leader();
-  configure_threads(config.train.threads);
+  configure_threads(config.train.threads, ctx.world.local_world_size);
   // Fail in the first second on a folder the run may not take.
   if (leader) {
     check_run_dir_writable(options.run_dir);
@@ -216,7 +216,11 @@ RunSummary train(const Config& config, const RunOptions& options) {
   const Dataset test_set = load_dataset(data_dir, Split::Test);
 
   std::vector<Network> nets;
-  for (size_t i = 0; i < config.networks.size(); ++i) nets.push_back(make_network(config, i, ctx.placement.device));
+  for (size_t i = 0; i < config.networks.size(); ++i) {
+    nets.push_back(make_network(config, i, ctx.placement.device));
+    // A resume takes every weight from the checkpoint, so the init file may be gone.
+    if (!options.resume) load_initial_weights(nets.back(), i);
+  }
   check_inputs(config, nets, train_set, test_set, data_dir);
   const std::string config_text = to_toml(config);
 
@@ -235,11 +239,15 @@ RunSummary train(const Config& config, const RunOptions& options) {
   if (tc.max_steps > 0) total_steps = std::min(total_steps, tc.max_steps);
 
   Position pos;
+  std::string resumed_from;  // the checkpoint a resume started from, for the progress line
   // What the step engine keeps between steps (PBT's interval so far), restored
   // once the engine exists.
   std::string engine_state;
   std::unique_ptr<StepEngine> engine;
-  if (options.resume) pos = restore_run(options.run_dir, nets, engine_state);
+  if (options.resume) {
+    resumed_from = latest_checkpoint(options.run_dir);
+    pos = restore_run(options.run_dir, nets, engine_state);
+  }
 
   // Inputs are all checked before the run folder is written: a bad run leaves
   // nothing, and a failed resume leaves the run as it was. Ranks hold identical
@@ -291,6 +299,8 @@ RunSummary train(const Config& config, const RunOptions& options) {
     return summary;
   }
 
+  if (!resumed_from.empty())
+    progress.message(fmt::format("resumed from {} (step {})", resumed_from, pos.step));
   // Built after a resume: DDP broadcasts rank 0's (restored) weights, and
   // pipeline stages are cut from the restored network.
   if (leader && options.progress && (ctx.stages > 1 || ctx.network_groups > 1)) {

@@ -107,6 +107,15 @@ TEST(Config, RoundTripsThroughToml) {
   EXPECT_EQ(b.train.seed, 9u);
 }
 
+TEST(Config, NetworkInitNamesAStateDictAndRoundTrips) {
+  TempDir dir;
+  const Config a = load_config("", {"network.0.init=weights/mlp.pt"});
+  EXPECT_EQ(a.networks[0].init, "weights/mlp.pt");
+  EXPECT_EQ(a.networks[1].init, "");  // the seeded initialisation
+  EXPECT_EQ(load_config(write(dir, to_toml(a)), {}).networks[0].init, "weights/mlp.pt");
+  EXPECT_NE(error_of("", {"network.0.init=3"}).find("network.0.init"), std::string::npos);
+}
+
 TEST(Config, StringsWithControlCharactersSurviveTheResolvedText) {
   // Found by fuzz/config_fuzzer: toml++ wrote "\nn" as a multi-line literal string,
   // whose leading newline TOML drops, so the resolved config.toml held "n".

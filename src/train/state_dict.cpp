@@ -1,0 +1,222 @@
+#include "cohort/state_dict.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <iterator>
+#include <map>
+#include <optional>
+
+#include "cohort/error.h"
+
+namespace cohort {
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return shape.empty() ? "a scalar" : fmt::format("{}", fmt::join(shape, "x"));
+}
+
+std::vector<TensorShape> shapes_of(const NamedTensors& tensors) {
+  std::vector<TensorShape> out;
+  for (const auto& [name, t] : tensors) out.push_back({name, t.sizes().vec()});
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// The bytes after a protocol-2 opcode that belong to it, or npos for an opcode
+// outside what torch.save writes at protocol 2.
+size_t argument_bytes(const std::string& p, size_t at) {
+  auto length = [&](size_t width) {  // little-endian unsigned length of `width` bytes
+    size_t n = 0;
+    for (size_t i = 0; i < width && at + 1 + i < p.size(); ++i)
+      n |= size_t(uint8_t(p[at + 1 + i])) << (8 * i);
+    return n;
+  };
+  switch (p[at]) {
+    case 'q': case 'h': case 'K': case '\x80': return 1;
+    case 'M': return 2;
+    case 'J': case 'r': case 'j': return 4;
+    case 'G': return 8;
+    case 'X': case 'T': case 'B': return 4 + length(4);
+    case 'U': case 'C': case '\x8a': return 1 + length(1);
+    case '\x8b': return 4 + length(4);
+    case 'c': {
+      const size_t module_end = p.find('\n', at + 1);
+      const size_t name_end = module_end == std::string::npos ? module_end : p.find('\n', module_end + 1);
+      return name_end == std::string::npos ? name_end : name_end - at;
+    }
+    case '(': case ')': case ']': case '}': case 'N': case '\x88': case '\x89': case 'R':
+    case 'a': case 'e': case 's': case 'u': case 't': case 'b': case 'd': case 'l':
+    case '\x85': case '\x86': case '\x87': case 'Q': case '.':
+      return 0;
+    default: return std::string::npos;
+  }
+}
+
+// How an opcode changes the stack height; MARK-consuming opcodes are handled by
+// the caller.
+int height_change(char op) {
+  switch (op) {
+    case 'q': case 'r': case 'Q': case '\x85': case '\x80': return 0;  // BINPUT, BINPERSID, TUPLE1
+    case 'R': case 'a': case 'b': case '\x86': return -1;  // REDUCE, APPEND, BUILD, TUPLE2
+    case 's': case '\x87': return -2;                     // SETITEM, TUPLE3
+    default: return 1;                                     // the opcodes that push one value
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> ordered_dict_pickle_for_libtorch(const std::string& pickle) {
+  // PROTO 2, GLOBAL 'collections OrderedDict', an optional BINPUT n / LONG_BINPUT n
+  // (the class, memoised for the nested OrderedDicts), EMPTY_TUPLE, REDUCE.
+  const std::string head = std::string("\x80\x02", 2) + "ccollections\nOrderedDict\n";
+  if (pickle.rfind(head, 0) != 0) return std::nullopt;
+  size_t put = head.size();
+  if (put < pickle.size() && pickle[put] == 'q') put += 2;
+  else if (put < pickle.size() && pickle[put] == 'r') put += 5;
+  if (put + 2 > pickle.size() || pickle.compare(put, 2, ")R") != 0) return std::nullopt;
+  // EMPTY_LIST, the class and its BINPUT, APPEND (the list swallows the class),
+  // EMPTY_DICT in place of OrderedDict(): the stack holds [list, dict].
+  std::string out = "\x80\x02]" + pickle.substr(2, put - 2) + "a}";
+  // The items follow as they were, down to the OrderedDict's state (the dict of
+  // its _metadata, whose own OrderedDicts libtorch cannot fill) or STOP.
+  std::vector<size_t> marks;  // stack heights at each open MARK
+  size_t height = 2;
+  for (size_t at = put + 2; at < pickle.size();) {
+    const char op = pickle[at];
+    if (height == 2 && marks.empty() && (op == '}' || op == '.')) break;
+    const size_t args = argument_bytes(pickle, at);
+    if (args == std::string::npos || at + 1 + args > pickle.size()) return std::nullopt;
+    if (op == '(') {
+      marks.push_back(height);
+    } else if (op == 'u' || op == 'e' || op == 't' || op == 'd' || op == 'l') {
+      if (marks.empty()) return std::nullopt;
+      height = marks.back() + (op == 'u' || op == 'e' ? 0 : 1);
+      marks.pop_back();
+    } else {
+      const int change = height_change(op);
+      if (int64_t(height) + change < 0) return std::nullopt;
+      height = size_t(int64_t(height) + change);
+    }
+    out.append(pickle, at, 1 + args);
+    at += 1 + args;
+  }
+  return out + "\x86.";  // TUPLE2 (list, dict), STOP
+}
+
+c10::IValue unpickle(const std::string& pickle,
+                     std::function<at::DataPtr(const std::string&)> read_record, uint64_t version) {
+  size_t offset = 0;
+  torch::jit::Unpickler unpickler(
+      [&](char* out, size_t n) {
+        n = std::min(n, pickle.size() - offset);
+        std::memcpy(out, pickle.data() + offset, n);
+        offset += n;
+        return n;
+      },
+      nullptr, nullptr, std::move(read_record), c10::Device(c10::kCPU));
+  unpickler.set_version(version);
+  return unpickler.parse_ivalue();
+}
+
+NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string& origin) {
+  // torch.save has written a zip archive ("PK" first) since torch 1.6; the older
+  // format needs Python's unpickler.
+  if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
+    throw InputError(fmt::format(
+        "{}: not a torch.save zip archive; save it with torch.save(model.state_dict(), path) "
+        "(torch 1.6 or later, without _use_new_zipfile_serialization=False)",
+        origin));
+  c10::IValue root;
+  try {
+    std::istringstream stream(std::string(bytes.begin(), bytes.end()));
+    caffe2::serialize::PyTorchStreamReader archive(&stream);
+    auto [data, size] = archive.getRecord("data.pkl");
+    const std::string original(static_cast<const char*>(data.get()), size);
+    const auto rewritten = ordered_dict_pickle_for_libtorch(original);
+    const std::string& pickle = rewritten ? *rewritten : original;
+    root = unpickle(
+        pickle,
+        [&](const std::string& record) { return std::get<0>(archive.getRecord("data/" + record)); },
+        archive.version());
+    if (rewritten) root = root.toTupleRef().elements().at(1);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw InputError(fmt::format(
+        "{}: cannot read it as a state_dict ({}); save model.state_dict(), not the model",
+        origin, what.substr(0, what.find('\n'))));
+  }
+  if (!root.isGenericDict())
+    throw InputError(fmt::format("{}: holds a {}, not a state_dict of named tensors", origin,
+                                 root.tagKind()));
+  NamedTensors out;
+  for (const auto& item : root.toGenericDict()) {
+    if (!item.key().isString())
+      throw InputError(fmt::format("{}: a state_dict key is a {}, not a name", origin,
+                                   item.key().tagKind()));
+    const std::string name = item.key().toStringRef();
+    if (!item.value().isTensor())
+      throw InputError(fmt::format("{}: '{}' is a {}, not a tensor (is it a whole checkpoint "
+                                   "rather than model.state_dict()?)",
+                                   origin, name, item.value().tagKind()));
+    out.emplace_back(name, item.value().toTensor());
+  }
+  return out;
+}
+
+NamedTensors read_state_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot be read (no such file, or no permission)", path));
+  return parse_state_dict(std::vector<char>(std::istreambuf_iterator<char>(in), {}), path);
+}
+
+std::string state_dict_mismatch(const std::vector<TensorShape>& model,
+                                const std::vector<TensorShape>& file) {
+  std::map<std::string, const TensorShape*> in_file, in_model;
+  for (const auto& t : file) in_file.emplace(t.name, &t);
+  for (const auto& t : model) in_model.emplace(t.name, &t);
+  for (const auto& t : model)
+    if (!in_file.count(t.name))
+      return fmt::format("has no '{}' ({}), which the model has; the names must be the "
+                         "equivalent PyTorch model's (examples/python/cohort_models.py)",
+                         t.name, shape_text(t.shape));
+  for (const auto& t : model) {
+    const auto& saved = in_file.at(t.name)->shape;
+    if (saved != t.shape)
+      return fmt::format("'{}' has shape {} in the file but {} in the model", t.name,
+                         shape_text(saved), shape_text(t.shape));
+  }
+  for (const auto& t : file)
+    if (!in_model.count(t.name))
+      return fmt::format("holds '{}' ({}), which the model does not have", t.name,
+                         shape_text(t.shape));
+  return "";
+}
+
+std::vector<TensorShape> tensor_shapes(const torch::nn::Module& model) {
+  std::vector<TensorShape> out;
+  for (const auto& p : model.named_parameters()) out.push_back({p.key(), p.value().sizes().vec()});
+  for (const auto& b : model.named_buffers()) out.push_back({b.key(), b.value().sizes().vec()});
+  return out;
+}
+
+void load_state_dict(torch::nn::Module& model, const NamedTensors& state,
+                     const std::string& origin) {
+  const std::string mismatch = state_dict_mismatch(tensor_shapes(model), shapes_of(state));
+  if (!mismatch.empty()) throw InputError(fmt::format("{}: {}", origin, mismatch));
+  const std::map<std::string, at::Tensor> by_name(state.begin(), state.end());
+  at::NoGradGuard no_grad;
+  for (auto& p : model.named_parameters()) p.value().copy_(by_name.at(p.key()));
+  for (auto& b : model.named_buffers()) b.value().copy_(by_name.at(b.key()));
+}
+
+}  // namespace cohort
