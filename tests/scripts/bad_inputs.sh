@@ -93,13 +93,20 @@ with gzip.open(sys.argv[1] + "/t10k-labels-idx1-ubyte.gz", "wb") as f:
     f.write(struct.pack(">II", 0x801, n) + bytes(n))
 PY
 expect 2 "the test images are 1x32x32, the training images 1x28x28" -- "$bin" train "${quick[@]}" --out "$work/r9" --set data.path="$work/data"
+mk_data; "$COHORT_PYTHON" - "$work/data" <<'PY'
+import gzip, struct, sys
+n = 10000  # test labels 0..11: Fashion-MNIST has 10 classes
+with gzip.open(sys.argv[1] + "/t10k-labels-idx1-ubyte.gz", "wb") as f:
+    f.write(struct.pack(">II", 0x801, n) + bytes(i % 12 for i in range(n)))
+PY
+expect 2 "t10k-labels-idx1-ubyte.gz: label 11 is outside 0..9" -- "$bin" train "${quick[@]}" --out "$work/r12" --set data.path="$work/data"
 rm -rf "$work/swapped"; mkdir "$work/swapped"
 for f in images-idx3 labels-idx1; do
   ln -s "$data/train-$f-ubyte.gz" "$work/swapped/t10k-$f-ubyte.gz"
   ln -s "$data/t10k-$f-ubyte.gz" "$work/swapped/train-$f-ubyte.gz"
 done
 expect 2 "are the train-\* and t10k-\* files swapped" -- "$bin" train "${quick[@]}" --out "$work/r10" --set data.path="$work/swapped"
-for r in r7 r8 r9 r10; do check "no run folder for a refused run ($r)" test ! -e "$work/$r"; done
+for r in r7 r8 r9 r10 r12; do check "no run folder for a refused run ($r)" test ! -e "$work/$r"; done
 
 # Checkpoints edited by hand: the manifest's own checksum, and the folder's step.
 cp -r "$work/good" "$work/edited"
