@@ -11,6 +11,7 @@
 # deviations, then a plot (matplotlib) of both accuracies.
 #   bench/cohort_methods.sh [EPOCHS] [SEEDS] [OUT]
 #   MODEL=cnn KS="2 4" METHODS="none mutual codistill" bench/cohort_methods.sh 3 3
+#   FIRST_SEED=2 bench/cohort_methods.sh 3 1   # one more seed for an earlier table
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # The peers run on the venv's torch, the libtorch Cohort links (scripts/install-deps.sh).
@@ -24,11 +25,12 @@ model=${MODEL:-mlp}
 ks=${KS:-2 4}
 methods=${METHODS:-none mutual codistill}
 threads=${THREADS:-2}
+first_seed=${FIRST_SEED:-0}
 mkdir -p "$out"
 results="$out/results.jsonl"
 : >"$results"
 
-for ((seed = 0; seed < seeds; seed++)); do
+for ((seed = first_seed; seed < first_seed + seeds; seed++)); do
   if [[ -f $peer ]]; then
     "$peer_python" "$peer" --model "$model" --epochs "$epochs" --seed "$seed" \
       --threads "$threads" --batch-size 64 --lr 0.05 --eval 1 2>/dev/null | tail -n 1 |

@@ -43,7 +43,7 @@ struct Settings {
 
 nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& comm) {
   const int world = comm->size(), rank = comm->rank();
-  const cohort::Dataset train = cohort::load_dataset(s.data, cohort::Split::Train);
+  const auto train = cohort::load_dataset(s.data, cohort::Split::Train);
   torch::manual_seed(0);
   cohort::ModelSpec spec;
   spec.name = s.model;
@@ -55,7 +55,7 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
   cohort::DistributedDataParallel ddp(net.ptr(), comm, options);
   torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(s.lr).momentum(0.9));
 
-  const int64_t n = train.size(), steps_per_epoch = n / (s.batch * world);
+  const int64_t n = train->size(), steps_per_epoch = n / (s.batch * world);
   const int64_t warm = std::min(s.warmup, s.steps / 4);
   auto generator = at::detail::createCPUGenerator(0);
   at::Tensor perm;
@@ -69,7 +69,8 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
       t0 = std::chrono::steady_clock::now();
     }
     at::Tensor idx = perm.narrow(0, (in_epoch * world + rank) * s.batch, s.batch);
-    at::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
+    const cohort::Batch batch = train->get(idx);
+    const at::Tensor &x = batch.inputs, &y = batch.targets;
     sgd.zero_grad();
     torch::nn::functional::cross_entropy(net->forward(x), y).backward();
     ddp.synchronize();

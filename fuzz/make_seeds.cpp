@@ -1,11 +1,15 @@
 // Writes the binary seed inputs of the fuzz targets into <dir>/<target>/, made by
 // the library's own writers so they stay valid as the formats change:
 //   cohort_fuzz_seeds build-sanitize/fuzz/corpus
+#include <png.h>
+#include <torch/serialize.h>
 #include <torch/torch.h>
+#include <turbojpeg.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -42,6 +46,10 @@ std::string idx_bytes(uint8_t type, int width, const std::vector<uint32_t>& dims
     out += char(i);
   }
   return out;
+}
+
+std::string fmt_name(const char* kind, int channels) {
+  return std::string(kind) + (channels == 1 ? "-gray" : "-rgb");
 }
 
 std::string gzip(const std::string& bytes) {
@@ -97,6 +105,51 @@ void checkpoint_seeds(const fs::path& dir) {
   fs::remove_all(run);
 }
 
+void csv_seeds(const fs::path& dir) {
+  write_file(dir / "three-rows", "a,b,label\n1.5,-2,0\n3e2,0.25,1\n0,7,2\n");
+  write_file(dir / "quoted-named-target",
+             std::string("\"x, y\",t,z\r\n\"1\",0,2\r\n4,1,5\r\n") + '\0' + "t");
+}
+
+// A 6 x 5 image of `channels` (1 or 3) bytes per pixel, as PNG and as JPEG; the
+// fuzzer's first byte picks the channels it asks the decoder for.
+void image_seeds(const fs::path& dir) {
+  for (int channels : {1, 3}) {
+    std::vector<uint8_t> pixels(6 * 5 * size_t(channels));
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = uint8_t(i * 37);
+    png_image image;
+    std::memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = 5;
+    image.height = 6;
+    image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    png_alloc_size_t size = 0;
+    png_image_write_to_memory(&image, nullptr, &size, 0, pixels.data(), 0, nullptr);
+    std::string png(size, '\0');
+    png_image_write_to_memory(&image, png.data(), &size, 0, pixels.data(), 0, nullptr);
+    write_file(dir / fmt_name("png", channels), std::string(1, char(channels)) + png);
+
+    tjhandle tj = tjInitCompress();
+    unsigned char* jpeg = nullptr;
+    unsigned long jpeg_size = 0;
+    tjCompress2(tj, pixels.data(), 5, 0, 6, channels == 1 ? TJPF_GRAY : TJPF_RGB, &jpeg, &jpeg_size,
+                channels == 1 ? TJSAMP_GRAY : TJSAMP_420, 90, 0);
+    write_file(
+        dir / fmt_name("jpeg", channels),
+        std::string(1, char(channels)) + std::string(reinterpret_cast<char*>(jpeg), jpeg_size));
+    tjFree(jpeg);
+    tjDestroy(tj);
+  }
+}
+
+void tensor_seeds(const fs::path& dir) {
+  c10::Dict<std::string, at::Tensor> dict;
+  dict.insert("inputs", torch::arange(12.0).reshape({4, 3}));
+  dict.insert("targets", torch::tensor({0, 2, 1, 2}));
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  write_file(dir / "four-samples", std::string(bytes.begin(), bytes.end()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,9 +158,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  for (const char* target : {"idx", "config", "checkpoint"}) fs::create_directories(root / target);
+  for (const char* target : {"idx", "config", "checkpoint", "csv", "image", "tensors"})
+    fs::create_directories(root / target);
   idx_seeds(root / "idx");
   config_seeds(root / "config");
   checkpoint_seeds(root / "checkpoint");
+  csv_seeds(root / "csv");
+  image_seeds(root / "image");
+  tensor_seeds(root / "tensors");
   return 0;
 }

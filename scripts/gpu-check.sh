@@ -9,15 +9,17 @@
 #
 # The GPU machine has no package registry, so --prepare downloads the Debian
 # packages the build needs besides torch (header libraries, protobuf and its
-# compiler, googletest's sources, gloo's headers, zlib's) into .gpu-deps/, which
-# travels with the working tree (ignored by git, 15 MB); the check unpacks them
-# into a folder of its own, never into /. Ends within about 8 minutes on 16 cores.
+# compiler, googletest's sources, gloo's headers, zlib's, the image and CSV
+# libraries) into .gpu-deps/, which travels with the working tree (ignored by git,
+# 16 MB); the check unpacks them into a folder of its own, never into /. Ends
+# within about 8 minutes on 16 cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=$root/.gpu-deps
 packages=(libcli11-dev libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev libgloo-dev
   libprotobuf-dev libprotobuf32 protobuf-compiler libprotoc32 googletest libgtest-dev
-  libboost1.74-dev zlib1g-dev)
+  libboost1.74-dev zlib1g-dev
+  libpng-dev libpng16-16 libturbojpeg0-dev libturbojpeg0 libcsv-dev libcsv3)  # data sources
 
 if [[ ${1:-} == --prepare ]]; then
   mkdir -p "$deps"

@@ -14,6 +14,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps
   libprotobuf-dev protobuf-compiler libboost-dev
+  libpng-dev libturbojpeg0-dev libcsv-dev  # data sources: PNG, JPEG and CSV readers
   chromium fonts-dejavu-core python3-pil
   python3-matplotlib  # bench/ plots
   clang libclang-rt-14-dev  # scripts/sanitize.sh: ASan, UBSan, TSan, libFuzzer

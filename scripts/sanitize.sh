@@ -51,6 +51,9 @@ max_len() {
     idx) echo 4096 ;;
     config) echo 4096 ;;
     checkpoint) echo 16384 ;;
+    csv) echo 2048 ;;
+    image) echo 8192 ;;
+    tensors) echo 8192 ;;
   esac
 }
 
@@ -81,7 +84,7 @@ tsan_queue() {
     TSAN_OPTIONS=halt_on_error=1 "$build/blocking_queue_tsan"
 }
 stage tsan-queue tsan_queue
-for target in idx config checkpoint; do
+for target in idx config checkpoint csv image tensors; do
   stage "${target}_fuzzer" run_fuzzer "$target"
 done
 

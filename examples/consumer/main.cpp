@@ -7,15 +7,14 @@
 #include <iostream>
 
 int main() {
-  const cohort::Dataset train =
-      cohort::load_dataset("/usr/share/datasets/fashion-mnist", cohort::Split::Train);
+  const auto train = cohort::load_dataset("/usr/share/datasets/fashion-mnist", cohort::Split::Train);
   auto model = cohort::build_model(cohort::ModelSpec{"mlp"});
   torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  const cohort::ShardedSampler sampler(train.size(), /*rank=*/0, /*world=*/1, /*seed=*/0);
+  const cohort::ShardedSampler sampler(train->size(), /*rank=*/0, /*world=*/1, /*seed=*/0);
   const auto order = sampler.indices(0);
   double first = 0, last = 0;
   for (int64_t b = 0; b < 50; ++b) {
-    const auto batch = cohort::make_batch(train, order, b, 64);
+    const auto batch = cohort::make_batch(*train, order, b, 64);
     sgd.zero_grad();
     auto loss = torch::cross_entropy_loss(model->forward(batch.inputs), batch.targets);
     loss.backward();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cohort/data.h"
 #include "cohort/models.h"
 
 namespace cohort {
@@ -29,8 +30,8 @@ struct TrainConfig {
   std::string precision = "fp32";  // fp32 | bf16 (autocast)
 };
 
-struct DataConfig {
-  std::string path;  // empty = Debian's dataset-fashion-mnist
+// Where the data comes from (cohort/data.h), and how the trainer walks it.
+struct DataConfig : DataSource {
   bool shuffle = true;
 };
 

@@ -14,8 +14,10 @@ struct ModelSpec {
   std::string name = "cnn";         // mlp | cnn | resnet
   std::vector<int64_t> widths = {};  // mlp hidden widths (default 256, 256)
   int64_t channels = 32;            // cnn/resnet base channel count
+  // Set from the data by the trainer (the zoo fits the data); these defaults
+  // are Fashion-MNIST's.
   int64_t num_classes = 10;
-  std::vector<int64_t> input_shape = {1, 28, 28};  // C, H, W
+  std::vector<int64_t> input_shape = {1, 28, 28};  // one sample: C, H, W (any shape for mlp)
 };
 
 // Names the registry knows, in a stable order (for --help and error messages).
@@ -28,7 +30,7 @@ torch::nn::Sequential build_model(const ModelSpec& spec);
 // The number of trainable parameters build_model(spec) would make, computed
 // without allocating them (a double: a mistyped width can overflow int64), so
 // that a network too large for memory is refused before it is built. 0 for an
-// unknown model.
+// unknown model or an input shape it cannot take (build_model says why).
 double parameter_count(const ModelSpec& spec);
 
 }  // namespace cohort

@@ -26,6 +26,11 @@ NamedTensors read_state_dict(const std::string& path);
 // The same on the file's bytes; `origin` names it in errors.
 NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string& origin);
 
+// Any torch.save file of {name: tensor} (tensor files of data too); errors end by
+// saying how to write one, `how_to_save` (e.g. "torch.save(model.state_dict(), path)").
+NamedTensors parse_named_tensors(const std::vector<char>& bytes, const std::string& origin,
+                                 const std::string& how_to_save);
+
 // Pure: the pickle of torch.save(state_dict) rewritten for libtorch's C++
 // unpickler, which reads collections.OrderedDict as None (it expects one only as
 // _rebuild_tensor_v2's unused backward_hooks) and has no POP. The class goes into a

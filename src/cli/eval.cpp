@@ -41,13 +41,14 @@ int run_eval(const EvalArgs& args) {
   if (!from_config && !args.overrides.empty())
     throw InputError("--set applies to a CONFIG.toml; a checkpoint is evaluated as it was saved");
   const TrainingState state = from_config ? TrainingState{} : load_checkpoint(args.checkpoint);
-  const Config config = from_config ? load_config(args.checkpoint, args.overrides)
-                                    : config_of(state, args.checkpoint);
+  Config config = from_config ? load_config(args.checkpoint, args.overrides)
+                              : config_of(state, args.checkpoint);
   configure_threads(config.train.threads);
-  const std::string data_dir = !args.data.empty() ? args.data
-                               : config.data.path.empty() ? default_data_folder()
-                                                          : config.data.path;
-  const Dataset test = load_dataset(data_dir, Split::Test);
+  if (!args.data.empty()) (config.data.format == "idx" ? config.data.path : config.data.test) = args.data;
+  // The training split too: the test split is read in its terms (classes, normalisation).
+  const Splits splits = load_splits(config.data);
+  const Dataset& test = *splits.test;
+  config = fit_to_data(config, splits.train->spec());
   nlohmann::json nets = nlohmann::json::array();
   std::vector<at::Tensor> probs;
   for (size_t i = 0; i < config.networks.size(); ++i) {
@@ -70,7 +71,7 @@ int run_eval(const EvalArgs& args) {
                         {"step", state.step},
                         {"networks", nets}};
   if (probs.size() > 1) {
-    const Evaluation e = evaluate_ensemble(probs, test.labels);
+    const Evaluation e = evaluate_ensemble(probs, test.slice(0, test.size()).targets);
     out["ensemble"] = {{"test_accuracy", e.accuracy}, {"test_loss", e.loss}};
   }
   std::cout << out.dump() << std::endl;
@@ -89,7 +90,7 @@ Runner add_eval_command(CLI::App& app) {
                   "weights)")
       ->required();
   cmd->add_option("--set", args->overrides, "With a config: override a key (repeatable)");
-  cmd->add_option("--data", args->data, "Folder of IDX files (default: the run's data)");
+  cmd->add_option("--data", args->data, "The test split to evaluate on: a folder of IDX files, or for other data.format values the data.test path (default: the run's data)");
   return [args] { return run_eval(*args); };
 }
 

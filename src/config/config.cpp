@@ -260,6 +260,30 @@ void read_cooperate(TableReader r, CooperateConfig& c) {
   require_choice("cooperate.method", c.method, {"none", "mutual", "codistill", "ensemble", "pbt"});
 }
 
+void read_data(TableReader r, DataConfig& d) {
+  r.read("format", d.format);
+  r.read("path", d.path);
+  r.read("train", d.train);
+  r.read("test", d.test);
+  r.read("task", d.task);
+  r.read("target", d.target);
+  r.read("size", d.image_size, at_least(1, 1 << 14));
+  r.read("mean", d.mean, Range{-1e6, 1e6, true, true, ""});
+  r.read("std", d.stddev, positive(1e6));
+  r.read("shuffle", d.shuffle);
+  r.finish();
+  require_choice("data.format", d.format, {"idx", "tensors", "images", "csv"});
+  require(d.task != "regression",
+          "data.task = 'regression' is not supported yet: Cohort trains classifiers (targets "
+          "are class indices); leave data.task out or set it to 'classification'");
+  require_choice("data.task", d.task, {"classification"});
+  require(d.image_size.empty() || d.image_size.size() == 2,
+          fmt::format("data.size must be [H, W], got {} values", d.image_size.size()));
+  require(d.mean.size() == d.stddev.size(),
+          fmt::format("data.mean has {} values and data.std {}: give both, one per channel",
+                      d.mean.size(), d.stddev.size()));
+}
+
 const toml::table& sub_table(toml::table& root, const char* key) {
   auto* node = root.get(key);
   if (!node) root.insert(key, toml::table{});
@@ -280,10 +304,7 @@ Config from_table(toml::table& root) {
   top.get("cooperate");
   top.finish();
   read_train(TableReader(sub_table(root, "train"), "train."), config.train);
-  TableReader data(sub_table(root, "data"), "data.");
-  data.read("path", config.data.path);
-  data.read("shuffle", config.data.shuffle);
-  data.finish();
+  read_data(TableReader(sub_table(root, "data"), "data."), config.data);
   const auto* networks = root.get("network");
   if (!networks || !networks->is_array() || networks->as_array()->empty()) {
     throw InputError("the config needs at least one [[network]] entry");

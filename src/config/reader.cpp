@@ -107,6 +107,21 @@ void TableReader::read(const char* key, std::vector<int64_t>& out, const Range& 
   }
 }
 
+void TableReader::read(const char* key, std::vector<double>& out, const Range& each) {
+  const auto* node = get(key);
+  if (!node) return;
+  const auto* array = node->as_array();
+  if (!array) wrong_type(key, *node, "an array of numbers");
+  out.clear();
+  for (const auto& item : *array) {
+    const auto value = item.value<double>();
+    if (!value || !(item.is_integer() || item.is_floating_point()))
+      wrong_type(key, item, "an array of numbers");
+    check(key, *value, each, fmt::format("{}", *value));
+    out.push_back(*value);
+  }
+}
+
 void TableReader::finish() const {
   for (const auto& [key, node] : table_) {
     if (!known_.count(std::string(key.str()))) {

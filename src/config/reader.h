@@ -27,6 +27,8 @@ class TableReader {
   void read(const char* key, int64_t& out, const Range& range);
   void read(const char* key, double& out, const Range& range);
   void read(const char* key, std::vector<int64_t>& out, const Range& each);
+  // An array of numbers (integers read as doubles), each finite and in `each`.
+  void read(const char* key, std::vector<double>& out, const Range& each);
   const toml::node* get(const char* key);  // marks as known; null when absent
   void finish() const;
 

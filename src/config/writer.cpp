@@ -8,11 +8,29 @@
 
 namespace cohort {
 
+namespace {
+
+template <typename T>
+toml::array array_of(const std::vector<T>& values) {
+  toml::array out;
+  for (const T& v : values) out.push_back(v);
+  return out;
+}
+
+toml::table data_table(const DataConfig& d) {
+  return toml::table{{"format", d.format},     {"path", d.path},
+                     {"train", d.train},       {"test", d.test},
+                     {"task", d.task},         {"target", d.target},
+                     {"size", array_of(d.image_size)}, {"mean", array_of(d.mean)},
+                     {"std", array_of(d.stddev)}, {"shuffle", d.shuffle}};
+}
+
+}  // namespace
+
 std::string to_toml(const Config& c) {
   toml::array networks;
   for (const auto& n : c.networks) {
-    toml::array w;
-    for (auto x : n.model.widths) w.push_back(x);
+    const toml::array w = array_of(n.model.widths);
     networks.push_back(toml::table{{"name", n.name},
                                    {"model", n.model.name},
                                    {"widths", w},
@@ -52,7 +70,7 @@ std::string to_toml(const Config& c) {
                                          {"tensorboard", t.tensorboard},
                                          {"device", t.device},
                                          {"precision", t.precision}}},
-                   {"data", toml::table{{"path", c.data.path}, {"shuffle", c.data.shuffle}}},
+                   {"data", data_table(c.data)},
                    {"network", networks},
                    {"parallel", toml::table{{"network", p.network},
                                             {"data", p.data},

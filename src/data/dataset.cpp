@@ -1,64 +1,37 @@
-#include <filesystem>
-
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cohort/data.h"
 #include "cohort/error.h"
 
 namespace cohort {
-namespace {
 
-// Fashion-MNIST training-set statistics; normalising both splits with the
-// training set's numbers keeps test inputs on the distribution the model saw.
-constexpr double kMean = 0.2860;
-constexpr double kStd = 0.3530;
-
-std::string find_file(const std::string& folder, const std::string& stem) {
-  for (const char* suffix : {".gz", ""}) {
-    const auto path = std::filesystem::path(folder) / (stem + suffix);
-    if (std::filesystem::exists(path)) return path.string();
-  }
-  throw InputError(fmt::format("{}: no {} or {}.gz (install dataset-fashion-mnist, or set "
-                               "data.path to a folder of IDX files)", folder, stem, stem));
+Batch Dataset::slice(int64_t begin, int64_t end) const {
+  return get(at::arange(begin, end, at::kLong));
 }
 
-}  // namespace
+TensorDataset::TensorDataset(at::Tensor inputs, at::Tensor targets, int64_t classes)
+    : inputs_(std::move(inputs)), targets_(std::move(targets)), classes_(classes) {
+  if (inputs_.dim() < 1 || targets_.dim() != 1 || inputs_.size(0) != targets_.size(0)) {
+    throw InputError(fmt::format("a dataset needs N inputs and N targets, got {} and {}",
+                                 fmt::join(inputs_.sizes(), "x"),
+                                 fmt::join(targets_.sizes(), "x")));
+  }
+}
 
-std::string default_data_folder() { return COHORT_DEFAULT_DATA; }
+int64_t TensorDataset::size() const { return targets_.size(0); }
 
-Dataset load_dataset(const std::string& folder, Split split) {
-  if (!std::filesystem::is_directory(folder)) {
-    throw InputError(fmt::format("data folder {} {} (set data.path, or install "
-                                 "dataset-fashion-mnist)",
-                                 folder,
-                                 std::filesystem::exists(folder) ? "is a file, not a folder"
-                                                                 : "does not exist"));
-  }
-  const std::string prefix = split == Split::Train ? "train" : "t10k";
-  const std::string images_path = find_file(folder, prefix + "-images-idx3-ubyte");
-  const std::string labels_path = find_file(folder, prefix + "-labels-idx1-ubyte");
-  at::Tensor images = read_idx(images_path);
-  at::Tensor labels = read_idx(labels_path);
-  if (images.dim() != 3 || images.scalar_type() != at::kByte) {
-    throw InputError(fmt::format("{}: expected N x H x W unsigned bytes, got rank {}",
-                                 images_path, images.dim()));
-  }
-  if (labels.dim() != 1 || labels.scalar_type() != at::kByte) {
-    throw InputError(fmt::format("{}: expected a vector of unsigned bytes", labels_path));
-  }
-  if (images.size(0) != labels.size(0)) {
-    throw InputError(fmt::format("{} has {} images but {} has {} labels", images_path,
-                                 images.size(0), labels_path, labels.size(0)));
-  }
-  if (labels.max().item<int64_t>() > 9) {
-    throw InputError(fmt::format("{}: label {} is outside 0..9", labels_path,
-                                 labels.max().item<int64_t>()));
-  }
-  Dataset data;
-  data.images = images.to(at::kFloat).div_(255.0).sub_(kMean).div_(kStd).unsqueeze(1).contiguous();
-  data.labels = labels.to(at::kLong).contiguous();
-  return data;
+Batch TensorDataset::get(const at::Tensor& indices) const {
+  return {inputs_.index_select(0, indices), targets_.index_select(0, indices)};
+}
+
+Batch TensorDataset::slice(int64_t begin, int64_t end) const {
+  return {inputs_.slice(0, begin, end), targets_.slice(0, begin, end)};
+}
+
+SampleSpec TensorDataset::spec() const {
+  return {inputs_.sizes().slice(1).vec(), Task::Classification, classes_};
 }
 
 }  // namespace cohort

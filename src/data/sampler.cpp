@@ -8,14 +8,18 @@ namespace cohort {
 
 ShardedSampler::ShardedSampler(int64_t dataset_size, int rank, int world_size, uint64_t seed,
                                bool shuffle, Tail tail)
-    : dataset_size_(dataset_size), rank_(rank), world_size_(world_size), seed_(seed),
-      shuffle_(shuffle), tail_(tail) {
+    : dataset_size_(dataset_size),
+      rank_(rank),
+      world_size_(world_size),
+      seed_(seed),
+      shuffle_(shuffle),
+      tail_(tail) {
   if (world_size < 1 || rank < 0 || rank >= world_size) {
     throw InputError(fmt::format("sampler: rank {} is outside a world of {}", rank, world_size));
   }
   if (dataset_size < world_size) {
-    throw InputError(fmt::format("sampler: {} samples cannot be shared by {} ranks",
-                                 dataset_size, world_size));
+    throw InputError(
+        fmt::format("sampler: {} samples cannot be shared by {} ranks", dataset_size, world_size));
   }
 }
 
@@ -54,7 +58,7 @@ Batch make_batch(const Dataset& data, const at::Tensor& epoch_indices, int64_t b
   const int64_t begin = batch_index * batch_size;
   const int64_t end = std::min<int64_t>(begin + batch_size, epoch_indices.size(0));
   const at::Tensor idx = epoch_indices.slice(0, begin, end);
-  return {data.images.index_select(0, idx), data.labels.index_select(0, idx)};
+  return data.get(idx);
 }
 
 }  // namespace cohort

@@ -102,6 +102,7 @@ int64_t residual_block_params(int64_t in, int64_t out, int64_t stride) {
 // Mirrors the builders above layer by layer; tests/unit/models_test.cpp holds
 // the two to the same count.
 double parameter_count(const ModelSpec& spec) {
+  if (spec.input_shape.empty() || (spec.name != "mlp" && spec.input_shape.size() != 3)) return 0;
   const int64_t c = spec.channels, classes = spec.num_classes, in_c = spec.input_shape.at(0);
   if (spec.name == "mlp") {
     double in = 1, n = 0;
@@ -135,7 +136,15 @@ nn::Sequential build_model(const ModelSpec& spec) {
   }
   require_positive(spec, spec.channels, "channels");
   require_positive(spec, spec.num_classes, "num_classes");
-  if (spec.input_shape.size() != 3) throw InputError("model input_shape must be C, H, W");
+  if (spec.input_shape.empty())
+    throw InputError(fmt::format("model {}: the input shape is empty", spec.name));
+  for (int64_t d : spec.input_shape) require_positive(spec, d, "every input dimension");
+  // The mlp flattens whatever it is given; the convolutional models need images.
+  if (spec.name != "mlp" && spec.input_shape.size() != 3) {
+    throw InputError(fmt::format("model {} takes images (C x H x W), but the samples are {}: use "
+                                 "mlp for feature vectors",
+                                 spec.name, fmt::join(spec.input_shape, "x")));
+  }
   return it->second(spec);
 }
 

@@ -18,8 +18,9 @@ Evaluation evaluate(torch::nn::Sequential& model, const Dataset& data, at::Tenso
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < data.size(); i += chunk) {
     const int64_t end = std::min(i + chunk, data.size());
-    const at::Tensor logits = model->forward(data.images.slice(0, i, end).to(device));
-    const at::Tensor labels = data.labels.slice(0, i, end).to(device);
+    const Batch batch = data.slice(i, end);
+    const at::Tensor logits = model->forward(batch.inputs.to(device));
+    const at::Tensor labels = batch.targets.to(device);
     loss_sum += at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
     if (probs) parts.push_back(at::softmax(logits, 1).cpu());

@@ -58,39 +58,42 @@ void check_memory(const Config& config) {
   }
 }
 
-void check_datasets(const Config& config, const Dataset& train, const Dataset& test,
-                    const std::string& folder) {
-  const auto train_shape = train.images.sizes().slice(1);
-  const auto test_shape = test.images.sizes().slice(1);
-  if (train_shape != test_shape) {
-    throw InputError(fmt::format("{}: the test images are {}, the training images {}: both splits "
-                                 "must hold images of one size",
-                                 folder, shape_text(test_shape), shape_text(train_shape)));
+// What the data is, for messages: the folder or file the training split came from.
+std::string data_origin(const DataSource& source) {
+  if (!source.train.empty()) return source.train;
+  return source.path.empty() ? default_data_folder() : source.path;
+}
+
+void check_datasets(const DataSource& source, const Dataset& train, const Dataset& test) {
+  const std::string origin = data_origin(source);
+  const SampleSpec train_spec = train.spec(), test_spec = test.spec();
+  if (train_spec.input_shape != test_spec.input_shape) {
+    throw InputError(fmt::format("{}: the test samples are {}, the training samples {}: both splits "
+                                 "must hold samples of one shape",
+                                 origin, shape_text(test_spec.input_shape),
+                                 shape_text(train_spec.input_shape)));
   }
-  if (train.size() < test.size()) {
+  if (train_spec.outputs != test_spec.outputs) {
+    throw InputError(fmt::format("{}: the training split has {} classes, the test split {}",
+                                 origin, train_spec.outputs, test_spec.outputs));
+  }
+  if (train.size() < 1 || test.size() < 1 || train_spec.outputs < 1) {
+    throw InputError(fmt::format("{}: a split holds no samples or no classes", origin));
+  }
+  if (source.format == "idx" && train.size() < test.size()) {
     throw InputError(fmt::format(
         "{}: the training split has fewer samples ({}) than the test split ({}): are the train-* "
         "and t10k-* files swapped?",
-        folder, train.size(), test.size()));
+        origin, train.size(), test.size()));
   }
-  for (size_t i = 0; i < config.networks.size(); ++i) {
-    const ModelSpec& spec = config.networks[i].model;
-    if (train_shape != at::IntArrayRef(spec.input_shape)) {
-      throw InputError(fmt::format("{}: the images are {}, network.{} ({}) takes {}", folder,
-                                   shape_text(train_shape), i, spec.name,
-                                   shape_text(spec.input_shape)));
-    }
-    for (const Dataset* split : {&train, &test}) {
-      const int64_t lo = split->labels.min().item<int64_t>();
-      const int64_t hi = split->labels.max().item<int64_t>();
-      if (lo < 0 || hi >= spec.num_classes) {
-        throw InputError(fmt::format(
-            "{}: the {} labels run from {} to {}, network.{} ({}) has {} classes (0 to {})", folder,
-            split == &train ? "training" : "test", lo, hi, i, spec.name, spec.num_classes,
-            spec.num_classes - 1));
-      }
-    }
+}
+
+Config fit_to_data(Config config, const SampleSpec& data) {
+  for (auto& n : config.networks) {
+    n.model.input_shape = data.input_shape;
+    n.model.num_classes = data.outputs;
   }
+  return config;
 }
 
 void check_network_accepts(Network& net, const Dataset& train, size_t index) {
@@ -102,16 +105,16 @@ void check_network_accepts(Network& net, const Dataset& train, size_t index) {
   try {
     torch::NoGradGuard no_grad;
     const auto device = net.parameters.empty() ? c10::Device(c10::kCPU) : net.parameters[0].device();
-    out = net.model->forward(train.images.narrow(0, 0, n).to(device));
+    out = net.model->forward(train.slice(0, n).inputs.to(device));
   } catch (const c10::Error& e) {
     net.model->train(was_training);
     const std::string what = e.what_without_backtrace();
-    throw InputError(fmt::format("network.{} ({}) cannot take the training images: {}", index,
+    throw InputError(fmt::format("network.{} ({}) cannot take the training samples: {}", index,
                                  net.config.model.name, what.substr(0, what.find('\n'))));
   }
   net.model->train(was_training);
   if (out.dim() != 2 || out.size(0) != n || out.size(1) != net.config.model.num_classes) {
-    throw InputError(fmt::format("network.{} ({}) maps {} images to {}, not {}x{} class scores",
+    throw InputError(fmt::format("network.{} ({}) maps {} samples to {}, not {}x{} class scores",
                                  index, net.config.model.name, n, shape_text(out.sizes()), n,
                                  net.config.model.num_classes));
   }

@@ -20,13 +20,16 @@ double training_bytes(const NetworkConfig& network);
 // the kernel's OOM killer, would otherwise end the run without a word.
 void check_memory(const Config& config);
 
-// Train and test splits that fit each other and the networks: the same image
-// shape, the shape the models take, labels within the classes, and the splits
-// not swapped.
-void check_datasets(const Config& config, const Dataset& train, const Dataset& test,
-                    const std::string& folder);
+// Train and test splits that fit each other: samples of one shape, the same
+// classes, something to train on, and (IDX) the splits not swapped. The loaders
+// check each split's own targets; this checks the pair, for any Dataset.
+void check_datasets(const DataSource& source, const Dataset& train, const Dataset& test);
 
-// One forward pass of two training images through the network (in eval mode, so
+// The zoo fits the data: every network takes the training split's sample shape
+// and predicts its classes (ModelSpec::input_shape, num_classes).
+Config fit_to_data(Config config, const SampleSpec& data);
+
+// One forward pass of two training samples through the network (in eval mode, so
 // nothing is updated) must give one row of class scores each.
 void check_network_accepts(Network& net, const Dataset& train, size_t index);
 

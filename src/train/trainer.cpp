@@ -98,8 +98,8 @@ void check_finite(const std::vector<double>& losses, const std::vector<Network>&
 
 // Everything a run's inputs must satisfy, checked before anything is written.
 void check_inputs(const Config& config, std::vector<Network>& nets, const Dataset& train_set,
-                  const Dataset& test_set, const std::string& data_dir) {
-  check_datasets(config, train_set, test_set, data_dir);
+                  const Dataset& test_set) {
+  check_datasets(config.data, train_set, test_set);
   for (size_t i = 0; i < nets.size(); ++i) check_network_accepts(nets[i], train_set, i);
 }
 
@@ -198,22 +198,24 @@ std::string RunSummary::describe() const {
   return out + fmt::format("  run folder: {}\n", run_dir);
 }
 
-RunSummary train(const Config& config, const RunOptions& options) {
+RunSummary train(const Config& given, const RunOptions& options) {
   const auto wall_start = Clock::now();
-  check_memory(config);
-  check_threads(config.train.threads);
-  const ProcessContext ctx = join_job(config);
+  check_threads(given.train.threads);
+  const ProcessContext ctx = join_job(given);
   const bool leader = ctx.leader();
-  configure_threads(config.train.threads, ctx.world.local_world_size);
+  configure_threads(given.train.threads, ctx.world.local_world_size);
   // Fail in the first second on a folder the run may not take.
   if (leader) {
     check_run_dir_writable(options.run_dir);
     if (!options.resume && !options.overwrite) refuse_existing_run(options.run_dir);
   }
 
-  const std::string data_dir = config.data.path.empty() ? default_data_folder() : config.data.path;
-  const Dataset train_set = load_dataset(data_dir, Split::Train);
-  const Dataset test_set = load_dataset(data_dir, Split::Test);
+  const Splits splits = load_splits(given.data);
+  const Dataset& train_set = *splits.train;
+  const Dataset& test_set = *splits.test;
+  // The zoo's models take their input shape and classes from the data.
+  const Config config = fit_to_data(given, train_set.spec());
+  check_memory(config);
 
   std::vector<Network> nets;
   for (size_t i = 0; i < config.networks.size(); ++i) {
@@ -221,7 +223,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
     // A resume takes every weight from the checkpoint, so the init file may be gone.
     if (!options.resume) load_initial_weights(nets.back(), i);
   }
-  check_inputs(config, nets, train_set, test_set, data_dir);
+  check_inputs(config, nets, train_set, test_set);
   const std::string config_text = to_toml(config);
 
   const auto& tc = config.train;
@@ -316,7 +318,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
     // The first timed step is drawn: warmed up, and early enough to show in short runs.
     const int64_t timeline_step = std::min(pos.step + warmup_steps, total_steps - 1);
     engine =
-        std::make_unique<PipelineEngine>(config, ctx, nets[0], train_set.images.narrow(0, 0, rows),
+        std::make_unique<PipelineEngine>(config, ctx, nets[0], train_set.slice(0, rows).inputs,
                                          options.run_dir, metrics, timeline_step);
   } else if (config.cooperate.fused) {
     engine = std::make_unique<FusedEngine>(config, ctx, nets);
@@ -360,7 +362,7 @@ RunSummary train(const Config& config, const RunOptions& options) {
                                    nets[k].config.name, 100 * e.accuracy, e.loss));
     }
     if (nets.size() > 1) {
-      const Evaluation e = evaluate_ensemble(probs, test_set.labels);
+      const Evaluation e = evaluate_ensemble(probs, test_set.slice(0, test_set.size()).targets);
       summary.ensemble = NetworkResult{"ensemble", "ensemble", e.accuracy, e.loss};
       record_evaluation("ensemble", e);
       progress.message(

@@ -49,17 +49,22 @@ void expect_same_network(const std::string& a_dir, size_t a_index, const std::st
 
 // The fused forward runs one batched product (baddbmm) where a single network
 // runs addmm, so sums are taken in another order: float32 rounding, ~1e-7
-// relative per step. 20 momentum steps keep that well under 1e-5 on weights of
-// magnitude ~0.05-0.3, while a copy given another copy's learning rate or clip
-// differs by more than 1e-3 after one step.
+// relative per step, while a copy given another copy's learning rate or clip
+// differs by more than 1e-3 after one step. The comparison stops at 5 steps:
+// rounding alone can flip a ReLU whose input is within it of zero, and one such
+// flip changes that step's gradient by O(lr / batch). On this data copy 2 (lr
+// 0.1) meets one at step 6, and does so trained alone with 1 thread against 2
+// threads (weights 4e-8 apart after 5 steps, 9e-3 after 6): a property of the
+// trajectory, not of fusing. After 5 steps the copies agree within 1e-7.
+constexpr int kSmoothSteps = 5;
 TEST(TrainFused, ArrayOfThreeEqualsThreeSeparateRuns) {
   TempRunDir fused;
-  test::train_ok(fused_command(fused.path, fmt::format("--set train.max_steps={}", kSteps)));
+  const std::string steps = fmt::format("--set train.max_steps={}", kSmoothSteps);
+  test::train_ok(fused_command(fused.path, steps));
   for (size_t k = 0; k < kCopies.size(); ++k) {
     SCOPED_TRACE(fmt::format("copy {}", k));
     TempRunDir alone;
-    test::train_ok(test::train_mlp(
-        alone.path, fmt::format("--set train.max_steps={}", kSteps) + network_args(0, k)));
+    test::train_ok(test::train_mlp(alone.path, steps + network_args(0, k)));
     expect_same_network(fused.path, k, alone.path, 0, 1e-5);
   }
 }

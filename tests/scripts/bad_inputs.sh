@@ -92,7 +92,7 @@ with gzip.open(sys.argv[1] + "/t10k-images-idx3-ubyte.gz", "wb") as f:
 with gzip.open(sys.argv[1] + "/t10k-labels-idx1-ubyte.gz", "wb") as f:
     f.write(struct.pack(">II", 0x801, n) + bytes(n))
 PY
-expect 2 "the test images are 1x32x32, the training images 1x28x28" -- "$bin" train "${quick[@]}" --out "$work/r9" --set data.path="$work/data"
+expect 2 "the test samples are 1x32x32, the training samples 1x28x28" -- "$bin" train "${quick[@]}" --out "$work/r9" --set data.path="$work/data"
 mk_data; "$COHORT_PYTHON" - "$work/data" <<'PY'
 import gzip, struct, sys
 n = 10000  # test labels 0..11: Fashion-MNIST has 10 classes

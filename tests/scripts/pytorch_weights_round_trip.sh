@@ -90,6 +90,6 @@ expect_refusal() {
   echo "refused: $(cat err.txt)"
 }
 expect_refusal narrow_mlp.pt "network.0.init = narrow_mlp.pt (model mlp): '1.weight' has shape 32x784 in the file but 64x784 in the model"
-expect_refusal whole_model.pt "whole_model.pt: cannot read it as a state_dict"
+expect_refusal whole_model.pt "whole_model.pt: cannot be read ("
 expect_refusal absent.pt "absent.pt: cannot be read"
 echo "PASSED: PyTorch weights in and out"

@@ -97,14 +97,17 @@ TEST(Idx, AHeaderCannotClaimMoreThanTheBytesHold) {
 }
 
 TEST(Dataset, LoadsFashionMnistNormalised) {
-  const Dataset test = load_dataset(default_data_folder(), Split::Test);
-  EXPECT_EQ(test.images.sizes().vec(), (std::vector<int64_t>{10000, 1, 28, 28}));
-  EXPECT_EQ(test.labels.size(0), 10000);
-  EXPECT_TRUE(test.images.is_contiguous());
+  const auto test = load_dataset(default_data_folder(), Split::Test);
+  EXPECT_EQ(test->inputs().sizes().vec(), (std::vector<int64_t>{10000, 1, 28, 28}));
+  EXPECT_EQ(test->targets().size(0), 10000);
+  EXPECT_TRUE(test->inputs().is_contiguous());
   // Normalised with the training statistics: the test split is near mean 0, std 1.
-  EXPECT_NEAR(test.images.mean().item<double>(), 0.0, 0.05);
-  EXPECT_NEAR(test.images.std().item<double>(), 1.0, 0.05);
-  EXPECT_EQ(test.labels.bincount().min().item<int64_t>(), 1000);  // balanced classes
+  EXPECT_NEAR(test->inputs().mean().item<double>(), 0.0, 0.05);
+  EXPECT_NEAR(test->inputs().std().item<double>(), 1.0, 0.05);
+  EXPECT_EQ(test->targets().bincount().min().item<int64_t>(), 1000);  // balanced classes
+  const SampleSpec spec = test->spec();
+  EXPECT_EQ(spec.input_shape, (std::vector<int64_t>{1, 28, 28}));
+  EXPECT_EQ(spec.outputs, 10);
 }
 
 TEST(Dataset, MissingFolderOrFileIsAnInputError) {
@@ -144,7 +147,8 @@ TEST(Sampler, DeterministicPerEpochAndReshuffledAcrossEpochs) {
 }
 
 TEST(Batch, IsAGatherOfTheEpochOrder) {
-  Dataset d{at::arange(20, at::kFloat).reshape({10, 1, 2, 1}), at::arange(10, at::kLong)};
+  const TensorDataset d(at::arange(20, at::kFloat).reshape({10, 1, 2, 1}), at::arange(10, at::kLong),
+                        10);
   const at::Tensor order = at::tensor({9, 3, 5, 1, 0}, at::kLong);
   const Batch b = make_batch(d, order, 1, 2);
   EXPECT_TRUE(at::equal(b.targets, at::tensor({5, 1}, at::kLong)));

@@ -129,13 +129,18 @@ c10::IValue unpickle(const std::string& pickle,
 }
 
 NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string& origin) {
+  return parse_named_tensors(bytes, origin, "torch.save(model.state_dict(), path), not the model");
+}
+
+NamedTensors parse_named_tensors(const std::vector<char>& bytes, const std::string& origin,
+                                 const std::string& how_to_save) {
   // torch.save has written a zip archive ("PK" first) since torch 1.6; the older
   // format needs Python's unpickler.
   if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
     throw InputError(fmt::format(
-        "{}: not a torch.save zip archive; save it with torch.save(model.state_dict(), path) "
-        "(torch 1.6 or later, without _use_new_zipfile_serialization=False)",
-        origin));
+        "{}: not a torch.save zip archive; write it with {} (torch 1.6 or later, without "
+        "_use_new_zipfile_serialization=False)",
+        origin, how_to_save));
   c10::IValue root;
   try {
     std::istringstream stream(std::string(bytes.begin(), bytes.end()));
@@ -150,14 +155,15 @@ NamedTensors parse_state_dict(const std::vector<char>& bytes, const std::string&
         archive.version());
     if (rewritten) root = root.toTupleRef().elements().at(1);
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw InputError(fmt::format(
-        "{}: cannot read it as a state_dict ({}); save model.state_dict(), not the model",
-        origin, what.substr(0, what.find('\n'))));
+    // The reader's first sentence says what failed; the rest is advice for Python users.
+    std::string what = e.what();
+    what = what.substr(0, std::min(what.find('\n'), what.find(". ")));
+    throw InputError(
+        fmt::format("{}: cannot be read ({}): write it with {}", origin, what, how_to_save));
   }
   if (!root.isGenericDict())
-    throw InputError(fmt::format("{}: holds a {}, not a state_dict of named tensors", origin,
-                                 root.tagKind()));
+    throw InputError(fmt::format("{}: holds a {}, not a dict of named tensors: write it with {}",
+                                 origin, root.tagKind(), how_to_save));
   NamedTensors out;
   for (const auto& item : root.toGenericDict()) {
     if (!item.key().isString())

@@ -1,0 +1,95 @@
+// Tensor files: what a Python user writes with
+//   torch.save({"inputs": X, "targets": Y}, path)
+// read through the same torch.save reader as state_dicts (cohort/state_dict.h).
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "cohort/data.h"
+#include "cohort/error.h"
+#include "cohort/state_dict.h"
+
+namespace cohort {
+namespace {
+
+at::Tensor take(NamedTensors& tensors, const std::string& key, const std::string& origin) {
+  for (auto& [name, tensor] : tensors)
+    if (name == key) return tensor;
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : tensors) names.push_back("'" + name + "'");
+  throw InputError(fmt::format(
+      "{}: has no '{}' (it holds {}): write it with "
+      "torch.save({{\"inputs\": X, \"targets\": Y}}, path)",
+      origin, key, names.empty() ? "nothing" : fmt::format("{}", fmt::join(names, ", "))));
+}
+
+}  // namespace
+
+std::shared_ptr<TensorDataset> parse_tensor_dataset(const std::vector<char>& bytes,
+                                                    const std::string& origin, int64_t classes) {
+  NamedTensors tensors =
+      parse_named_tensors(bytes, origin, R"(torch.save({"inputs": X, "targets": Y}, path))");
+  at::Tensor inputs = take(tensors, "inputs", origin);
+  at::Tensor targets = take(tensors, "targets", origin);
+  for (const auto& [name, tensor] : tensors) {
+    if (name != "inputs" && name != "targets") {
+      throw InputError(
+          fmt::format("{}: holds '{}' besides 'inputs' and 'targets': save only those "
+                      "two",
+                      origin, name));
+    }
+  }
+  if (!at::isFloatingType(inputs.scalar_type()) || inputs.dim() < 2) {
+    throw InputError(
+        fmt::format("{}: 'inputs' must be N x ... floats (N samples, each at least "
+                    "a vector), got {} of {}",
+                    origin, fmt::join(inputs.sizes(), "x"), c10::toString(inputs.scalar_type())));
+  }
+  if (inputs.size(0) == 0 || inputs.numel() == 0) {
+    throw InputError(fmt::format("{}: 'inputs' holds no samples", origin));
+  }
+  if (at::isFloatingType(targets.scalar_type()) || targets.scalar_type() == at::kBool ||
+      at::isComplexType(targets.scalar_type()) || targets.dim() != 1) {
+    throw InputError(
+        fmt::format("{}: 'targets' must be a vector of N class indices (integers), "
+                    "got {} of {}",
+                    origin, fmt::join(targets.sizes(), "x"), c10::toString(targets.scalar_type())));
+  }
+  if (targets.size(0) != inputs.size(0)) {
+    throw InputError(fmt::format("{}: 'inputs' has {} samples but 'targets' {}", origin,
+                                 inputs.size(0), targets.size(0)));
+  }
+  inputs = inputs.to(at::kFloat).contiguous();
+  targets = targets.to(at::kLong).contiguous();
+  if (!inputs.isfinite().all().item<bool>()) {
+    throw InputError(fmt::format("{}: 'inputs' holds NaN or infinite values", origin));
+  }
+  const int64_t lo = targets.min().item<int64_t>(), hi = targets.max().item<int64_t>();
+  if (lo < 0)
+    throw InputError(fmt::format("{}: target {} is negative: classes count from 0", origin, lo));
+  if (classes > 0 && hi >= classes) {
+    throw InputError(
+        fmt::format("{}: target {} is outside the {} classes of the training split "
+                    "(0 to {})",
+                    origin, hi, classes, classes - 1));
+  }
+  // Classes counted from the training split; the test split takes them (`classes`).
+  if (hi >= (int64_t{1} << 20)) {
+    throw InputError(
+        fmt::format("{}: target {} is past 2^20 classes: are these class indices?", origin, hi));
+  }
+  return std::make_shared<TensorDataset>(inputs, targets, classes > 0 ? classes : hi + 1);
+}
+
+std::shared_ptr<TensorDataset> read_tensor_dataset(const std::string& path, int64_t classes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw InputError(fmt::format("{}: cannot be read (no such file, or no permission)", path));
+  return parse_tensor_dataset(std::vector<char>(std::istreambuf_iterator<char>(in), {}), path,
+                              classes);
+}
+
+}  // namespace cohort
