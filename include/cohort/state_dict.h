@@ -39,6 +39,12 @@ NamedTensors parse_named_tensors(const std::vector<char>& bytes, const std::stri
 // element 1. nullopt when the pickle's root is not an OrderedDict (a plain dict).
 std::optional<std::string> ordered_dict_pickle_for_libtorch(const std::string& pickle);
 
+// Pure: "" when every length-prefixed opcode of `pickle` claims no more bytes than
+// follow it, up to its STOP; otherwise what is wrong. libtorch's unpickler
+// allocates what a length claims before it reads, so a 300-byte file claiming a
+// 1.5 GB string would cost 1.5 GB.
+std::string pickle_length_problem(const std::string& pickle);
+
 // A bare pickle through libtorch's unpickler, each tensor's storage read from
 // `read_record` (the archive's "data/<key>"; none is needed without tensors), as
 // the archive of format `version` says. Throws what the unpickler throws.

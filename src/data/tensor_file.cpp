@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -26,6 +27,12 @@ at::Tensor take(NamedTensors& tensors, const std::string& key, const std::string
       origin, key, names.empty() ? "nothing" : fmt::format("{}", fmt::join(names, ", "))));
 }
 
+// The dtypes that convert to float32 and int64 (a file may hold any of torch's
+// dtypes, sub-byte and float8 ones among them, which cannot be converted).
+bool is_one_of(at::ScalarType type, std::initializer_list<at::ScalarType> allowed) {
+  return std::find(allowed.begin(), allowed.end(), type) != allowed.end();
+}
+
 }  // namespace
 
 std::shared_ptr<TensorDataset> parse_tensor_dataset(const std::vector<char>& bytes,
@@ -42,20 +49,21 @@ std::shared_ptr<TensorDataset> parse_tensor_dataset(const std::vector<char>& byt
                       origin, name));
     }
   }
-  if (!at::isFloatingType(inputs.scalar_type()) || inputs.dim() < 2) {
+  if (!is_one_of(inputs.scalar_type(), {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}) ||
+      inputs.dim() < 2) {
     throw InputError(
-        fmt::format("{}: 'inputs' must be N x ... floats (N samples, each at least "
-                    "a vector), got {} of {}",
+        fmt::format("{}: 'inputs' must be N x ... floats (float16, bfloat16, float32 or "
+                    "float64; N samples, each at least a vector), got {} of {}",
                     origin, fmt::join(inputs.sizes(), "x"), c10::toString(inputs.scalar_type())));
   }
   if (inputs.size(0) == 0 || inputs.numel() == 0) {
     throw InputError(fmt::format("{}: 'inputs' holds no samples", origin));
   }
-  if (at::isFloatingType(targets.scalar_type()) || targets.scalar_type() == at::kBool ||
-      at::isComplexType(targets.scalar_type()) || targets.dim() != 1) {
+  if (!is_one_of(targets.scalar_type(), {at::kByte, at::kChar, at::kShort, at::kInt, at::kLong}) ||
+      targets.dim() != 1) {
     throw InputError(
-        fmt::format("{}: 'targets' must be a vector of N class indices (integers), "
-                    "got {} of {}",
+        fmt::format("{}: 'targets' must be a vector of N class indices (integers: uint8, "
+                    "int8, int16, int32 or int64), got {} of {}",
                     origin, fmt::join(targets.sizes(), "x"), c10::toString(targets.scalar_type())));
   }
   if (targets.size(0) != inputs.size(0)) {

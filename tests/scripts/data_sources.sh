@@ -87,7 +87,7 @@ tensors() { echo --set data.format=tensors --set data.train="$1" --set data.test
 bad=("$bin" train "$2/examples/configs/mlp.toml" --quiet --set train.max_steps=2)
 expect 2 "keys.pt: has no 'inputs' \(it holds 'x', 'y'\)" -- "${bad[@]}" --out "$work/bad1" $(tensors "$work/keys.pt")
 expect 2 "shapes.pt: 'inputs' has 10 samples but 'targets' 900" -- "${bad[@]}" --out "$work/bad2" $(tensors "$work/shapes.pt")
-expect 2 "dtype.pt: 'targets' must be a vector of N class indices \(integers\), got 900 of Float" -- "${bad[@]}" --out "$work/bad3" $(tensors "$work/dtype.pt")
+expect 2 "dtype.pt: 'targets' must be a vector of N class indices \(integers: .*\), got 900 of Float" -- "${bad[@]}" --out "$work/bad3" $(tensors "$work/dtype.pt")
 expect 2 "int_inputs.pt: 'inputs' must be N x ... floats" -- "${bad[@]}" --out "$work/bad4" $(tensors "$work/int_inputs.pt")
 expect 2 "outside.pt: target 5 is outside the 3 classes of the training split" -- "${bad[@]}" --out "$work/bad5" $(tensors "$work/train.pt" "$work/outside.pt")
 head -c 300 "$work/train.pt" >"$work/cut.pt"

@@ -14,6 +14,7 @@
 #include "cohort/data.h"
 #include "cohort/error.h"
 #include "test_files.h"
+#include "test_paths.h"
 
 namespace cohort {
 namespace {
@@ -244,6 +245,10 @@ TEST(TensorFile, RefusesOtherKeysShapesAndTypes) {
   expect_refused(parse(saved({{"inputs", x}, {"targets", y.to(at::kFloat)}})),
                  {"'targets' must be", "Float"});
   expect_refused(parse(saved({{"inputs", x}, {"targets", y.view({2, 2})}})), {"'targets' must be"});
+  expect_refused(parse(saved({{"inputs", x}, {"targets", y.to(at::kBool)}})),
+                 {"'targets' must be", "Bool"});
+  expect_refused(parse(saved({{"inputs", x.to(at::kComplexFloat)}, {"targets", y}})),
+                 {"'inputs' must be"});
   expect_refused(parse(saved({{"inputs", x.narrow(0, 0, 3)}, {"targets", y}})),
                  {"'inputs' has 3 samples but 'targets' 4"});
   expect_refused(parse(saved({{"inputs", x / 0}, {"targets", y}})), {"NaN or infinite"});
@@ -251,6 +256,10 @@ TEST(TensorFile, RefusesOtherKeysShapesAndTypes) {
   expect_refused(parse(saved({{"inputs", x}, {"targets", y * 5}}), 2),
                  {"target 5 is outside the 2 classes of the training split"});
   expect_refused(parse({'n', 'o', 'p', 'e'}), {"d.pt"});
+  // Found by tensors_fuzzer: a dtype torch has but cannot convert (int5 targets).
+  std::ifstream found(COHORT_SOURCE_DIR "/fuzz/corpus/tensors/int5_targets", std::ios::binary);
+  expect_refused(parse(std::vector<char>(std::istreambuf_iterator<char>(found), {})),
+                 {"'targets' must be", "Int5"});
   expect_refused([] { read_tensor_dataset("/nonexistent/d.pt"); },
                  {"/nonexistent/d.pt", "cannot be read"});
 }
