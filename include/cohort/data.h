@@ -84,6 +84,9 @@ struct Splits {
 // Loads both splits; InputError naming the file and what is wrong.
 Splits load_splits(const DataSource& source);
 
+// Where the training split is read from: `train`, else (idx) `path`, else Debian's folder.
+std::string training_location(const DataSource& source);
+
 // --- IDX (LeCun's MNIST files) ---
 
 // Reads one IDX file (plain or gzip, detected by content). Validates the magic

@@ -8,11 +8,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 
 #include "cohort/data.h"
 #include "cohort/error.h"
+#include "io/input_file.h"
 
 namespace cohort {
 namespace {
@@ -130,11 +129,8 @@ CsvTable parse_csv(std::string_view text, const std::string& origin, const std::
 }
 
 CsvTable read_csv(const std::string& path, const std::string& target) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError(fmt::format("{}: cannot be read (no such file, or no permission)", path));
-  const std::string text(std::istreambuf_iterator<char>(in), {});
-  return parse_csv(text, path, target);
+  const std::vector<char> text = read_input_file(path);
+  return parse_csv(std::string_view(text.data(), text.size()), path, target);
 }
 
 }  // namespace cohort

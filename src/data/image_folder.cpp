@@ -7,11 +7,10 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "cohort/data.h"
 #include "cohort/error.h"
+#include "io/input_file.h"
 
 namespace cohort {
 namespace {
@@ -35,12 +34,6 @@ std::vector<fs::path> sorted_entries(const fs::path& folder, bool folders) {
   if (ec) throw InputError(fmt::format("{}: cannot list: {}", folder.string(), ec.message()));
   std::sort(out.begin(), out.end());
   return out;
-}
-
-std::string read_whole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot be read", path.string()));
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // (x / 255 - mean) / std per channel, mean and std taken from `images` when not given.
@@ -106,7 +99,9 @@ ImageFolder load_image_folder(const std::string& root, const std::vector<std::st
       throw InputError(fmt::format("{}: holds no .png, .jpg or .jpeg file", folder.string()));
     }
     for (const auto& file : files) {
-      at::Tensor image = decode_image(read_whole(file), file.string(), channels);
+      const std::vector<char> bytes = read_input_file(file.string());
+      at::Tensor image =
+          decode_image(std::string_view(bytes.data(), bytes.size()), file.string(), channels);
       channels = int(image.size(0));  // the first image's, when not given
       if (size.empty()) size = {image.size(1), image.size(2)};
       image = image.to(at::kFloat).unsqueeze(0);

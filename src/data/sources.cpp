@@ -29,9 +29,7 @@ double single(const std::vector<double>& values, double fallback, const char* ke
 }
 
 Splits idx_splits(const DataSource& s) {
-  const std::string train = !s.train.empty()  ? s.train
-                            : !s.path.empty() ? s.path
-                                              : default_data_folder();
+  const std::string train = training_location(s);
   const std::string test = s.test.empty() ? train : s.test;
   // Fashion-MNIST's training statistics by default, so runs and the Python peer agree.
   const double mean = single(s.mean, 0.2860, "mean"), stddev = single(s.stddev, 0.3530, "std");
@@ -57,7 +55,7 @@ Splits image_splits(const DataSource& s) {
 Splits csv_splits(const DataSource& s) {
   require_paths(s);
   const CsvTable train = read_csv(s.train, s.target);
-  const CsvTable test = read_csv(s.test, s.target.empty() ? "" : s.target);
+  const CsvTable test = read_csv(s.test, s.target);
   if (test.feature_names != train.feature_names) {
     throw InputError(fmt::format("{}: its feature columns ({}) are not the training split's ({})",
                                  s.test, fmt::join(test.feature_names, ", "),
@@ -80,6 +78,11 @@ Splits csv_splits(const DataSource& s) {
 }
 
 }  // namespace
+
+std::string training_location(const DataSource& s) {
+  if (!s.train.empty()) return s.train;
+  return s.path.empty() ? default_data_folder() : s.path;
+}
 
 Splits load_splits(const DataSource& source) {
   if (source.format == "idx") return idx_splits(source);

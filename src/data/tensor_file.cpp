@@ -6,12 +6,11 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 
 #include "cohort/data.h"
 #include "cohort/error.h"
 #include "cohort/state_dict.h"
+#include "io/input_file.h"
 
 namespace cohort {
 namespace {
@@ -93,11 +92,7 @@ std::shared_ptr<TensorDataset> parse_tensor_dataset(const std::vector<char>& byt
 }
 
 std::shared_ptr<TensorDataset> read_tensor_dataset(const std::string& path, int64_t classes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError(fmt::format("{}: cannot be read (no such file, or no permission)", path));
-  return parse_tensor_dataset(std::vector<char>(std::istreambuf_iterator<char>(in), {}), path,
-                              classes);
+  return parse_tensor_dataset(read_input_file(path), path, classes);
 }
 
 }  // namespace cohort

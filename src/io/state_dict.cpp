@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -16,6 +14,7 @@
 #include <string_view>
 
 #include "cohort/error.h"
+#include "io/input_file.h"
 
 namespace cohort {
 namespace {
@@ -343,10 +342,7 @@ NamedTensors parse_named_tensors(const std::vector<char>& bytes, const std::stri
 }
 
 NamedTensors read_state_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError(fmt::format("{}: cannot be read (no such file, or no permission)", path));
-  return parse_state_dict(std::vector<char>(std::istreambuf_iterator<char>(in), {}), path);
+  return parse_state_dict(read_input_file(path), path);
 }
 
 std::string state_dict_mismatch(const std::vector<TensorShape>& model,

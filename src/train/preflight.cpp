@@ -58,24 +58,18 @@ void check_memory(const Config& config) {
   }
 }
 
-// What the data is, for messages: the folder or file the training split came from.
-std::string data_origin(const DataSource& source) {
-  if (!source.train.empty()) return source.train;
-  return source.path.empty() ? default_data_folder() : source.path;
-}
-
 void check_datasets(const DataSource& source, const Dataset& train, const Dataset& test) {
-  const std::string origin = data_origin(source);
+  const std::string origin = training_location(source);
   const SampleSpec train_spec = train.spec(), test_spec = test.spec();
   if (train_spec.input_shape != test_spec.input_shape) {
-    throw InputError(fmt::format("{}: the test samples are {}, the training samples {}: both splits "
-                                 "must hold samples of one shape",
-                                 origin, shape_text(test_spec.input_shape),
-                                 shape_text(train_spec.input_shape)));
+    throw InputError(
+        fmt::format("{}: the test samples are {}, the training samples {}: both splits "
+                    "must hold samples of one shape",
+                    origin, shape_text(test_spec.input_shape), shape_text(train_spec.input_shape)));
   }
   if (train_spec.outputs != test_spec.outputs) {
-    throw InputError(fmt::format("{}: the training split has {} classes, the test split {}",
-                                 origin, train_spec.outputs, test_spec.outputs));
+    throw InputError(fmt::format("{}: the training split has {} classes, the test split {}", origin,
+                                 train_spec.outputs, test_spec.outputs));
   }
   if (train.size() < 1 || test.size() < 1 || train_spec.outputs < 1) {
     throw InputError(fmt::format("{}: a split holds no samples or no classes", origin));
@@ -104,7 +98,8 @@ void check_network_accepts(Network& net, const Dataset& train, size_t index) {
   at::Tensor out;
   try {
     torch::NoGradGuard no_grad;
-    const auto device = net.parameters.empty() ? c10::Device(c10::kCPU) : net.parameters[0].device();
+    const auto device =
+        net.parameters.empty() ? c10::Device(c10::kCPU) : net.parameters[0].device();
     out = net.model->forward(train.slice(0, n).inputs.to(device));
   } catch (const c10::Error& e) {
     net.model->train(was_training);
