@@ -64,7 +64,7 @@ class TensorDataset final : public Dataset {
 
 // Where a run's data comes from ([data] in a config).
 struct DataSource {
-  std::string format = "idx";  // idx | tensors | images | csv
+  std::string format = "idx";  // idx | tensors | images | csv | a registered dataset
   std::string path;            // idx: the folder of {train,t10k}-*-ubyte[.gz] ("" = Debian's)
   std::string train;           // the training split: a file or a folder ("" = from path)
   std::string test;            // the test split ("" = the training split's folder, idx only)
@@ -80,6 +80,9 @@ struct Splits {
   std::shared_ptr<const Dataset> train;
   std::shared_ptr<const Dataset> test;
 };
+
+// The built-in formats, then the program's registered datasets (include/cohort/registry.h).
+std::vector<std::string> data_format_names();
 
 // Loads both splits; InputError naming the file and what is wrong.
 Splits load_splits(const DataSource& source);
@@ -117,8 +120,7 @@ std::string default_data_folder();
 // other keys, shapes or dtypes.
 std::shared_ptr<TensorDataset> read_tensor_dataset(const std::string& path, int64_t classes = 0);
 std::shared_ptr<TensorDataset> parse_tensor_dataset(const std::vector<char>& bytes,
-                                                    const std::string& origin,
-                                                    int64_t classes = 0);
+                                                    const std::string& origin, int64_t classes = 0);
 
 // --- Image folders: ROOT/<class>/<image>.png|.jpg|.jpeg ---
 
@@ -163,8 +165,8 @@ CsvTable read_csv(const std::string& path, const std::string& target);
 class ShardedSampler {
  public:
   enum class Tail { Drop, Pad };
-  ShardedSampler(int64_t dataset_size, int rank, int world_size, uint64_t seed,
-                 bool shuffle = true, Tail tail = Tail::Pad);
+  ShardedSampler(int64_t dataset_size, int rank, int world_size, uint64_t seed, bool shuffle = true,
+                 Tail tail = Tail::Pad);
 
   // Indices this rank visits in `epoch`, in order.
   at::Tensor indices(int64_t epoch) const;

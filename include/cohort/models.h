@@ -11,16 +11,16 @@
 namespace cohort {
 
 struct ModelSpec {
-  std::string name = "cnn";         // mlp | cnn | resnet
+  std::string name = "cnn";          // mlp | cnn | resnet | a registered model
   std::vector<int64_t> widths = {};  // mlp hidden widths (default 256, 256)
-  int64_t channels = 32;            // cnn/resnet base channel count
+  int64_t channels = 32;             // cnn/resnet base channel count
   // Set from the data by the trainer (the zoo fits the data); these defaults
   // are Fashion-MNIST's.
   int64_t num_classes = 10;
   std::vector<int64_t> input_shape = {1, 28, 28};  // one sample: C, H, W (any shape for mlp)
 };
 
-// Names the registry knows, in a stable order (for --help and error messages).
+// The zoo's names, then the program's registered models (for --help and errors).
 std::vector<std::string> model_names();
 
 // Builds a freshly initialised model; unknown names and impossible sizes raise
@@ -30,7 +30,8 @@ torch::nn::Sequential build_model(const ModelSpec& spec);
 // The number of trainable parameters build_model(spec) would make, computed
 // without allocating them (a double: a mistyped width can overflow int64), so
 // that a network too large for memory is refused before it is built. 0 for an
-// unknown model or an input shape it cannot take (build_model says why).
+// unknown model, a registered one (include/cohort/registry.h) or an input shape
+// it cannot take (build_model says why).
 double parameter_count(const ModelSpec& spec);
 
 }  // namespace cohort

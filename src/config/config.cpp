@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <limits>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -53,9 +53,9 @@ toml::node* child(toml::node& parent, const std::string& segment, const std::str
   }
   if (auto* array = parent.as_array()) {
     // Digits only: stoul would take "-1" as 2^64 - 1 and " 1" as 1.
-    const bool digits = !segment.empty() && segment.size() <= 9 &&
-                        std::all_of(segment.begin(), segment.end(),
-                                    [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        !segment.empty() && segment.size() <= 9 &&
+        std::all_of(segment.begin(), segment.end(), [](char c) { return c >= '0' && c <= '9'; });
     const size_t index = digits ? std::stoul(segment) : 0;
     if (!digits || index > array->size()) {
       throw InputError(fmt::format(
@@ -122,9 +122,10 @@ void apply_override(toml::table& root, const std::string& assignment) {
   auto* table = node->as_table();
   if (!table) {
     const std::string parent = key.substr(0, key.rfind('.'));
-    throw InputError(fmt::format("--set {}: {} is a value, not a table of keys (did you mean "
-                                 "--set {}.{}?)",
-                                 key, parent, parent.substr(0, parent.rfind('.')), path.back()));
+    throw InputError(
+        fmt::format("--set {}: {} is a value, not a table of keys (did you mean "
+                    "--set {}.{}?)",
+                    key, parent, parent.substr(0, parent.rfind('.')), path.back()));
   }
   // A value is TOML when it parses as TOML, otherwise a bare word is a string.
   toml::table parsed;
@@ -169,8 +170,7 @@ void read_train(TableReader r, TrainConfig& t) {
   r.read("deterministic", t.deterministic);
   r.read("checkpoint_every_steps", t.checkpoint_every_steps,
          at_least(0, kManySteps, "0 = at the end of every epoch only"));
-  r.read("checkpoint_every_seconds", t.checkpoint_every_seconds,
-         at_least(0, 1e7, "0 = off"));
+  r.read("checkpoint_every_seconds", t.checkpoint_every_seconds, at_least(0, 1e7, "0 = off"));
   r.read("keep_checkpoints", t.keep_checkpoints, at_least(1, 1e6));
   r.read("checkpoint_on_interrupt", t.checkpoint_on_interrupt);
   r.read("timeline", t.timeline);
@@ -211,8 +211,9 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
   r.read("widths", n.model.widths, at_least(1, 1 << 20));
   r.read("channels", n.model.channels, at_least(1, 4096));
   read_optimizer(r, n);
-  r.read("seed", n.seed, at_least(-1, std::numeric_limits<double>::infinity(),
-                                  "-1 = train.seed + the network's index"));
+  r.read("seed", n.seed,
+         at_least(-1, std::numeric_limits<double>::infinity(),
+                  "-1 = train.seed + the network's index"));
   r.read("init", n.init);
   r.finish();
   require_choice(prefix + "optimizer", n.optimizer, {"sgd", "adam", "adamw"});
@@ -272,7 +273,8 @@ void read_data(TableReader r, DataConfig& d) {
   r.read("std", d.stddev, positive(1e6));
   r.read("shuffle", d.shuffle);
   r.finish();
-  require_choice("data.format", d.format, {"idx", "tensors", "images", "csv"});
+  const auto formats = data_format_names();
+  require_choice("data.format", d.format, {formats.begin(), formats.end()});
   require(d.task != "regression",
           "data.task = 'regression' is not supported yet: Cohort trains classifiers (targets "
           "are class indices); leave data.task out or set it to 'classification'");

@@ -6,6 +6,7 @@
 
 #include "cohort/data.h"
 #include "cohort/error.h"
+#include "registry/lookup.h"
 
 namespace cohort {
 namespace {
@@ -77,6 +78,16 @@ Splits csv_splits(const DataSource& s) {
           std::make_shared<TensorDataset>((test.features - mean) / stddev, test.targets, classes)};
 }
 
+// A program's loader, held to what the trainer relies on.
+Splits checked_splits(const DataSource& source, const DatasetLoader& load) {
+  Splits splits = load(source);
+  if (!splits.train || !splits.test) {
+    throw InputError(fmt::format("data.format = '{}': its loader returned no {} split",
+                                 source.format, splits.train ? "test" : "training"));
+  }
+  return splits;
+}
+
 }  // namespace
 
 std::string training_location(const DataSource& s) {
@@ -89,8 +100,10 @@ Splits load_splits(const DataSource& source) {
   if (source.format == "tensors") return tensor_splits(source);
   if (source.format == "images") return image_splits(source);
   if (source.format == "csv") return csv_splits(source);
-  throw InputError(
-      fmt::format("data.format = '{}' is not one of: idx, tensors, images, csv", source.format));
+  if (const DatasetLoader* load = registered_dataset(source.format))
+    return checked_splits(source, *load);
+  throw InputError(fmt::format("data.format = '{}' is not one of: {}", source.format,
+                               fmt::join(data_format_names(), ", ")));
 }
 
 }  // namespace cohort

@@ -1,8 +1,5 @@
 // The model zoo. Layer names and shapes of `mlp` and `cnn` match the Python peer
 // (shared/peers/ddp_fashion.py) so benchmarks compare the same computation.
-#include <functional>
-#include <map>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/nn/modules/activation.h>
@@ -11,9 +8,13 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
 
+#include <functional>
+#include <map>
+
 #include "cohort/error.h"
 #include "cohort/models.h"
 #include "models/residual_block.h"
+#include "registry/lookup.h"
 
 namespace cohort {
 namespace {
@@ -27,8 +28,8 @@ void require_positive(const ModelSpec& spec, int64_t value, const char* what) {
 }
 
 nn::Sequential build_mlp(const ModelSpec& spec) {
-  const std::vector<int64_t> widths = spec.widths.empty() ? std::vector<int64_t>{256, 256}
-                                                          : spec.widths;
+  const std::vector<int64_t> widths =
+      spec.widths.empty() ? std::vector<int64_t>{256, 256} : spec.widths;
   nn::Sequential seq;
   seq->push_back(nn::Flatten());
   int64_t in = 1;
@@ -97,10 +98,22 @@ int64_t residual_block_params(int64_t in, int64_t out, int64_t stride) {
   return n;
 }
 
+// A program's model, held to what the trainer relies on.
+nn::Sequential checked_user_model(const ModelSpec& spec, const ModelBuilder& build) {
+  nn::Sequential seq = build(spec);
+  if (!seq)
+    throw InputError(fmt::format("model {}: its builder returned an empty Sequential", spec.name));
+  if (seq->size() == 0 || seq->parameters().empty()) {
+    throw InputError(
+        fmt::format("model {}: its builder returned a network without parameters", spec.name));
+  }
+  return seq;
+}
+
 }  // namespace
 
 // Mirrors the builders above layer by layer; tests/unit/models_test.cpp holds
-// the two to the same count.
+// the two to the same count. A registered model's size is known only once built: 0.
 double parameter_count(const ModelSpec& spec) {
   if (spec.input_shape.empty() || (spec.name != "mlp" && spec.input_shape.size() != 3)) return 0;
   const int64_t c = spec.channels, classes = spec.num_classes, in_c = spec.input_shape.at(0);
@@ -126,11 +139,16 @@ double parameter_count(const ModelSpec& spec) {
   return 0;
 }
 
-std::vector<std::string> model_names() { return {"mlp", "cnn", "resnet"}; }
+std::vector<std::string> model_names() {
+  std::vector<std::string> names = {"mlp", "cnn", "resnet"};
+  for (const auto& name : registered_models()) names.push_back(name);
+  return names;
+}
 
 nn::Sequential build_model(const ModelSpec& spec) {
   auto it = registry().find(spec.name);
-  if (it == registry().end()) {
+  const ModelBuilder* registered = registered_model(spec.name);
+  if (it == registry().end() && !registered) {
     throw InputError(fmt::format("unknown model '{}': choose one of {}", spec.name,
                                  fmt::join(model_names(), ", ")));
   }
@@ -139,11 +157,13 @@ nn::Sequential build_model(const ModelSpec& spec) {
   if (spec.input_shape.empty())
     throw InputError(fmt::format("model {}: the input shape is empty", spec.name));
   for (int64_t d : spec.input_shape) require_positive(spec, d, "every input dimension");
+  if (registered) return checked_user_model(spec, *registered);
   // The mlp flattens whatever it is given; the convolutional models need images.
   if (spec.name != "mlp" && spec.input_shape.size() != 3) {
-    throw InputError(fmt::format("model {} takes images (C x H x W), but the samples are {}: use "
-                                 "mlp for feature vectors",
-                                 spec.name, fmt::join(spec.input_shape, "x")));
+    throw InputError(
+        fmt::format("model {} takes images (C x H x W), but the samples are {}: use "
+                    "mlp for feature vectors",
+                    spec.name, fmt::join(spec.input_shape, "x")));
   }
   return it->second(spec);
 }
