@@ -54,6 +54,10 @@ struct NetworkConfig {
   // A PyTorch state_dict (torch.save(model.state_dict(), path)) to start from
   // instead of the seeded initialisation; "" = none. Names and shapes must match.
   std::string init;
+  // false: a control network, trained on the same batches without the cohort's
+  // method (no peers, not in the ensemble), reported beside it to show what
+  // cooperation changes.
+  bool cooperate = true;
 };
 
 struct ParallelConfig {

@@ -10,6 +10,7 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace cohort {
@@ -29,8 +30,10 @@ class StalePeerCache {
  public:
   // `prototype` fixes the peers' architecture; each peer gets its own deep clone.
   // Its weights are irrelevant: a peer predicts only after its first refresh.
-  StalePeerCache(const torch::nn::Sequential& prototype, int num_peers,
-                 int64_t refresh_interval);
+  // A model with a module that cannot be cloned (a user's torch::nn::Module that
+  // is not Cloneable) gets its copies from `build` instead, when given.
+  StalePeerCache(const torch::nn::Sequential& prototype, int num_peers, int64_t refresh_interval,
+                 const std::function<torch::nn::Sequential()>& build = nullptr);
 
   // True on the steps where the weights should be exchanged: 0, N, 2N, ...
   bool refresh_due(int64_t step) const { return step % refresh_interval_ == 0; }

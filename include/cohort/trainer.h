@@ -24,6 +24,7 @@ struct NetworkResult {
   std::string model;
   double test_accuracy = 0;
   double test_loss = 0;
+  bool control = false;  // network.N.cooperate = false: trained alone, beside the cohort
 };
 
 // Parameter servers (parallel.mode = "async"): what the servers saw.

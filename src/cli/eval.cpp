@@ -1,10 +1,10 @@
 // cohort eval CHECKPOINT [--data DIR]: test-split accuracy of a saved run.
 // cohort eval CONFIG.toml [--set k=v]...: of the networks a config starts from
 // (their network.N.init state_dicts, or the seeded initialisation).
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <iostream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -13,9 +13,9 @@
 #include "cohort/data.h"
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
-#include "train/network.h"
-#include "train/preflight.h"
-#include "train/threads.h"
+#include "train/checks/preflight.h"
+#include "train/networks/network.h"
+#include "train/process/threads.h"
 
 namespace cohort::cli {
 namespace {
@@ -27,7 +27,8 @@ struct EvalArgs {
 };
 
 bool is_config_file(const std::string& path) {
-  return std::filesystem::is_regular_file(path) && std::filesystem::path(path).extension() == ".toml";
+  return std::filesystem::is_regular_file(path) &&
+         std::filesystem::path(path).extension() == ".toml";
 }
 
 // The config is stored in the checkpoint itself, so a checkpoint evaluates on
@@ -44,7 +45,8 @@ int run_eval(const EvalArgs& args) {
   Config config = from_config ? load_config(args.checkpoint, args.overrides)
                               : config_of(state, args.checkpoint);
   configure_threads(config.train.threads);
-  if (!args.data.empty()) (config.data.format == "idx" ? config.data.path : config.data.test) = args.data;
+  if (!args.data.empty())
+    (config.data.format == "idx" ? config.data.path : config.data.test) = args.data;
   // The training split too: the test split is read in its terms (classes, normalisation).
   const Splits splits = load_splits(config.data);
   const Dataset& test = *splits.test;
@@ -56,16 +58,21 @@ int run_eval(const EvalArgs& args) {
     if (from_config) {
       load_initial_weights(net, i);
     } else if (i >= state.networks.size()) {
-      throw InputError(fmt::format("{}: no state for network '{}'", args.checkpoint,
-                                   net.config.name));
+      throw InputError(
+          fmt::format("{}: no state for network '{}'", args.checkpoint, net.config.name));
     } else {
       load_network_state(net, state.networks[i], args.checkpoint);
     }
     check_network_accepts(net, test, i);
-    probs.emplace_back();
-    const Evaluation e = evaluate(net.model, test, &probs.back());
-    nets.push_back({{"name", net.config.name}, {"model", net.config.model.name},
-                    {"test_accuracy", e.accuracy}, {"test_loss", e.loss}});
+    // The ensemble is the cohort's: control networks stand apart, as in training.
+    at::Tensor p;
+    const Evaluation e = evaluate(net.model, test, net.config.cooperate ? &p : nullptr);
+    if (p.defined()) probs.push_back(p);
+    nets.push_back({{"name", net.config.name},
+                    {"model", net.config.model.name},
+                    {"test_accuracy", e.accuracy},
+                    {"test_loss", e.loss},
+                    {"control", !net.config.cooperate}});
   }
   nlohmann::json out = {{from_config ? "config" : "checkpoint", args.checkpoint},
                         {"step", state.step},
@@ -82,15 +89,18 @@ int run_eval(const EvalArgs& args) {
 
 Runner add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint (or a run folder's newest), or "
-                                         "the networks a CONFIG.toml starts from, on the test "
-                                         "split; prints JSON");
+  auto* cmd = app.add_subcommand("eval",
+                                 "Evaluate a checkpoint (or a run folder's newest), or "
+                                 "the networks a CONFIG.toml starts from, on the test "
+                                 "split; prints JSON");
   cmd->add_option("checkpoint", args->checkpoint,
                   "Checkpoint folder, run folder, or a .toml config (its network.N.init "
                   "weights)")
       ->required();
   cmd->add_option("--set", args->overrides, "With a config: override a key (repeatable)");
-  cmd->add_option("--data", args->data, "The test split to evaluate on: a folder of IDX files, or for other data.format values the data.test path (default: the run's data)");
+  cmd->add_option("--data", args->data,
+                  "The test split to evaluate on: a folder of IDX files, or for other data.format "
+                  "values the data.test path (default: the run's data)");
   return [args] { return run_eval(*args); };
 }
 

@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "cohort/error.h"
 #include "cohort/report.h"
-#include "train/run_dir.h"
+#include "train/record/run_dir.h"
 
 namespace cohort::cli {
 namespace {

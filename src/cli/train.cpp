@@ -15,7 +15,7 @@
 #include "cohort/launch.h"
 #include "cohort/rendezvous.h"
 #include "cohort/trainer.h"
-#include "train/run_dir.h"
+#include "train/record/run_dir.h"
 
 namespace cohort::cli {
 namespace {

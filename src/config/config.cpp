@@ -215,6 +215,7 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
          at_least(-1, std::numeric_limits<double>::infinity(),
                   "-1 = train.seed + the network's index"));
   r.read("init", n.init);
+  r.read("cooperate", n.cooperate);
   r.finish();
   require_choice(prefix + "optimizer", n.optimizer, {"sgd", "adam", "adamw"});
   require_choice(prefix + "schedule", n.schedule, {"constant", "step", "cosine"});

@@ -50,7 +50,8 @@ std::string to_toml(const Config& c) {
                                    {"min_lr", n.min_lr},
                                    {"grad_clip", n.grad_clip},
                                    {"seed", n.seed},
-                                   {"init", n.init}});
+                                   {"init", n.init},
+                                   {"cooperate", n.cooperate}});
   }
   const auto& t = c.train;
   const auto& p = c.parallel;

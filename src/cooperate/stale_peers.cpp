@@ -1,5 +1,7 @@
 #include "cohort/stale_peers.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <string>
@@ -46,8 +48,35 @@ void unpack_state(const at::Tensor& packed, torch::nn::Module& model) {
   }
 }
 
+namespace {
+
+// A deep copy of the architecture; its weights are overwritten at the first refresh.
+std::shared_ptr<torch::nn::SequentialImpl> copy_of(
+    const torch::nn::Sequential& prototype, const std::function<torch::nn::Sequential()>& build) {
+  try {
+    return std::dynamic_pointer_cast<torch::nn::SequentialImpl>(prototype->clone());
+  } catch (const c10::Error& e) {
+    if (!build) {
+      throw InputError(fmt::format(
+          "codistillation keeps copies of the peers, and one of their modules cannot be cloned "
+          "({}): derive it from torch::nn::Cloneable<T>",
+          std::string(e.what_without_backtrace()).substr(0, 120)));
+    }
+  }
+  // Drawn under a saved generator state: the copy's initial weights are never
+  // used, and must not move the random stream the run goes on with.
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  const at::Tensor state = gen.get_state();
+  torch::nn::Sequential built = build();
+  gen.set_state(state);
+  return built.ptr();
+}
+
+}  // namespace
+
 StalePeerCache::StalePeerCache(const torch::nn::Sequential& prototype, int num_peers,
-                               int64_t refresh_interval)
+                               int64_t refresh_interval,
+                               const std::function<torch::nn::Sequential()>& build)
     : refreshed_at_(num_peers < 0 ? 0 : num_peers, -1), refresh_interval_(refresh_interval) {
   if (num_peers < 1)
     throw InputError("StalePeerCache: need at least one peer, got " + std::to_string(num_peers));
@@ -55,7 +84,7 @@ StalePeerCache::StalePeerCache(const torch::nn::Sequential& prototype, int num_p
     throw InputError("StalePeerCache: refresh interval must be >= 1 step, got " +
                      std::to_string(refresh_interval));
   for (int p = 0; p < num_peers; ++p) {
-    auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(prototype->clone());
+    auto copy = copy_of(prototype, build);
     for (at::Tensor& param : copy->parameters()) param.set_requires_grad(false);
     copy->eval();
     peers_.emplace_back(copy);

@@ -9,7 +9,7 @@
 
 #include "cohort/error.h"
 #include "observe/svg_plot.h"
-#include "train/run_dir.h"
+#include "train/record/run_dir.h"
 
 namespace cohort {
 namespace {

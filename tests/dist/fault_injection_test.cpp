@@ -1,4 +1,4 @@
-// Faults injected on purpose (COHORT_INJECT_FAULT, src/train/fault_injection.h):
+// Faults injected on purpose (COHORT_INJECT_FAULT, src/train/process/fault_injection.h):
 // a rank SIGKILLed at a seeded random step, or in the middle of writing a
 // checkpoint. The run restarts from its last complete checkpoint (the launcher's
 // --max-restarts for groups, --resume for one process) and must end with
@@ -27,9 +27,10 @@ std::string command_for(const Layout& layout, const std::string& out) {
       " --set train.max_steps=" + std::to_string(kSteps) +
       " --set train.checkpoint_every_steps=4 --set train.keep_checkpoints=20 ";
   if (std::string(layout.name) == "cohort" || std::string(layout.name) == "population") {
-    // The default job's two networks in mutual learning, both mlps for speed.
-    return std::string(COHORT_BIN) + " train --quiet --out " + out +
-           " --set train.threads=1 --set train.seed=5 --set network.0.model=mlp" + common +
+    // Two mlps learning from each other; PBT's population is two mlps too.
+    return std::string(COHORT_BIN) + " train " + COHORT_SOURCE_DIR +
+           "/examples/configs/mlp.toml --quiet --out " + out +
+           " --set train.threads=1 --set train.seed=5 --set network.1.model=mlp" + common +
            layout.args;
   }
   return test::train_mlp(out, common + layout.args);
@@ -112,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Layout{"single", 1, ""}, Layout{"data_parallel", 2, "--nproc 2 --set parallel.data=2"},
         Layout{"pipeline", 2, "--nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=2"},
-        Layout{"cohort", 1, ""},
+        Layout{"cohort", 1, "--set cooperate.method=mutual"},
         // PBT: exploit and explore every 7 steps, so a resume must
         // restore copied weights and perturbed hyperparameters.
         Layout{"population", 1, "--set cooperate.method=pbt --set cooperate.pbt_interval=7"}),

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "train/run_dir.h"
+#include "train/record/run_dir.h"
 #include "train_harness.h"
 
 namespace cohort {

@@ -39,7 +39,7 @@ expect 2 "network.0.widths must all be from 1 to" -- "$bin" train --quiet --set 
 # Impossible layouts: refused by the parent before any worker starts (one line).
 expect 2 "use at most 6 stages" -- "$bin" train "${quick[@]}" --nproc 7 --set parallel.pipeline=7
 expect 2 "micro_batches = 80 is more than train.batch_size = 64" -- "$bin" train "${quick[@]}" --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=80
-expect 2 "cuts one network into stages, the config has 2" -- "$bin" train --quiet --nproc 2 --set parallel.pipeline=2
+expect 2 "cuts one network into stages, the config has 5" -- "$bin" train --quiet --nproc 2 --set parallel.pipeline=2
 expect 2 "needs 4 processes, the job has 2" -- "$bin" train "${quick[@]}" --nproc 2 --set parallel.data=2 --set parallel.pipeline=2
 expect 2 "not writable" -- "$bin" train "${quick[@]}" --out /proc/cohort-run
 touch "$work/plainfile"

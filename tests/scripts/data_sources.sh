@@ -11,34 +11,7 @@ trap 'rm -rf "$work"' EXIT
 python=${COHORT_PYTHON:-python3}
 source "$(dirname "$0")/lib/expect.sh"
 
-# Three classes a small network separates well but not by a constant: Gaussian
-# blobs in 16 features, and 12 x 12 images whose bright quadrant is the class.
-"$python" - "$work" <<'EOF' || { echo "FAIL: could not write the data"; exit 1; }
-import csv, os, sys
-import torch
-from PIL import Image
-work = sys.argv[1]
-g = torch.Generator().manual_seed(0)
-centres = torch.randn(3, 16, generator=g) * 2
-def blobs(n):
-    y = torch.randint(0, 3, (n,), generator=g)
-    return centres[y] + torch.randn(n, 16, generator=g), y
-for split, n in (("train", 900), ("test", 300)):
-    x, y = blobs(n)
-    torch.save({"inputs": x, "targets": y}, f"{work}/{split}.pt")
-    with open(f"{work}/{split}.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([f"f{i}" for i in range(16)] + ["label"])
-        for row, label in zip(x.tolist(), y.tolist()):
-            w.writerow([f"{v:.5f}" for v in row] + [label])
-    for c, name in enumerate(("top", "middle", "bottom")):
-        os.makedirs(f"{work}/images/{split}/{name}")
-        for i in range(n // 10):
-            img = (torch.rand(12, 12, generator=g) * 60).to(torch.uint8)
-            img[c * 4:c * 4 + 4, :] += 150
-            ext = "png" if i % 2 else "jpg"  # both decoders, in one folder
-            Image.fromarray(img.numpy(), "L").save(f"{work}/images/{split}/{name}/{i}.{ext}")
-EOF
+"$python" "$(dirname "$0")/lib/write_data.py" "$work" || { echo "FAIL: could not write the data"; exit 1; }
 
 mlp=("$2/examples/configs/mlp.toml" --quiet --set train.epochs=3 --set train.batch_size=32
      --set train.threads=1 --set 'network.0.widths=[32]')

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -58,9 +59,11 @@ lr = 0.1
 }
 
 TEST(Config, OverrideCanAppendANetwork) {
-  const Config c = load_config("", {"network.1.model=mlp", "network.1.name=second"});
-  ASSERT_EQ(c.networks.size(), 2u);
-  EXPECT_EQ(c.networks[1].name, "second");
+  const size_t k = load_config("", {}).networks.size();
+  const Config c = load_config("", {"network." + std::to_string(k) + ".model=mlp",
+                                    "network." + std::to_string(k) + ".name=appended"});
+  ASSERT_EQ(c.networks.size(), k + 1);
+  EXPECT_EQ(c.networks[k].name, "appended");
 }
 
 TEST(Config, UnknownKeyNamesKeyFileAndLine) {
@@ -92,7 +95,10 @@ TEST(Config, ImpossibleValuesAreRejected) {
   EXPECT_NE(error_of("", {"network.0.lr=-0.1"}).find("lr"), std::string::npos);
   EXPECT_NE(error_of("", {"network.0.optimizer=rmsprop"}).find("sgd"), std::string::npos);
   EXPECT_NE(error_of("", {"parallel.mode=gossip"}).find("parallel.mode"), std::string::npos);
-  EXPECT_NE(error_of("", {"network.3.lr=1"}).find("use 0 to 1 (2 appends one)"), std::string::npos);
+  const size_t k = load_config("", {}).networks.size();  // the default job's
+  EXPECT_NE(error_of("", {"network." + std::to_string(k + 1) + ".lr=1"})
+                .find(fmt::format("use 0 to {} ({} appends one)", k - 1, k)),
+            std::string::npos);
   EXPECT_NE(error_of("", {"nonsense"}).find("key=value"), std::string::npos);
   EXPECT_NE(error_of("/no/such/file.toml").find("cannot be read"), std::string::npos);
 }

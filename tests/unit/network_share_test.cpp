@@ -1,7 +1,7 @@
 // Which network group trains which networks (parallel.network): pure arithmetic.
 #include <gtest/gtest.h>
 
-#include "train/network_groups.h"
+#include "train/cohort/network_groups.h"
 
 namespace cohort {
 namespace {

@@ -12,6 +12,7 @@
 #include "cohort/error.h"
 #include "cohort/trainer.h"
 #include "test_files.h"
+#include "test_paths.h"
 
 namespace cohort {
 namespace {
@@ -130,9 +131,10 @@ TEST(Registry, TrainRunsAMutualLearningCohortOfTheProgramsOwnModelOnItsOwnData) 
   register_once();
   testing::TempDir dir;
   const Config c =
-      load_config("", {"data.format=blobs", "network.0.model=skip_net", "network.1.model=skip_net",
-                       "network.1.widths=[8]", "cooperate.method=mutual", "train.batch_size=32",
-                       "train.epochs=3", "train.threads=1"});
+      load_config(COHORT_SOURCE_DIR "/examples/configs/mlp.toml",
+                  {"data.format=blobs", "network.0.model=skip_net", "network.1.model=skip_net",
+                   "network.1.widths=[16]", "cooperate.method=mutual", "train.batch_size=32",
+                   "train.epochs=3", "train.threads=1"});
   const RunSummary s = train(c, RunOptions{dir.path(), false, false});
   ASSERT_EQ(s.networks.size(), 2u);
   for (const auto& n : s.networks) {

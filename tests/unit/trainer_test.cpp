@@ -65,6 +65,23 @@ TEST(Trainer, ResumeAfterACrashContinuesBitwiseExactly) {
   expect_bitwise_equal(final_weights(whole.path()), final_weights(crashed.path()));
 }
 
+// The checkpoint holds the networks, not codistillation's stale copies: a run
+// resumed between two exchanges refreshes them at its first step and goes on.
+TEST(Trainer, CodistillationResumedBetweenExchangesContinues) {
+  TempDir dir;
+  const Config c = small_config({"network.1.model=mlp", "network.1.widths=[16]",
+                                 "cooperate.method=codistill", "cooperate.exchange_every=10",
+                                 "train.checkpoint_every_steps=13", "train.keep_checkpoints=5"});
+  run(c, dir.path());
+  for (const auto& e : fs::directory_iterator(dir.path() + "/checkpoints")) {
+    if (e.path().filename() != "step-00000013") fs::remove_all(e.path());
+  }
+  const RunSummary resumed = run(c, dir.path(), true);
+  EXPECT_EQ(resumed.steps, 30);
+  ASSERT_EQ(resumed.networks.size(), 2u);
+  EXPECT_GT(resumed.networks[1].test_accuracy, 0.5);
+}
+
 TEST(Trainer, SeveralNetworksAreEvaluatedWithTheirEnsemble) {
   TempDir dir;
   const RunSummary s = run(small_config({"network.1.model=mlp", "network.1.widths=[16]",

@@ -1,0 +1,210 @@
+#include "train/engines/pipeline_engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cohort/network_state.h"
+#include "cohort/optim.h"
+#include "cohort/pipeline/schedule.h"
+#include "train/engines/comm_hook_choice.h"
+#include "train/record/run_dir.h"
+#include "train/engines/stage_state.h"
+
+namespace cohort {
+namespace {
+
+// Tags keep the gather's and the timeline's messages apart from the executor's
+// activations and gradients on the same pipeline group.
+constexpr int kStateTag = 1 << 20;
+constexpr int kTimelineTag = kStateTag + 1;
+
+double seconds_of(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, Network& net,
+                               const at::Tensor& sample, std::string run_dir, MetricsLog& metrics,
+                               int64_t timeline_step)
+    : ctx_(ctx),
+      net_(net),
+      run_dir_(std::move(run_dir)),
+      metrics_(metrics),
+      timeline_step_(timeline_step) {
+  const auto& p = config.parallel;
+  // Agreed across the whole world, not per replica: measured timings differ
+  // between processes, and replicas must cut alike for their gradients to match.
+  partition_ = agree_partition(*ctx.comm, net_.model, ctx.stages,
+                               parse_partition_method(p.partition), sample);
+  stage_ = std::make_unique<PipelineStage>(stage_layers(net_.model, partition_, ctx.stage),
+                                           ctx.pipeline_group());
+  options_.schedule = parse_schedule(p.schedule);
+  options_.micro_batches = int(p.micro_batches);
+  options_.recompute = p.recompute;
+  if (const auto group = ctx.data_group()) {
+    replicas_ = std::make_unique<DistributedDataParallel>(stage_->layers().ptr(), group,
+                                                          ddp_options(config));
+    options_.before_backward = [this](bool last) {
+      if (last) accumulating_.reset();
+    };
+  }
+}
+
+StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
+  set_learning_rate(*net_.optimizer, learning_rate_at(net_.config, step, total_steps));
+  // The optimiser holds the whole network; layers of other stages have no
+  // gradient and the optimisers skip them.
+  if (replicas_ && options_.micro_batches > 1) accumulating_.emplace(*replicas_);
+  const StepResult result = run_pipeline_step(*stage_, batch, options_, [&] {
+    if (replicas_) {
+      replicas_->synchronize();
+      account_ddp_step(replicas_->last_timeline(), "", step);
+    }
+    clip_gradients_across_stages(net_.config.grad_clip);
+    net_.optimizer->step();
+  });
+  // Only the last stage computes loss and accuracy; the leader reports them.
+  at::Tensor outcome = at::tensor(
+      {result.loss, double(result.correct), double(std::max<int64_t>(1, result.samples))},
+      at::kDouble);
+  stage_->comm().broadcast(outcome, ctx_.stages - 1);
+  const auto o = outcome.accessor<double, 1>();
+  costs_.pipeline_idle += result.idle_seconds;
+  if (trace_->enabled()) trace_step(result, step);
+  if (step == timeline_step_) report_timeline(result, step);
+  return {{o[0]}, {o[1] / o[2]}};
+}
+
+void PipelineEngine::clip_gradients_across_stages(double max_norm) {
+  if (max_norm <= 0) return;
+  // The norm of the whole network's gradient, as one process would clip it.
+  at::Tensor squares = at::zeros({1}, at::kDouble);
+  for (const auto& p : stage_->parameters()) {
+    if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum().cpu();
+  }
+  stage_->comm().allreduce(squares, ReduceOp::Sum);
+  const double norm = std::sqrt(squares.item<double>());
+  const double coefficient = max_norm / (norm + 1e-6);
+  if (coefficient >= 1) return;
+  for (const auto& p : stage_->parameters()) {
+    if (p.grad().defined()) p.grad().mul_(coefficient);
+  }
+}
+
+void PipelineEngine::gather_networks() {
+  // Replicas hold identical weights: replica 0's stages are enough.
+  if (ctx_.data_rank != 0) return;
+  const NamedTensors mine = capture_state(*net_.model, *net_.optimizer);
+  const auto owners = owning_stages(mine, net_.model, partition_);
+  if (ctx_.stage != 0) {
+    NamedTensors share;
+    for (size_t i = 0; i < mine.size(); ++i) {
+      if (owners[i] == ctx_.stage) share.push_back(mine[i]);
+    }
+    send_tensors(stage_->comm(), share, 0, kStateTag);
+    return;
+  }
+  std::map<std::string, at::Tensor> merged;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (owners[i] == 0) merged[mine[i].first] = mine[i].second;
+  }
+  for (int s = 1; s < ctx_.stages; ++s) {
+    for (auto& [name, tensor] : recv_tensors(stage_->comm(), s, kStateTag)) merged[name] = tensor;
+  }
+  restore_state(*net_.model, *net_.optimizer, NamedTensors(merged.begin(), merged.end()),
+                "pipeline: gathering the stages");
+}
+
+void PipelineEngine::trace_step(const StepResult& result, int64_t step) const {
+  const std::string args = fmt::format("{{\"step\":{}}}", step + 1);
+  for (const auto& t : result.timings) {
+    const auto kind = t.instruction.kind;
+    const bool compute = kind == InstructionKind::Forward || kind == InstructionKind::Backward ||
+                         kind == InstructionKind::OptimizerStep;
+    const std::string name = kind == InstructionKind::OptimizerStep
+                                 ? "optimizer"
+                                 : fmt::format("{} {}", to_string(kind), t.instruction.micro_batch);
+    trace_->span(name, compute ? TraceLane::Compute : TraceLane::PointToPoint,
+                 result.started + std::chrono::duration_cast<TraceClock::duration>(
+                                      std::chrono::duration<double>(t.start)),
+                 result.started + std::chrono::duration_cast<TraceClock::duration>(
+                                      std::chrono::duration<double>(t.end)),
+                 args);
+  }
+}
+
+bool PipelineEngine::agree(bool leader_decision) {
+  return broadcast_decision(*ctx_.comm, leader_decision);
+}
+
+void PipelineEngine::report_timeline(const StepResult& result, int64_t step) {
+  if (ctx_.data_rank != 0) return;
+  // Rows: stage, kind (0 forward, 1 backward), micro-batch, start, end in seconds
+  // of steady_clock, which is one clock for every process on a host. The first
+  // row carries the stage's busy and wall seconds.
+  std::vector<double> rows = {double(ctx_.stage), -1, -1, result.busy_seconds, result.wall_seconds};
+  const double t0 = seconds_of(result.started);
+  for (const auto& t : result.timings) {
+    const auto kind = t.instruction.kind;
+    if (kind != InstructionKind::Forward && kind != InstructionKind::Backward) continue;
+    rows.insert(rows.end(), {double(ctx_.stage), kind == InstructionKind::Forward ? 0.0 : 1.0,
+                             double(t.instruction.micro_batch), t0 + t.start, t0 + t.end});
+  }
+  at::Tensor mine = at::tensor(rows, at::kDouble).reshape({-1, 5});
+  if (ctx_.stage != 0) {
+    at::Tensor count = at::scalar_tensor(mine.size(0), at::kLong).reshape({1});
+    stage_->comm().send(count, 0, kTimelineTag);
+    stage_->comm().send(mine, 0, kTimelineTag);
+    return;
+  }
+  std::vector<at::Tensor> all = {mine};
+  for (int s = 1; s < ctx_.stages; ++s) {
+    at::Tensor count = at::zeros({1}, at::kLong);
+    stage_->comm().recv(count, s, kTimelineTag);
+    at::Tensor theirs = at::empty({count.item<int64_t>(), 5}, at::kDouble);
+    stage_->comm().recv(theirs, s, kTimelineTag);
+    all.push_back(theirs);
+  }
+
+  std::vector<TimelineCell> cells;
+  nlohmann::json stages = nlohmann::json::array();
+  double busy = 0, makespan = 0;
+  for (const auto& t : all) {
+    const auto a = t.accessor<double, 2>();
+    const double stage_busy = a[0][3], stage_wall = a[0][4];
+    busy += stage_busy;
+    makespan = std::max(makespan, stage_wall);
+    stages.push_back({{"stage", int(a[0][0])},
+                      {"busy_seconds", stage_busy},
+                      {"idle_seconds", stage_wall - stage_busy}});
+    for (int64_t i = 1; i < t.size(0); ++i) {
+      cells.push_back({int(a[i][0]),
+                       a[i][1] == 0 ? InstructionKind::Forward : InstructionKind::Backward,
+                       int(a[i][2]), a[i][3], a[i][4]});
+    }
+  }
+  const int P = ctx_.stages, M = options_.micro_batches;
+  const double measured = makespan > 0 ? 1 - busy / (P * makespan) : 0;
+  const double theory = double(P - 1) / double(M + P - 1);
+  const std::string title =
+      fmt::format("step {}: {} stages, {} micro-batches, {}; bubble {:.1f}% (theory {:.1f}%)",
+                  step + 1, P, M, to_string(options_.schedule), 100 * measured, 100 * theory);
+  write_file_atomically(run_dir_ + "/timeline.svg", render_timeline_svg(cells, P, title));
+  metrics_.write(nlohmann::json{
+      {"kind", "pipeline"},
+      {"step", step + 1},
+      {"schedule", to_string(options_.schedule)},
+      {"micro_batches", M},
+      {"stages", stages},
+      {"partition", partition_.bounds},
+      {"bubble_fraction", measured},
+      {"bubble_fraction_theory",
+       theory}}.dump());
+}
+
+}  // namespace cohort

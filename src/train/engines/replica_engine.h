@@ -1,0 +1,59 @@
+// Whole networks: K networks (one for a plain run) see the same batch, each
+// minimises its objective (cross-entropy, plus a peer term for mutual learning
+// and codistillation), PBT exploits and explores between steps, and with several
+// replicas each network's gradients are averaged by DDP while backward runs, or,
+// in local SGD, each rank steps alone and the replicas are averaged every H
+// steps. With parallel.network = G each rank trains only its group's share of
+// the networks and exchanges with the other groups what the method needs
+// (network_groups.h).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "cohort/config.h"
+#include "cohort/ddp.h"
+#include "cohort/local_sgd.h"
+#include "cohort/metrics.h"
+#include "train/networks/network.h"
+#include "train/cohort/network_groups.h"
+#include "train/cohort/objective.h"
+#include "train/cohort/population.h"
+#include "train/process/process_context.h"
+#include "train/engines/step_engine.h"
+
+namespace cohort {
+
+class ReplicaEngine : public StepEngine {
+ public:
+  // `nets` must already hold their restored state: DDP broadcasts rank 0's weights here.
+  ReplicaEngine(const Config& config, const ProcessContext& ctx, std::vector<Network>& nets,
+                MetricsLog& metrics);
+
+  StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) override;
+  // Local SGD: averages the replicas, so what is evaluated and saved is their
+  // consensus. Otherwise the replicas are identical already.
+  void gather_networks() override;
+  // PBT's interval so far: its losses, and how many steps it has run.
+  std::string checkpoint_state() const override;
+  void restore_checkpoint_state(const std::string& json) override;
+  // Network groups and local SGD gather collectively, so every rank must know
+  // when the leader saves.
+  bool agree(bool leader_decision) override;
+
+ private:
+  std::vector<Network>& nets_;
+  MetricsLog& metrics_;
+  Objective objective_;
+  PopulationSchedule population_;
+  NetworkGroups groups_;
+  // Per network; null for networks trained by another group, or with one replica.
+  std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
+  CommunicatorPtr world_;
+  CommunicatorPtr replica_group_;
+  std::optional<LocalSgdSchedule> local_sgd_;
+  void average_replicas(int64_t step);
+};
+
+}  // namespace cohort

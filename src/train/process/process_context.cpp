@@ -1,0 +1,94 @@
+#include "train/process/process_context.h"
+
+#include <fmt/format.h>
+
+#include "cohort/error.h"
+#include "cohort/trainer.h"
+#include "comm/delayed_communicator.h"
+
+namespace cohort {
+
+CommunicatorPtr ProcessContext::data_group() const {
+  if (data_size == 1) return nullptr;
+  return mesh ? mesh->group("data") : comm;
+}
+
+CommunicatorPtr ProcessContext::pipeline_group() const {
+  return stages > 1 ? mesh->group("pipeline") : nullptr;
+}
+
+CommunicatorPtr ProcessContext::network_peers() const {
+  if (network_groups == 1) return nullptr;
+  return mesh ? mesh->group("network") : comm;
+}
+
+MeshLayout training_mesh(const ParallelConfig& parallel) {
+  return MeshLayout({{"network", int(parallel.network)},
+                     {"data", int(parallel.data)},
+                     {"pipeline", int(parallel.pipeline)}});
+}
+
+std::string describe_placement(const MeshLayout& layout) {
+  static const char* const kWords[] = {"network", "replica", "stage"};
+  std::string out;
+  for (int r = 0; r < layout.size(); ++r) {
+    const auto c = layout.coordinate(r);
+    out += fmt::format("{}rank {}:", r ? ", " : "", r);
+    for (size_t d = 0; d < c.size(); ++d)
+      if (layout.dims()[d].size > 1) out += fmt::format(" {} {}", kWords[d], c[d]);
+  }
+  return out;
+}
+
+ProcessContext join_job(const Config& config) {
+  ProcessContext ctx;
+  ctx.world = world_info_from_environment();
+  check_training_plan(config, ctx.world.world_size);
+  const auto& p = config.parallel;
+#ifdef COHORT_WITH_CUDA
+  constexpr bool cuda_compiled = true;
+#else
+  constexpr bool cuda_compiled = false;
+#endif
+  ctx.placement = choose_placement(config.train.device, config.train.precision, cuda_compiled,
+                                   visible_gpus(), ctx.world.local_rank);
+  // CUDA tensors travel through NCCL, beside Gloo for the CPU ones (comm/).
+  const Backend backend = ctx.placement.cuda() ? Backend::Nccl : Backend::Gloo;
+  const auto timeout = std::chrono::milliseconds(int64_t(p.timeout_seconds * 1000));
+  if (p.mode == "async") {
+    if (ctx.placement.cuda())
+      throw InputError(
+          "parallel.mode = 'async' runs on the CPU only: its servers receive from any worker, "
+          "which NCCL cannot do; set train.device = 'cpu'");
+    ctx.data_size = int(p.data);
+    ctx.servers = int(p.servers);
+    if (ctx.world.rank < ctx.data_size) {
+      ctx.data_rank = ctx.world.rank;
+    } else {
+      ctx.server_index = ctx.world.rank - ctx.data_size;
+    }
+    ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
+    return ctx;
+  }
+  const MeshLayout layout = training_mesh(p);
+  const auto coordinate = layout.coordinate(ctx.world.rank);
+  ctx.network_group = coordinate[0];
+  ctx.network_groups = int(p.network);
+  ctx.data_rank = coordinate[1];
+  ctx.data_size = int(p.data);
+  ctx.stage = coordinate[2];
+  ctx.stages = int(p.pipeline);
+  if (layout.size() > 1) {
+    ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
+    // Sub-groups only where a dimension has several ranks; a lone dimension
+    // other than the pipeline is the world itself.
+    std::vector<MeshDim> dims;
+    for (const auto& d : layout.dims())
+      if (d.size > 1) dims.push_back(d);
+    if (dims.size() > 1 || p.pipeline > 1)
+      ctx.mesh = std::make_shared<DeviceMesh>(MeshLayout(dims), ctx.comm);
+  }
+  return ctx;
+}
+
+}  // namespace cohort

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# A user's own model and dataset (tests/programs/user_program.cpp: registered by
+# name, then Cohort's command line) trained in every mode `cohort train` has and on
+# every built-in data source; then the modes that claim to equal one process
+# compared with it, tensor by tensor, through the same command line.
+set -uo pipefail
+build=$3
+prog=$build/tests/cohort_user_program
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python=${COHORT_PYTHON:-$2/.venv/bin/python}
+failures=0 cases=0
+"$python" "$(dirname "$0")/lib/write_data.py" "$work" || { echo "FAIL: could not write the data"; exit 1; }
+
+base=(--quiet --set network.0.model=user_net --set train.threads=1 --set train.batch_size=32
+      --set train.epochs=2 --set cooperate.method=none --set data.format=user_blobs)
+# The default config's other networks go: each case names the networks it trains.
+one=(--set 'network.0.name=user_net0')
+two=(--set network.1.model=user_net --set 'network.1.widths=[16]')
+three=("${two[@]}" --set network.2.model=user_net)
+config="$2/examples/configs/mlp.toml"
+
+# trains NAME MIN_ACCURACY [ARGS...]: the program trains; every network beats MIN.
+trains() {
+  local name=$1 min=$2; shift 2
+  cases=$((cases + 1))
+  if ! timeout 300 "$prog" train "$config" "${base[@]}" "$@" --out "$work/$name" \
+      >"$work/out" 2>"$work/err"; then
+    echo "FAIL: $name: exit $?"; sed 's/^/    /' "$work/err" | tail -5
+    failures=$((failures + 1)); return
+  fi
+  if "$python" - "$work/out" "$min" >"$work/check" 2>&1 <<'PY'; then
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+accs = [n["test_accuracy"] for n in s["networks"]]
+assert all(n["model"] == "user_net" for n in s["networks"]), s["networks"]
+assert min(accs) >= float(sys.argv[2]), accs
+print(" ".join(f"{a:.3f}" for a in accs))
+PY
+    echo "ok: $name: test accuracy $(cat "$work/check")"
+  else
+    echo "FAIL: $name:"; sed 's/^/    /' "$work/check" | tail -3
+    failures=$((failures + 1))
+  fi
+}
+
+# Three blobs (chance 0.33), well apart: every mode learns them.
+trains single 0.9 "${one[@]}"
+trains data-parallel 0.9 --nproc 2 --set parallel.data=2
+trains pipeline-1f1b 0.9 --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4
+trains pipeline-gpipe 0.9 --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4 \
+  --set parallel.schedule=gpipe
+trains data-x-pipeline 0.9 --nproc 4 --set parallel.data=2 --set parallel.pipeline=2 \
+  --set parallel.micro_batches=2
+trains async 0.8 --nproc 3 --set parallel.mode=async --set parallel.servers=1 --set parallel.data=2
+trains local-sgd 0.9 --nproc 2 --set parallel.mode=local-sgd --set parallel.data=2 \
+  --set parallel.average_every=4
+trains mutual 0.9 "${two[@]}" --set cooperate.method=mutual
+trains codistill 0.9 "${two[@]}" --set cooperate.method=codistill --set cooperate.exchange_every=10
+trains ensemble 0.9 "${two[@]}" --set cooperate.method=ensemble
+trains pbt 0.8 "${three[@]}" --set cooperate.method=pbt --set cooperate.pbt_interval=10
+trains network-groups 0.9 "${two[@]}" --set cooperate.method=mutual --nproc 2 \
+  --set parallel.network=2
+trains control 0.9 "${three[@]}" --set cooperate.method=mutual --set network.2.cooperate=false
+
+# The same model on each built-in source.
+trains idx 0.6 --set data.format=idx --set train.max_steps=60
+for fmt in tensors csv; do
+  ext=$([[ $fmt == tensors ]] && echo pt || echo csv)
+  files=(--set data.format=$fmt --set data.train="$work/train.$ext" --set data.test="$work/test.$ext")
+  [[ $fmt == csv ]] && files+=(--set data.target=label)
+  trains "$fmt" 0.9 "${files[@]}"
+  trains "$fmt-data-parallel" 0.9 "${files[@]}" --nproc 2 --set parallel.data=2
+done
+images=(--set data.format=images --set data.train="$work/images/train" --set data.test="$work/images/test")
+trains images 0.9 "${images[@]}"
+trains images-pipeline 0.9 "${images[@]}" --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=2
+
+# Equivalence: 2 replicas of 32 samples, and 2 pipeline stages of 4 micro-batches,
+# against one process with the whole batch of 64, after 12 SGD steps. Sums of the
+# same products in another order: float32 rounding, a few 1e-7 per step, stays
+# below 1e-5.
+exact=(--set train.batch_size=64 --set train.max_steps=12 --set network.0.momentum=0.5 "${one[@]}")
+same_as_single() {  # NAME ARGS...
+  local name=$1; shift
+  cases=$((cases + 1))
+  if ! timeout 300 "$prog" train "$config" "${base[@]}" "${exact[@]}" "$@" --out "$work/eq-$name" \
+      >/dev/null 2>"$work/err"; then
+    echo "FAIL: equivalence $name: exit $?"; tail -3 "$work/err"; failures=$((failures + 1)); return
+  fi
+  if "$python" - "$work/eq-single" "$work/eq-$name" >"$work/check" 2>&1 <<'PY'; then
+import glob, sys, torch
+def weights(run):
+    ck = sorted(glob.glob(f"{run}/checkpoints/step-*"))[-1]
+    return torch.load(f"{ck}/state.pt")["user_net0"]
+a, b = weights(sys.argv[1]), weights(sys.argv[2])
+assert a.keys() == b.keys(), (a.keys(), b.keys())
+worst = max((a[k] - b[k]).abs().max().item() for k in a if k.startswith("param."))
+assert worst < 1e-5, f"largest difference {worst}"
+print(f"largest difference {worst:.1e} over {len(a)} tensors")
+PY
+    echo "ok: $name equals one process: $(cat "$work/check")"
+  else
+    echo "FAIL: $name differs from one process:"; tail -3 "$work/check"; failures=$((failures + 1))
+  fi
+}
+timeout 300 "$prog" train "$config" "${base[@]}" "${exact[@]}" --out "$work/eq-single" >/dev/null 2>&1 \
+  || { echo "FAIL: the single-process reference did not train"; exit 1; }
+same_as_single data-parallel --nproc 2 --set parallel.data=2 --set train.batch_size=32
+same_as_single pipeline --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4
+
+# Bad names: one line saying what is registered, exit 2, nothing written.
+cases=$((cases + 1))
+"$prog" train "$config" "${base[@]}" --set network.0.model=user_nett --out "$work/bad" 2>"$work/err"
+status=$?
+if [[ $status == 2 ]] && [[ $(wc -l <"$work/err") == 1 ]] && [[ ! -e "$work/bad" ]] &&
+   grep -q "unknown model 'user_nett': choose one of mlp, cnn, resnet, user_net" "$work/err"; then
+  echo "ok: $(cat "$work/err")"
+else
+  echo "FAIL: an unregistered model: exit $status"; cat "$work/err"; failures=$((failures + 1))
+fi
+cases=$((cases + 1))
+"$prog" train "$config" "${base[@]}" --set data.format=user_blob --out "$work/bad" 2>"$work/err"
+status=$?
+if [[ $status == 2 ]] && [[ ! -e "$work/bad" ]] && grep -q "user_blobs" "$work/err"; then
+  echo "ok: $(cat "$work/err")"
+else
+  echo "FAIL: an unregistered dataset: exit $status"; cat "$work/err"; failures=$((failures + 1))
+fi
+
+echo "$((cases - failures)) of $cases cases passed"
+[[ $failures == 0 ]]
