@@ -40,9 +40,11 @@ NamedTensors parse_named_tensors(const std::vector<char>& bytes, const std::stri
 std::optional<std::string> ordered_dict_pickle_for_libtorch(const std::string& pickle);
 
 // Pure: "" when every length-prefixed opcode of `pickle` claims no more bytes than
-// follow it, up to its STOP; otherwise what is wrong. libtorch's unpickler
-// allocates what a length claims before it reads, so a 300-byte file claiming a
-// 1.5 GB string would cost 1.5 GB.
+// follow it, and every memo index is below the pickle's length (memo entries are
+// numbered from 0, one per put opcode), up to its STOP; otherwise what is wrong.
+// libtorch's unpickler allocates what a length or an index claims before it
+// reads, so a 300-byte file claiming a 1.5 GB string, or memo entry 700 million,
+// would cost gigabytes.
 std::string pickle_length_problem(const std::string& pickle);
 
 // A bare pickle through libtorch's unpickler, each tensor's storage read from

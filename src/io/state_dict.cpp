@@ -150,9 +150,16 @@ std::string pickle_length_problem(const std::string& p) {
       case '\x83':
         fixed = 2;
         break;
+      case 'r':  // LONG_BINPUT: libtorch sizes its memo table to the index it names
+        if (left >= 4 && claimed_length(p, at, 4) >= p.size()) {
+          return fmt::format("the memo index at byte {} is {}, more than a pickle of {} bytes "
+                             "can hold",
+                             at, claimed_length(p, at, 4), p.size());
+        }
+        fixed = 4;
+        break;
       case 'J':
       case 'j':
-      case 'r':
       case '\x84':
         fixed = 4;
         break;

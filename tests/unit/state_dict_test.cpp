@@ -198,6 +198,12 @@ TEST(PickleLengths, ClaimsPastTheEndAreRefusedBeforeUnpickling) {
   EXPECT_NE(pickle_length_problem(bytes("\x80\x02X\x03\x00")).find("ends inside"),
             std::string::npos);
   EXPECT_NE(pickle_length_problem(bytes("\x80\x02N")).find("no STOP"), std::string::npos);
+  // LONG_BINPUT naming memo entry 700 million: libtorch would size its memo table to it
+  // (11 GB; found by tensors_fuzzer, kept in fuzz/corpus/tensors/).
+  EXPECT_NE(pickle_length_problem(bytes("\x80\x02Nr\x00\x00\xb8\x29."))
+                .find("memo index at byte 3 is 699924480"),
+            std::string::npos);
+  EXPECT_EQ(pickle_length_problem(bytes("\x80\x02Nr\x00\x00\x00\x00.")), "");
   EXPECT_NE(pickle_length_problem(bytes("\x80\x02\x01.")).find("not a pickle opcode"),
             std::string::npos);
   // Every state_dict torch.save writes passes: the tests above read real ones.
