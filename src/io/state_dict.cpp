@@ -152,9 +152,10 @@ std::string pickle_length_problem(const std::string& p) {
         break;
       case 'r':  // LONG_BINPUT: libtorch sizes its memo table to the index it names
         if (left >= 4 && claimed_length(p, at, 4) >= p.size()) {
-          return fmt::format("the memo index at byte {} is {}, more than a pickle of {} bytes "
-                             "can hold",
-                             at, claimed_length(p, at, 4), p.size());
+          return fmt::format(
+              "the memo index at byte {} is {}, more than a pickle of {} bytes "
+              "can hold",
+              at, claimed_length(p, at, 4), p.size());
         }
         fixed = 4;
         break;
