@@ -1,5 +1,6 @@
 // CSV text as read_csv gets it from a file, the target column named after a NUL
-// byte (or the last column when there is none). Bad input must end in InputError.
+// byte (or the last column when there is none); an odd length reads it as a
+// regression. Bad input must end in InputError.
 #include <ATen/ATen.h>
 
 #include <cstddef>
@@ -15,9 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t nul = input.find('\0');
   const std::string_view text = input.substr(0, nul);
   const std::string target(nul == std::string_view::npos ? "" : input.substr(nul + 1));
+  const cohort::Task task = size % 2 ? cohort::Task::Regression : cohort::Task::Classification;
   cohort::CsvTable t;
   try {
-    t = cohort::parse_csv(text, "fuzz.csv", target);
+    t = cohort::parse_csv(text, "fuzz.csv", target, task);
   } catch (const cohort::InputError&) {
     return 0;
   }
@@ -27,6 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(t.features.size(1) == int64_t(t.feature_names.size()), "%ld features, %zu names",
              long(t.features.size(1)), t.feature_names.size());
   FUZZ_CHECK(t.features.isfinite().all().item<bool>(), "a feature is not finite");
-  FUZZ_CHECK(t.targets.min().item<int64_t>() >= 0, "a negative target");
+  if (task == cohort::Task::Regression) {
+    FUZZ_CHECK(t.targets.dim() == 2 && t.targets.isfinite().all().item<bool>(), "targets");
+  } else {
+    FUZZ_CHECK(t.targets.min().item<int64_t>() >= 0, "a negative target");
+  }
   return 0;
 }

@@ -11,18 +11,19 @@
 #include <string_view>
 #include <vector>
 
+#include "cohort/task.h"
+
 namespace cohort {
 
-// A batch: inputs B x (sample shape), float32; targets B class indices (int64).
+// A batch: inputs B x (sample shape), float32; targets B class indices (int64)
+// or, for regression, B x T values (float32).
 struct Batch {
   at::Tensor inputs;
   at::Tensor targets;
 };
 
-enum class Task { Classification };
-
 // What a model must know of the data to fit it: the shape of one input and how
-// many outputs it predicts (the classes).
+// many outputs it predicts (the classes, or the regression targets).
 struct SampleSpec {
   std::vector<int64_t> input_shape;  // e.g. {1, 28, 28} for images, {16} for features
   Task task = Task::Classification;
@@ -45,10 +46,11 @@ class Dataset {
 };
 
 // A dataset held as two tensors: inputs N x ..., float32; targets N, int64 in
-// [0, classes).
+// [0, classes), or for regression N x T, float32.
 class TensorDataset final : public Dataset {
  public:
   TensorDataset(at::Tensor inputs, at::Tensor targets, int64_t classes);
+  TensorDataset(at::Tensor inputs, at::Tensor targets, Task task, int64_t outputs);
   int64_t size() const override;
   Batch get(const at::Tensor& indices) const override;
   Batch slice(int64_t begin, int64_t end) const override;
@@ -59,7 +61,8 @@ class TensorDataset final : public Dataset {
  private:
   at::Tensor inputs_;
   at::Tensor targets_;
-  int64_t classes_;
+  Task task_;
+  int64_t outputs_;
 };
 
 // Where a run's data comes from ([data] in a config).
@@ -115,12 +118,15 @@ std::string default_data_folder();
 
 // --- Tensor files: torch.save({"inputs": X, "targets": Y}, path) ---
 
-// X: N x ... of a floating type (read as float32); Y: N integers >= 0 (classes).
-// `classes` 0: one more than the largest target. InputError naming the file for
-// other keys, shapes or dtypes.
-std::shared_ptr<TensorDataset> read_tensor_dataset(const std::string& path, int64_t classes = 0);
+// X: N x ... of a floating type (read as float32); Y: N integers >= 0 (classes),
+// or for regression N or N x T floats (read as N x T float32). `outputs` 0: one
+// more than the largest class, or Y's T; else the training split's, which this
+// split must match. InputError naming the file for other keys, shapes or dtypes.
+std::shared_ptr<TensorDataset> read_tensor_dataset(const std::string& path, int64_t outputs = 0,
+                                                   Task task = Task::Classification);
 std::shared_ptr<TensorDataset> parse_tensor_dataset(const std::vector<char>& bytes,
-                                                    const std::string& origin, int64_t classes = 0);
+                                                    const std::string& origin, int64_t outputs = 0,
+                                                    Task task = Task::Classification);
 
 // --- Image folders: ROOT/<class>/<image>.png|.jpg|.jpeg ---
 
@@ -145,15 +151,18 @@ ImageFolder load_image_folder(const std::string& root, const std::vector<std::st
 
 // Every column but the target is a feature, read as written (load_splits
 // standardises them by the training split's mean and deviation per column);
-// targets are class indices (non-negative integers). InputError naming the file,
-// row and column of a cell that is not a number, or a row of another length.
+// targets are class indices (non-negative integers), or for regression any
+// finite numbers, kept as written. InputError naming the file, row and column of
+// a cell that is not a number, or a row of another length.
 struct CsvTable {
   at::Tensor features;  // N x F float32, as read
-  at::Tensor targets;   // N int64
+  at::Tensor targets;   // N int64, or N x 1 float32 for regression
   std::vector<std::string> feature_names;
 };
-CsvTable parse_csv(std::string_view text, const std::string& origin, const std::string& target);
-CsvTable read_csv(const std::string& path, const std::string& target);
+CsvTable parse_csv(std::string_view text, const std::string& origin, const std::string& target,
+                   Task task = Task::Classification);
+CsvTable read_csv(const std::string& path, const std::string& target,
+                  Task task = Task::Classification);
 
 // --- Sampling ---
 

@@ -69,7 +69,11 @@ TORCH_MODULE(FusedFlatten);
 class FusedArrayImpl : public torch::nn::Module {
  public:
   // Copies the K models' weights in; the models are left untouched.
-  explicit FusedArrayImpl(const std::vector<torch::nn::Sequential>& models);
+  // `sample_rank`: the rank of one sample (3 for C x H x W images, 1 for feature
+  // vectors); 0 takes it from the first layer (images for conv, pool and
+  // flatten), which is wrong only for an mlp's flatten on feature vectors.
+  explicit FusedArrayImpl(const std::vector<torch::nn::Sequential>& models,
+                          int64_t sample_rank = 0);
 
   // `input` is either one batch every copy sees (the single model's input shape,
   // e.g. B x C x H x W) or one batch per copy (K x B x ...). Returns K x B x classes.
@@ -84,6 +88,7 @@ class FusedArrayImpl : public torch::nn::Module {
   int64_t copies_;
   bool image_input_;    // first layer takes images (conv, pool, flatten) or features
   bool flatten_first_;  // mlp: flatten the shared batch once, then broadcast
+  int64_t sample_rank_;
   torch::nn::Sequential layers_;
 };
 TORCH_MODULE(FusedArray);

@@ -12,24 +12,30 @@
 
 #include <vector>
 
+#include "cohort/task.h"
+
 namespace cohort {
 
 struct MutualLossOptions {
   double alpha = 1.0;        // weight of the distillation term
-  double temperature = 1.0;  // T: softens both distributions (Hinton et al. 2015)
+  double temperature = 1.0;  // T: softens both distributions (Hinton et al. 2015); classification
+  Task task = Task::Classification;
 };
 
 // The loss of one network and its two terms (for logging). All are scalars;
 // `total` carries the gradient with respect to the network's logits.
 struct MutualLoss {
   at::Tensor total;
-  at::Tensor cross_entropy;  // CE(logits, y), mean over the batch
-  at::Tensor distillation;   // mean over peers of KL(p_peer^T || p^T), batchmean
+  at::Tensor cross_entropy;  // the task's own loss, mean over the batch: CE(z, y) (MSE: regression)
+  at::Tensor distillation;   // mean over peers of KL(p_peer^T || p^T), batchmean (MSE to the peer)
 };
 
 // loss = CE(z, y) + alpha * T^2 * (1/P) sum_p KL(softmax(z_p/T) || softmax(z/T)),
 // the KL summed over classes and divided by the batch size. T^2 keeps the
 // distillation gradient's scale independent of T (Hinton et al. 2015).
+// Regression (options.task) distils towards the peers' predictions instead:
+// loss = MSE(z, y) + alpha * (1/P) sum_p MSE(z, z_p), with `logits` and each peer
+// B x T predictions and `targets` B x T; the temperature does not enter.
 // `logits` is B x C, `targets` B (int64), each peer B x C. Peers are detached
 // here: a network never pushes gradient into its teachers. With no peers the
 // loss is plain cross-entropy. Shapes that disagree raise InputError.

@@ -4,14 +4,20 @@
 #include <torch/optim/optimizer.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cohort/config.h"
 
 namespace cohort {
 
+// net.optimizer: sgd | adam | adamw, or one the program registered
+// (cohort/registry.h). InputError for other names.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const NetworkConfig& net,
                                                         std::vector<at::Tensor> parameters);
+
+// The built-in optimisers, then the program's registered ones.
+std::vector<std::string> optimizer_names();
 
 // The learning rate at `step` (0-based) of a run of `total_steps`: linear warm-up
 // from lr/warmup to lr over warmup_steps, then constant, step decay, or cosine

@@ -39,6 +39,8 @@ struct PipelineOptions {
   // forward. Batch-norm running statistics are restored around the re-run so
   // they advance once per micro-batch, as without recomputation.
   bool recompute = false;
+  // The last stage's loss: cross-entropy (classification) or mean squared error.
+  Task task = Task::Classification;
   // Called just before each of the stage's backward passes, with whether it is
   // the step's last one: a data-parallel wrapper accumulates locally until then
   // and starts reducing gradient buckets during the last backward.
@@ -74,8 +76,8 @@ struct InstructionTiming {
 };
 
 struct StepResult {
-  // Mean cross-entropy over the whole batch and the number of correct
-  // predictions; only the last stage computes them (has_loss). A trainer that
+  // The task's mean loss over the whole batch and the number of correct
+  // predictions (0 for regression); only the last stage computes them (has_loss). A trainer that
   // needs them elsewhere broadcasts from rank stages - 1.
   bool has_loss = false;
   double loss = 0;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cohort/config.h"
+#include "cohort/task.h"
 
 namespace cohort {
 
@@ -22,8 +23,8 @@ struct RunOptions {
 struct NetworkResult {
   std::string name;
   std::string model;
-  double test_accuracy = 0;
-  double test_loss = 0;
+  double test_accuracy = 0;  // classification only
+  double test_loss = 0;      // the task's: cross-entropy, or mean squared error for regression
   bool control = false;  // network.N.cooperate = false: trained alone, beside the cohort
 };
 
@@ -36,6 +37,7 @@ struct AsyncSummary {
 };
 
 struct RunSummary {
+  Task task = Task::Classification;  // the data's: what the results' scores are
   std::vector<NetworkResult> networks;
   std::optional<NetworkResult> ensemble;  // when more than one network
   int64_t steps = 0;

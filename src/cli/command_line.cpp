@@ -17,6 +17,7 @@
 #include "cohort/data.h"
 #include "cohort/error.h"
 #include "cohort/models.h"
+#include "cohort/optim.h"
 #include "cohort/version.h"
 
 namespace {
@@ -27,9 +28,10 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 // What a config may name: the zoo and the built-in formats, and whatever the
 // program registered.
 std::string names_footer() {
-  return fmt::format("Models (network.N.model): {}\nData (data.format): {}",
-                     fmt::join(cohort::model_names(), ", "),
-                     fmt::join(cohort::data_format_names(), ", "));
+  return fmt::format(
+      "Models (network.N.model): {}\nData (data.format): {}\nOptimizers (network.N.optimizer): {}",
+      fmt::join(cohort::model_names(), ", "), fmt::join(cohort::data_format_names(), ", "),
+      fmt::join(cohort::optimizer_names(), ", "));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// cohort eval CHECKPOINT [--data DIR]: test-split accuracy of a saved run.
+// cohort eval CHECKPOINT [--data DIR]: test-split accuracy (or error) of a saved run.
 // cohort eval CONFIG.toml [--set k=v]...: of the networks a config starts from
 // (their network.N.init state_dicts, or the seeded initialisation).
 #include <fmt/format.h>
@@ -51,8 +51,7 @@ int run_eval(const EvalArgs& args) {
   const Splits splits = load_splits(config.data);
   const Dataset& test = *splits.test;
   config = fit_to_data(config, splits.train->spec());
-  nlohmann::json nets = nlohmann::json::array();
-  std::vector<at::Tensor> probs;
+  std::vector<Network> networks;
   for (size_t i = 0; i < config.networks.size(); ++i) {
     Network net = make_network(config, i);
     if (from_config) {
@@ -64,23 +63,30 @@ int run_eval(const EvalArgs& args) {
       load_network_state(net, state.networks[i], args.checkpoint);
     }
     check_network_accepts(net, test, i);
-    // The ensemble is the cohort's: control networks stand apart, as in training.
-    at::Tensor p;
-    const Evaluation e = evaluate(net.model, test, net.config.cooperate ? &p : nullptr);
-    if (p.defined()) probs.push_back(p);
-    nets.push_back({{"name", net.config.name},
-                    {"model", net.config.model.name},
-                    {"test_accuracy", e.accuracy},
-                    {"test_loss", e.loss},
-                    {"control", !net.config.cooperate}});
+    networks.push_back(std::move(net));
+  }
+  // The ensemble is the cohort's: control networks stand apart, as in training.
+  std::vector<torch::nn::Sequential> models = models_of(networks);
+  const CohortEvaluation result = evaluate_cohort(models, cooperating(networks), test);
+  const Task task = test.spec().task;
+  auto scores = [task](const Evaluation& e) {
+    nlohmann::json out{{"test_loss", e.loss}};
+    if (task == Task::Classification) out["test_accuracy"] = e.accuracy;
+    return out;
+  };
+  nlohmann::json nets = nlohmann::json::array();
+  for (size_t i = 0; i < networks.size(); ++i) {
+    nlohmann::json net{{"name", networks[i].config.name},
+                       {"model", networks[i].config.model.name},
+                       {"control", !networks[i].config.cooperate}};
+    net.update(scores(result.networks[i]));
+    nets.push_back(net);
   }
   nlohmann::json out = {{from_config ? "config" : "checkpoint", args.checkpoint},
+                        {"task", task_name(task)},
                         {"step", state.step},
                         {"networks", nets}};
-  if (probs.size() > 1) {
-    const Evaluation e = evaluate_ensemble(probs, test.slice(0, test.size()).targets);
-    out["ensemble"] = {{"test_accuracy", e.accuracy}, {"test_loss", e.loss}};
-  }
+  if (result.ensemble) out["ensemble"] = scores(*result.ensemble);
   std::cout << out.dump() << std::endl;
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cohort/error.h"
+#include "cohort/optim.h"
 #include "config/reader.h"
 
 namespace cohort {
@@ -217,7 +218,8 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
   r.read("init", n.init);
   r.read("cooperate", n.cooperate);
   r.finish();
-  require_choice(prefix + "optimizer", n.optimizer, {"sgd", "adam", "adamw"});
+  const auto optimizers = optimizer_names();
+  require_choice(prefix + "optimizer", n.optimizer, {optimizers.begin(), optimizers.end()});
   require_choice(prefix + "schedule", n.schedule, {"constant", "step", "cosine"});
   require(!n.nesterov || n.momentum > 0, prefix + "nesterov needs a positive momentum");
   require(n.min_lr <= n.lr, fmt::format("{}min_lr = {} is above {}lr = {}: the cosine schedule "
@@ -276,10 +278,11 @@ void read_data(TableReader r, DataConfig& d) {
   r.finish();
   const auto formats = data_format_names();
   require_choice("data.format", d.format, {formats.begin(), formats.end()});
-  require(d.task != "regression",
-          "data.task = 'regression' is not supported yet: Cohort trains classifiers (targets "
-          "are class indices); leave data.task out or set it to 'classification'");
-  require_choice("data.task", d.task, {"classification"});
+  require_choice("data.task", d.task, {"classification", "regression"});
+  require(d.task == "classification" || (d.format != "idx" && d.format != "images"),
+          fmt::format("data.task = 'regression' needs real-valued targets, which data.format = "
+                      "'{}' does not hold: use 'tensors' or 'csv'",
+                      d.format));
   require(d.image_size.empty() || d.image_size.size() == 2,
           fmt::format("data.size must be [H, W], got {} values", d.image_size.size()));
   require(d.mean.size() == d.stddev.size(),

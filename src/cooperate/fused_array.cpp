@@ -48,8 +48,8 @@ void copy_into(at::Tensor& fused, const at::Tensor& stack) {
 
 }  // namespace
 
-FusedArrayImpl::FusedArrayImpl(const std::vector<nn::Sequential>& models)
-    : copies_(static_cast<int64_t>(models.size())) {
+FusedArrayImpl::FusedArrayImpl(const std::vector<nn::Sequential>& models, int64_t sample_rank)
+    : copies_(static_cast<int64_t>(models.size())), sample_rank_(sample_rank) {
   if (models.empty()) throw InputError("fused array: need at least one model");
   const size_t depth = models[0]->size();
   for (size_t k = 1; k < models.size(); ++k)
@@ -131,7 +131,7 @@ FusedArrayImpl::FusedArrayImpl(const std::vector<nn::Sequential>& models)
 }
 
 at::Tensor FusedArrayImpl::forward(const at::Tensor& input) {
-  const int64_t single_rank = image_input_ ? 4 : 2;
+  const int64_t single_rank = sample_rank_ > 0 ? sample_rank_ + 1 : image_input_ ? 4 : 2;
   const bool shared = input.dim() == single_rank;
   if (!shared && !(input.dim() == single_rank + 1 && input.size(0) == copies_))
     throw InputError("fused array: input must be one batch (" + std::to_string(single_rank) +

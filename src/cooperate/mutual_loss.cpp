@@ -19,7 +19,11 @@ void check_inputs(const at::Tensor& logits, const at::Tensor& targets,
                   const std::vector<at::Tensor>& peers, const MutualLossOptions& options) {
   if (logits.dim() != 2)
     throw InputError("mutual_loss: logits must be batch x classes, got " + shape_of(logits));
-  if (targets.dim() != 1 || targets.size(0) != logits.size(0))
+  if (options.task == Task::Regression && !targets.sizes().equals(logits.sizes()))
+    throw InputError("mutual_loss: regression targets must have the predictions' shape " +
+                     shape_of(logits) + ", got " + shape_of(targets));
+  if (options.task == Task::Classification &&
+      (targets.dim() != 1 || targets.size(0) != logits.size(0)))
     throw InputError("mutual_loss: targets must have one label per row of logits " +
                      shape_of(logits) + ", got " + shape_of(targets));
   for (size_t p = 0; p < peers.size(); ++p)
@@ -42,10 +46,17 @@ MutualLoss mutual_loss(const at::Tensor& logits, const at::Tensor& targets,
   check_inputs(logits, targets, peer_logits, options);
   namespace F = torch::nn::functional;
   MutualLoss loss;
-  loss.cross_entropy = F::cross_entropy(logits, targets);
+  loss.cross_entropy = task_loss(options.task, logits, targets);
   if (peer_logits.empty()) {
     loss.distillation = torch::zeros({}, logits.options());
     loss.total = loss.cross_entropy;
+    return loss;
+  }
+  if (options.task == Task::Regression) {
+    at::Tensor sum = torch::zeros({}, logits.options());
+    for (const at::Tensor& peer : peer_logits) sum = sum + F::mse_loss(logits, peer.detach());
+    loss.distillation = sum / static_cast<double>(peer_logits.size());
+    loss.total = loss.cross_entropy + options.alpha * loss.distillation;
     return loss;
   }
   const double t = options.temperature;

@@ -93,9 +93,24 @@ Rows parse_rows(std::string_view text, const std::string& origin) {
   return rows;
 }
 
+at::Tensor class_indices(const at::Tensor& values, const std::string& origin,
+                         const std::string& column) {
+  const at::Tensor v = values.to(at::kDouble);
+  const at::Tensor bad = v.ne(v.floor()) | v.lt(0) | v.ge(double(int64_t{1} << 20));
+  if (bad.any().item<bool>()) {
+    const int64_t row = bad.nonzero()[0][0].item<int64_t>();
+    throw InputError(fmt::format(
+        "{}: row {}, column '{}': {} is not a class index (an integer from 0; for real values "
+        "set data.task = 'regression')",
+        origin, row + 2, column, v[row].item<double>()));
+  }
+  return v.to(at::kLong);
+}
+
 }  // namespace
 
-CsvTable parse_csv(std::string_view text, const std::string& origin, const std::string& target) {
+CsvTable parse_csv(std::string_view text, const std::string& origin, const std::string& target,
+                   Task task) {
   Rows rows = parse_rows(text, origin);
   const int64_t columns = int64_t(rows.header.size()), n = int64_t(rows.rows);
   int64_t target_column = columns - 1;
@@ -112,25 +127,19 @@ CsvTable parse_csv(std::string_view text, const std::string& origin, const std::
   at::Tensor keep = at::ones({columns}, at::kBool);
   keep[target_column] = false;
   out.features = table.index({at::indexing::Slice(), keep}).contiguous();
-  const at::Tensor target_values = table.select(1, target_column).to(at::kDouble);
-  const at::Tensor bad = target_values.ne(target_values.floor()) | target_values.lt(0) |
-                         target_values.ge(double(int64_t{1} << 20));
-  if (bad.any().item<bool>()) {
-    const int64_t row = bad.nonzero()[0][0].item<int64_t>();
-    throw InputError(fmt::format(
-        "{}: row {}, column '{}': {} is not a class index (an integer "
-        "from 0)",
-        origin, row + 2, rows.header[target_column], target_values[row].item<double>()));
-  }
-  out.targets = target_values.to(at::kLong);
+  const at::Tensor target_values = table.select(1, target_column);
+  // Every cell is already a finite float32 (Rows::cell), so regression keeps them as written.
+  out.targets = task == Task::Regression
+                    ? target_values.unsqueeze(1).clone()
+                    : class_indices(target_values, origin, rows.header[target_column]);
   for (int64_t c = 0; c < columns; ++c)
     if (c != target_column) out.feature_names.push_back(rows.header[c]);
   return out;
 }
 
-CsvTable read_csv(const std::string& path, const std::string& target) {
+CsvTable read_csv(const std::string& path, const std::string& target, Task task) {
   const std::vector<char> text = read_input_file(path);
-  return parse_csv(std::string_view(text.data(), text.size()), path, target);
+  return parse_csv(std::string_view(text.data(), text.size()), path, target, task);
 }
 
 }  // namespace cohort

@@ -12,11 +12,20 @@ Batch Dataset::slice(int64_t begin, int64_t end) const {
 }
 
 TensorDataset::TensorDataset(at::Tensor inputs, at::Tensor targets, int64_t classes)
-    : inputs_(std::move(inputs)), targets_(std::move(targets)), classes_(classes) {
-  if (inputs_.dim() < 1 || targets_.dim() != 1 || inputs_.size(0) != targets_.size(0)) {
-    throw InputError(fmt::format("a dataset needs N inputs and N targets, got {} and {}",
+    : TensorDataset(std::move(inputs), std::move(targets), Task::Classification, classes) {}
+
+TensorDataset::TensorDataset(at::Tensor inputs, at::Tensor targets, Task task, int64_t outputs)
+    : inputs_(std::move(inputs)), targets_(std::move(targets)), task_(task), outputs_(outputs) {
+  const int64_t target_dims = task_ == Task::Regression ? 2 : 1;
+  if (inputs_.dim() < 1 || targets_.dim() != target_dims || inputs_.size(0) != targets_.size(0)) {
+    throw InputError(fmt::format("a dataset needs N inputs and N targets{}, got {} and {}",
+                                 task_ == Task::Regression ? " (N x T for regression)" : "",
                                  fmt::join(inputs_.sizes(), "x"),
                                  fmt::join(targets_.sizes(), "x")));
+  }
+  if (task_ == Task::Regression && targets_.size(1) != outputs_) {
+    throw InputError(fmt::format("a regression dataset of {} targets holds {} per sample", outputs_,
+                                 targets_.size(1)));
   }
 }
 
@@ -30,8 +39,6 @@ Batch TensorDataset::slice(int64_t begin, int64_t end) const {
   return {inputs_.slice(0, begin, end), targets_.slice(0, begin, end)};
 }
 
-SampleSpec TensorDataset::spec() const {
-  return {inputs_.sizes().slice(1).vec(), Task::Classification, classes_};
-}
+SampleSpec TensorDataset::spec() const { return {inputs_.sizes().slice(1).vec(), task_, outputs_}; }
 
 }  // namespace cohort

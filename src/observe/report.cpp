@@ -1,10 +1,11 @@
 #include "cohort/report.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cohort/error.h"
@@ -207,11 +208,14 @@ std::string summary_table(const std::vector<Run>& runs) {
       rows.push_back(e);
     }
     for (const auto& n : rows) {
+      // A regression run has no accuracy; its test loss is the mean squared error.
+      const double accuracy = number(n, "test_accuracy");
       html += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}%</td><td>{:.4f}</td><td>{:.0f}</td>"
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4g}</td><td>{:.0f}</td>"
           "<td>{:.0f}</td><td>{:.1f}</td></tr>\n",
           escape_xml(run.name), escape_xml(text(n, "name")), escape_xml(text(n, "model")),
-          100 * number(n, "test_accuracy"), number(n, "test_loss"), number(run.summary, "steps"),
+          std::isnan(accuracy) ? "–" : fmt::format("{:.2f}%", 100 * accuracy),
+          number(n, "test_loss"), number(run.summary, "steps"),
           number(run.summary, "samples_per_sec"), number(run.summary, "wall_seconds"));
     }
   }
@@ -254,6 +258,8 @@ td:first-child, th:first-child, td:nth-child(2), td:nth-child(3) {{ text-align: 
                         series_of(runs, &Run::eval, "step", "test_accuracy", 100));
   html += line_plot_svg({"Test accuracy over time", "wall seconds", "accuracy %"},
                         series_of(runs, &Run::eval, "wall_seconds", "test_accuracy", 100));
+  html += line_plot_svg({"Test loss (mean squared error for regression)", "step", "loss"},
+                        series_of(runs, &Run::eval, "step", "test_loss"));
   html += "</div>\n<h2>Speed and where the time goes</h2><div class=\"grid\">\n";
   html += line_plot_svg({"Throughput (rank 0)", "step", "samples/s"},
                         series_of(runs, &Run::train, "step", "samples_per_sec", 1, true));

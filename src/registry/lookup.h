@@ -9,5 +9,6 @@ namespace cohort {
 // nullptr when `name` was not registered.
 const ModelBuilder* registered_model(const std::string& name);
 const DatasetLoader* registered_dataset(const std::string& name);
+const OptimizerBuilder* registered_optimizer(const std::string& name);
 
 }  // namespace cohort

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "cohort/error.h"
+#include "cohort/optim.h"
 #include "registry/lookup.h"
 
 namespace cohort {
@@ -20,6 +21,11 @@ Entries<ModelBuilder>& models() {
 
 Entries<DatasetLoader>& datasets() {
   static Entries<DatasetLoader> entries;
+  return entries;
+}
+
+Entries<OptimizerBuilder>& optimizers() {
+  static Entries<OptimizerBuilder> entries;
   return entries;
 }
 
@@ -64,8 +70,20 @@ void register_dataset(const std::string& name, DatasetLoader load) {
   datasets().emplace_back(name, std::move(load));
 }
 
+void register_optimizer(const std::string& name, OptimizerBuilder build) {
+  check_new_name("optimizer", name, optimizer_names(), bool(build));
+  optimizers().emplace_back(name, std::move(build));
+}
+
 std::vector<std::string> registered_models() { return names(models()); }
 std::vector<std::string> registered_datasets() { return names(datasets()); }
+std::vector<std::string> registered_optimizers() { return names(optimizers()); }
+
+std::vector<std::string> optimizer_names() {
+  std::vector<std::string> out = {"sgd", "adam", "adamw"};
+  for (const auto& name : registered_optimizers()) out.push_back(name);
+  return out;
+}
 
 std::vector<std::string> data_format_names() {
   std::vector<std::string> out = builtin_formats();
@@ -75,5 +93,8 @@ std::vector<std::string> data_format_names() {
 
 const ModelBuilder* registered_model(const std::string& name) { return find(models(), name); }
 const DatasetLoader* registered_dataset(const std::string& name) { return find(datasets(), name); }
+const OptimizerBuilder* registered_optimizer(const std::string& name) {
+  return find(optimizers(), name);
+}
 
 }  // namespace cohort

@@ -134,7 +134,7 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
                config_.data.shuffle, ShardedSampler::Tail::Drop),
       progress_(0, config_.train.epochs, false),
       trace_(config_.train.timeline ? TraceRecorder(ctx_.world.rank) : TraceRecorder()),
-      interval_(nets_.size()) {
+      interval_(nets_.size(), splits_.train->spec().task) {
   const auto& tc = config_.train;
   check_datasets(config_.data, *splits_.train, *splits_.test);
   for (size_t i = 0; i < nets_.size(); ++i) check_network_accepts(nets_[i], *splits_.train, i);
@@ -164,6 +164,7 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
   warmup_steps_ = std::min<int64_t>(20, (total_steps_ - pos_.step) / 4);
   summary_.run_dir = options_.run_dir;
   summary_.leader = ctx_.leader();
+  summary_.task = splits_.train->spec().task;
 }
 
 RunSummary TrainingRun::serve_parameters() {
@@ -284,40 +285,35 @@ void TrainingRun::stop_if_interrupted() {
       sig);
 }
 
-void TrainingRun::record_evaluation(const std::string& network, double accuracy, double loss) {
-  metrics_->write(nlohmann::json{{"kind", "eval"},
-                                 {"network", network},
-                                 {"step", pos_.step},
-                                 {"epoch", pos_.epoch},
-                                 {"test_accuracy", accuracy},
-                                 {"test_loss", loss},
-                                 {"wall_seconds", seconds_since(wall_start_)}}
-                      .dump());
+void TrainingRun::record_evaluation(const std::string& network, const Evaluation& e) {
+  nlohmann::json record{{"kind", "eval"},      {"network", network},
+                        {"step", pos_.step},   {"epoch", pos_.epoch},
+                        {"test_loss", e.loss}, {"wall_seconds", seconds_since(wall_start_)}};
+  if (summary_.task == Task::Classification) record["test_accuracy"] = e.accuracy;
+  metrics_->write(record.dump());
+  const std::string score =
+      summary_.task == Task::Classification
+          ? fmt::format("test accuracy {:.2f}%, loss {:.4f}", 100 * e.accuracy, e.loss)
+          : fmt::format("test mean squared error {:.4g}", e.loss);
+  progress_.message(fmt::format("epoch {} {}: {}", pos_.epoch + 1, network, score));
 }
 
 // Every network on the test split, and the ensemble of the cohort's (control
 // networks stand apart) when there are several.
 void TrainingRun::evaluate_networks() {
-  const Dataset& test = *splits_.test;
+  std::vector<torch::nn::Sequential> models = models_of(nets_);
+  const CohortEvaluation result = evaluate_cohort(models, cooperating(nets_), *splits_.test);
   summary_.networks.clear();
-  std::vector<at::Tensor> probs;
   for (size_t k = 0; k < nets_.size(); ++k) {
-    const bool member = nets_[k].config.cooperate;
-    at::Tensor p;
-    const Evaluation e = evaluate(nets_[k].model, test, member && nets_.size() > 1 ? &p : nullptr);
-    if (p.defined()) probs.push_back(p);
-    summary_.networks.push_back(
-        {nets_[k].config.name, nets_[k].config.model.name, e.accuracy, e.loss, !member});
-    record_evaluation(nets_[k].config.name, e.accuracy, e.loss);
-    progress_.message(fmt::format("epoch {} {}: test accuracy {:.2f}%, loss {:.4f}", pos_.epoch + 1,
-                                  nets_[k].config.name, 100 * e.accuracy, e.loss));
+    const Evaluation& e = result.networks[k];
+    summary_.networks.push_back({nets_[k].config.name, nets_[k].config.model.name, e.accuracy,
+                                 e.loss, !nets_[k].config.cooperate});
+    record_evaluation(nets_[k].config.name, e);
   }
-  if (probs.size() < 2) return;
-  const Evaluation e = evaluate_ensemble(probs, test.slice(0, test.size()).targets);
-  summary_.ensemble = NetworkResult{"ensemble", "ensemble", e.accuracy, e.loss};
-  record_evaluation("ensemble", e.accuracy, e.loss);
-  progress_.message(
-      fmt::format("epoch {} ensemble: test accuracy {:.2f}%", pos_.epoch + 1, 100 * e.accuracy));
+  if (!result.ensemble) return;
+  summary_.ensemble =
+      NetworkResult{"ensemble", "ensemble", result.ensemble->accuracy, result.ensemble->loss};
+  record_evaluation("ensemble", *result.ensemble);
 }
 
 void TrainingRun::end_epoch() {

@@ -24,6 +24,8 @@
 
 namespace cohort {
 
+struct Evaluation;
+
 class TrainingRun {
  public:
   // Joins the job, loads the data, builds the networks (restored on resume),
@@ -59,7 +61,7 @@ class TrainingRun {
  private:
   void save(const Position& at);
   void evaluate_networks();
-  void record_evaluation(const std::string& network, double accuracy, double loss);
+  void record_evaluation(const std::string& network, const Evaluation& e);
   std::unique_ptr<StepEngine> make_engine();
 
   using Clock = std::chrono::steady_clock;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A user's own model and dataset (tests/programs/user_program.cpp: registered by
-# name, then Cohort's command line) trained in every mode `cohort train` has and on
-# every built-in data source; then the modes that claim to equal one process
+# A user's own models, dataset and optimiser (tests/programs/user_program.cpp:
+# registered by name, then Cohort's command line) trained in every mode `cohort
+# train` has and on every built-in data source; then the modes that claim to equal
+# one process (data parallel, pipeline, both, network groups, fused arrays)
 # compared with it, tensor by tensor, through the same command line.
 set -uo pipefail
 build=$3
@@ -24,9 +25,11 @@ config="$2/examples/configs/mlp.toml"
 trains() {
   local name=$1 min=$2; shift 2
   cases=$((cases + 1))
-  if ! timeout 300 "$prog" train "$config" "${base[@]}" "$@" --out "$work/$name" \
-      >"$work/out" 2>"$work/err"; then
-    echo "FAIL: $name: exit $?"; sed 's/^/    /' "$work/err" | tail -5
+  timeout 300 "$prog" train "$config" "${base[@]}" "$@" --out "$work/$name" \
+      >"$work/out" 2>"$work/err"
+  local status=$?
+  if [[ $status != 0 ]]; then
+    echo "FAIL: $name: exit $status"; sed 's/^/    /' "$work/err" | tail -5
     failures=$((failures + 1)); return
   fi
   if "$python" - "$work/out" "$min" >"$work/check" 2>&1 <<'PY'; then
@@ -62,6 +65,10 @@ trains pbt 0.8 "${three[@]}" --set cooperate.method=pbt --set cooperate.pbt_inte
 trains network-groups 0.9 "${two[@]}" --set cooperate.method=mutual --nproc 2 \
   --set parallel.network=2
 trains control 0.9 "${three[@]}" --set cooperate.method=mutual --set network.2.cooperate=false
+# The program's own optimiser, named in the config; with a data-parallel layout too.
+rms=(--set network.0.optimizer=user_rmsprop --set network.0.lr=0.003 --set network.0.momentum=0)
+trains user-optimizer 0.9 "${one[@]}" "${rms[@]}"
+trains user-optimizer-data-parallel 0.9 "${one[@]}" "${rms[@]}" --nproc 2 --set parallel.data=2
 
 # The same model on each built-in source.
 trains idx 0.6 --set data.format=idx --set train.max_steps=60
@@ -76,38 +83,46 @@ images=(--set data.format=images --set data.train="$work/images/train" --set dat
 trains images 0.9 "${images[@]}"
 trains images-pipeline 0.9 "${images[@]}" --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=2
 
-# Equivalence: 2 replicas of 32 samples, and 2 pipeline stages of 4 micro-batches,
-# against one process with the whole batch of 64, after 12 SGD steps. Sums of the
-# same products in another order: float32 rounding, a few 1e-7 per step, stays
-# below 1e-5.
+# Equivalence: 2 replicas of 32 samples, 2 pipeline stages of 4 micro-batches,
+# both at once, and two mutually learning networks on a process each, against one
+# process with the whole batch of 64, after 12 SGD steps. Sums of the same
+# products in another order: float32 rounding, a few 1e-7 per step, stays below 1e-5.
 exact=(--set train.batch_size=64 --set train.max_steps=12 --set network.0.momentum=0.5 "${one[@]}")
-same_as_single() {  # NAME ARGS...
-  local name=$1; shift
+# same_as REFERENCE NAME ARGS...: every network of the run equals the reference's.
+same_as() {
+  local reference=$1 name=$2; shift 2
   cases=$((cases + 1))
-  if ! timeout 300 "$prog" train "$config" "${base[@]}" "${exact[@]}" "$@" --out "$work/eq-$name" \
-      >/dev/null 2>"$work/err"; then
-    echo "FAIL: equivalence $name: exit $?"; tail -3 "$work/err"; failures=$((failures + 1)); return
+  timeout 300 "$prog" train "$config" "${base[@]}" "${exact[@]}" "$@" --out "$work/eq-$name" \
+      >/dev/null 2>"$work/err"
+  local status=$?
+  if [[ $status != 0 ]]; then
+    echo "FAIL: equivalence $name: exit $status"; tail -3 "$work/err"; failures=$((failures + 1)); return
   fi
-  if "$python" - "$work/eq-single" "$work/eq-$name" >"$work/check" 2>&1 <<'PY'; then
-import glob, sys, torch
-def weights(run):
-    ck = sorted(glob.glob(f"{run}/checkpoints/step-*"))[-1]
-    return torch.load(f"{ck}/state.pt")["user_net0"]
-a, b = weights(sys.argv[1]), weights(sys.argv[2])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-worst = max((a[k] - b[k]).abs().max().item() for k in a if k.startswith("param."))
-assert worst < 1e-5, f"largest difference {worst}"
-print(f"largest difference {worst:.1e} over {len(a)} tensors")
-PY
+  if "$python" "$(dirname "$0")/lib/compare_runs.py" "$work/eq-$reference" "$work/eq-$name" >"$work/check" 2>&1; then
     echo "ok: $name equals one process: $(cat "$work/check")"
   else
     echo "FAIL: $name differs from one process:"; tail -3 "$work/check"; failures=$((failures + 1))
   fi
 }
-timeout 300 "$prog" train "$config" "${base[@]}" "${exact[@]}" --out "$work/eq-single" >/dev/null 2>&1 \
-  || { echo "FAIL: the single-process reference did not train"; exit 1; }
-same_as_single data-parallel --nproc 2 --set parallel.data=2 --set train.batch_size=32
-same_as_single pipeline --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4
+reference() {  # NAME ARGS...: the single-process run the others are held to
+  local name=$1; shift
+  timeout 300 "$prog" train "$config" "${base[@]}" "${exact[@]}" "$@" --out "$work/eq-$name" \
+    >/dev/null 2>&1 || { echo "FAIL: the single-process reference $name did not train"; exit 1; }
+}
+reference single
+same_as single data-parallel --nproc 2 --set parallel.data=2 --set train.batch_size=32
+same_as single pipeline --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4
+same_as single data-x-pipeline --nproc 4 --set parallel.data=2 --set parallel.pipeline=2 \
+  --set parallel.micro_batches=2 --set train.batch_size=32
+pair=("${two[@]}" --set network.1.momentum=0.5 --set cooperate.method=mutual)
+reference mutual-pair "${pair[@]}"
+same_as mutual-pair network-groups "${pair[@]}" --nproc 2 --set parallel.network=2
+# A fused array of the program's plain model: both copies as if trained apart.
+plain=(--set network.0.model=user_plain --set network.1.model=user_plain --set 'network.1.widths=[256, 256]'
+       --set network.1.momentum=0.5
+       --set network.1.lr=0.02 --set cooperate.method=ensemble)
+reference plain-pair "${plain[@]}"
+same_as plain-pair fused "${plain[@]}" --set cooperate.fused=true
 
 # Bad names: one line saying what is registered, exit 2, nothing written.
 cases=$((cases + 1))
@@ -126,6 +141,35 @@ if [[ $status == 2 ]] && [[ ! -e "$work/bad" ]] && grep -q "user_blobs" "$work/e
   echo "ok: $(cat "$work/err")"
 else
   echo "FAIL: an unregistered dataset: exit $status"; cat "$work/err"; failures=$((failures + 1))
+fi
+cases=$((cases + 1))
+"$prog" train "$config" "${base[@]}" "${rms[@]}" --nproc 2 --set parallel.pipeline=2 \
+  --out "$work/bad" 2>"$work/err"
+status=$?
+if [[ $status == 2 ]] && [[ ! -e "$work/bad" ]] &&
+   grep -q "a registered optimiser's state cannot be gathered from pipeline stages" "$work/err"; then
+  echo "ok: $(cat "$work/err")"
+else
+  echo "FAIL: a registered optimiser in a pipeline: exit $status"; cat "$work/err"
+  failures=$((failures + 1))
+fi
+cases=$((cases + 1))
+"$prog" train "$config" "${base[@]}" --set network.1.model=user_net --set 'network.1.widths=[256, 256]' \
+  --set cooperate.method=ensemble --set cooperate.fused=true --out "$work/bad" 2>"$work/err"
+status=$?
+if [[ $status == 2 ]] && [[ ! -e "$work/bad" ]] &&
+   grep -q "fused array: .* is not supported; fused arrays take Linear, Conv2d" "$work/err"; then
+  echo "ok: $(cat "$work/err")"
+else
+  echo "FAIL: a fused array of a layer it does not know: exit $status"; cat "$work/err"
+  failures=$((failures + 1))
+fi
+"$prog" --help >"$work/help" 2>&1
+cases=$((cases + 1))
+if grep -q "Optimizers (network.N.optimizer): sgd, adam, adamw, user_rmsprop" "$work/help"; then
+  echo "ok: --help lists the registered optimiser"
+else
+  echo "FAIL: --help:"; tail -3 "$work/help"; failures=$((failures + 1))
 fi
 
 echo "$((cases - failures)) of $cases cases passed"

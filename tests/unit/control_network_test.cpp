@@ -35,7 +35,7 @@ TEST(ControlNetwork, TakesPlainCrossEntropyAndIsNoOnesPeer) {
   std::vector<torch::nn::Sequential> models(3, build_model(ModelSpec{"mlp"}));
   CooperateConfig mutual;
   mutual.method = "mutual";
-  Objective objective(mutual, models, {true, true, false});
+  Objective objective(mutual, Task::Classification, models, {true, true, false});
   const auto losses = objective.losses(0, at::Tensor(), logits, targets);
   const MutualLossOptions options{mutual.alpha, mutual.temperature};
   EXPECT_TRUE(at::allclose(losses[0], mutual_loss(logits[0], targets, {logits[1]}, options).total));

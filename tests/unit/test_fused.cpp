@@ -47,6 +47,30 @@ TEST_P(FusedModel, ForwardEqualsEachCopyForSharedAndPerCopyBatches) {
   EXPECT_THROW(fused->forward(torch::randn({2, 5, 1, 8, 8})), InputError);
 }
 
+// An mlp flattens whatever it gets: on feature vectors (CSV, tensor files) its
+// samples are rank 1, which the array is told; taken from the flatten it would
+// read a batch of vectors as one batch per copy.
+TEST(FusedArray, AnMlpOnFeatureVectorsEqualsEachCopy) {
+  std::vector<torch::nn::Sequential> models;
+  for (int k = 0; k < 3; ++k) {
+    torch::manual_seed(40 + k);
+    ModelSpec spec;
+    spec.name = "mlp";
+    spec.widths = {16};
+    spec.input_shape = {12};
+    models.push_back(build_model(spec));
+  }
+  FusedArray fused(models, /*sample_rank=*/1);
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::randn({3, 12}), per_copy = torch::randn({3, 3, 12});
+  const at::Tensor out = fused->forward(x), out_per_copy = fused->forward(per_copy);
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{3, 3, 10}));
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_LT(max_abs_diff(out[k], models[k]->forward(x)), kForwardTolerance) << "copy " << k;
+    EXPECT_LT(max_abs_diff(out_per_copy[k], models[k]->forward(per_copy[k])), kForwardTolerance);
+  }
+}
+
 TEST_P(FusedModel, SplitReturnsTheWeightsThatWentIn) {
   auto models = make_models(GetParam(), 4, 20);
   FusedArray fused(models);

@@ -165,7 +165,7 @@ class StepRunner {
   at::Tensor scaled_loss(const at::Tensor& output, int mb) {
     const auto& t = targets_[mb];
     const double share = static_cast<double>(t.size(0)) / static_cast<double>(total_rows_);
-    return torch::nn::functional::cross_entropy(output, t) * share;
+    return task_loss(opt_.task, output, t) * share;
   }
 
   void forward(int mb) {
@@ -188,7 +188,7 @@ class StepRunner {
       const at::Tensor loss = scaled_loss(output, mb);
       if (!opt_.recompute) m.loss = loss;
       result_.loss += loss.item<double>();
-      result_.correct += output.argmax(1).eq(targets_[mb]).sum().item<int64_t>();
+      result_.correct += correct_predictions(opt_.task, output, targets_[mb]);
     } else {
       m.to_send = output.detach();
       m.output_shape = output.sizes().vec();

@@ -67,12 +67,17 @@ void check_datasets(const DataSource& source, const Dataset& train, const Datase
                     "must hold samples of one shape",
                     origin, shape_text(test_spec.input_shape), shape_text(train_spec.input_shape)));
   }
+  const char* outputs = train_spec.task == Task::Regression ? "targets" : "classes";
+  if (train_spec.task != test_spec.task) {
+    throw InputError(fmt::format("{}: the training split is for {}, the test split for {}", origin,
+                                 task_name(train_spec.task), task_name(test_spec.task)));
+  }
   if (train_spec.outputs != test_spec.outputs) {
-    throw InputError(fmt::format("{}: the training split has {} classes, the test split {}", origin,
-                                 train_spec.outputs, test_spec.outputs));
+    throw InputError(fmt::format("{}: the training split has {} {}, the test split {}", origin,
+                                 train_spec.outputs, outputs, test_spec.outputs));
   }
   if (train.size() < 1 || test.size() < 1 || train_spec.outputs < 1) {
-    throw InputError(fmt::format("{}: a split holds no samples or no classes", origin));
+    throw InputError(fmt::format("{}: a split holds no samples or no {}", origin, outputs));
   }
   if (source.format == "idx" && train.size() < test.size()) {
     throw InputError(fmt::format(
@@ -109,9 +114,11 @@ void check_network_accepts(Network& net, const Dataset& train, size_t index) {
   }
   net.model->train(was_training);
   if (out.dim() != 2 || out.size(0) != n || out.size(1) != net.config.model.num_classes) {
-    throw InputError(fmt::format("network.{} ({}) maps {} samples to {}, not {}x{} class scores",
-                                 index, net.config.model.name, n, shape_text(out.sizes()), n,
-                                 net.config.model.num_classes));
+    const bool regression = train.spec().task == Task::Regression;
+    throw InputError(fmt::format("network.{} ({}) maps {} samples to {}, not {}x{} {}", index,
+                                 net.config.model.name, n, shape_text(out.sizes()), n,
+                                 net.config.model.num_classes,
+                                 regression ? "predictions (one per target)" : "class scores"));
   }
 }
 

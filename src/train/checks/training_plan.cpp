@@ -32,8 +32,8 @@ void check_asynchronous_plan(const Config& config, int world_size) {
     if (world_size != needed) {
       throw InputError(fmt::format(
           "local SGD with parallel.network = {} x parallel.data = {} needs {} processes, the "
-          "job has {}: run `cohort train ... --nproc {}`",
-          p.network, p.data, needed, world_size, needed));
+          "job has {}: train with --nproc {} (or launch {} ranks)",
+          p.network, p.data, needed, world_size, needed, needed));
     }
     return;
   }
@@ -59,8 +59,8 @@ void check_asynchronous_plan(const Config& config, int world_size) {
   if (world_size != needed) {
     throw InputError(fmt::format(
         "parallel.servers = {} + parallel.data = {} workers need {} processes, the job has {}: "
-        "run `cohort train ... --nproc {}`",
-        p.servers, p.data, needed, world_size, needed));
+        "train with --nproc {} (or launch {} ranks)",
+        p.servers, p.data, needed, world_size, needed, needed));
   }
   const auto params = build_model(config.networks[0].model)->parameters();
   if (p.servers > int64_t(params.size())) {
@@ -191,7 +191,7 @@ void check_training_plan(const Config& config, int world_size) {
   if (world_size != needed) {
     throw InputError(fmt::format(
         "the layout parallel.network = {} x parallel.data = {} x parallel.pipeline = {} needs {} "
-        "processes, the job has {}: run `cohort train ... --nproc {}` (or launch {} ranks)",
+        "processes, the job has {}: train with --nproc {} (or launch {} ranks)",
         p.network, p.data, p.pipeline, needed, world_size, needed, needed));
   }
   if (p.pipeline == 1) return;
@@ -206,6 +206,15 @@ void check_training_plan(const Config& config, int world_size) {
         fmt::format("parallel.micro_batches = {} is more than train.batch_size = {}: "
                     "every micro-batch needs at least one sample",
                     p.micro_batches, config.train.batch_size));
+  }
+  const std::string& optimizer = config.networks[0].optimizer;
+  if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw") {
+    // Its state is saved whole (network_state.cpp), so the stages' shares of it
+    // cannot be merged into one checkpoint.
+    throw InputError(fmt::format(
+        "parallel.pipeline = {} with network.0.optimizer = '{}': a registered optimiser's "
+        "state cannot be gathered from pipeline stages; use sgd, adam or adamw with pipelines",
+        p.pipeline, optimizer));
   }
   const auto& spec = config.networks[0].model;
   const int64_t layers = int64_t(build_model(spec)->size());

@@ -18,10 +18,10 @@ bool due(const StalePeerCache& copy, int64_t step) {
 
 }  // namespace
 
-Objective::Objective(const CooperateConfig& cooperate,
+Objective::Objective(const CooperateConfig& cooperate, Task task,
                      const std::vector<torch::nn::Sequential>& models, std::vector<bool> cooperates,
                      const std::vector<ModelSpec>& specs)
-    : cooperate_(cooperate), models_(models), cooperates_(std::move(cooperates)) {
+    : cooperate_(cooperate), task_(task), models_(models), cooperates_(std::move(cooperates)) {
   if (cooperates_.empty()) cooperates_.assign(models_.size(), true);
   if (cooperate_.method == "codistill") {
     for (size_t k = 0; k < models_.size(); ++k) {
@@ -48,7 +48,7 @@ std::vector<at::Tensor> Objective::losses(int64_t step, const at::Tensor& inputs
     only = &all;
   }
   std::vector<at::Tensor> out(logits.size());
-  const MutualLossOptions options{cooperate_.alpha, cooperate_.temperature};
+  const MutualLossOptions options{cooperate_.alpha, cooperate_.temperature, task_};
   // Every network's peers: the others' logits (mutual learning) or their stale
   // copies' (codistillation).
   std::vector<at::Tensor> peer_logits;
@@ -68,7 +68,7 @@ std::vector<at::Tensor> Objective::losses(int64_t step, const at::Tensor& inputs
     std::vector<at::Tensor> peers;
     for (size_t j = 0; j < peer_logits.size() && cooperates_[k]; ++j)
       if (j != k && cooperates_[j]) peers.push_back(peer_logits[j]);
-    out[k] = peers.empty() ? at::cross_entropy_loss(logits[k], targets)
+    out[k] = peers.empty() ? task_loss(task_, logits[k], targets)
                            : mutual_loss(logits[k], targets, peers, options).total;
   }
   return out;

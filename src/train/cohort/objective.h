@@ -1,8 +1,8 @@
-// What each network minimises on a batch, given every network's logits on it:
-// plain cross-entropy for independent methods (none, ensemble, pbt), plus a
-// distillation term towards the peers for mutual learning and codistillation.
-// Control networks (network.N.cooperate = false) take plain cross-entropy and
-// are no one's peer.
+// What each network minimises on a batch, given every network's outputs on it:
+// the task's own loss (cross-entropy, or mean squared error for regression) for
+// independent methods (none, ensemble, pbt), plus a distillation term towards
+// the peers for mutual learning and codistillation. Control networks
+// (network.N.cooperate = false) take the task's loss alone and are no one's peer.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,6 +13,7 @@
 #include "cohort/config.h"
 #include "cohort/models.h"
 #include "cohort/stale_peers.h"
+#include "cohort/task.h"
 
 namespace cohort {
 
@@ -21,8 +22,9 @@ class Objective {
   // `cooperates[k]`: whether network k takes part (all when empty). `specs`:
   // the networks' architectures, to build codistillation's copies of models that
   // cannot be cloned (a user's modules); none needed for the zoo's.
-  Objective(const CooperateConfig& cooperate, const std::vector<torch::nn::Sequential>& models,
-            std::vector<bool> cooperates = {}, const std::vector<ModelSpec>& specs = {});
+  Objective(const CooperateConfig& cooperate, Task task,
+            const std::vector<torch::nn::Sequential>& models, std::vector<bool> cooperates = {},
+            const std::vector<ModelSpec>& specs = {});
 
   // One loss per network. `step` drives codistillation's weight exchange. With
   // `only` (networks trained elsewhere hold copies, see network_groups.h) the
@@ -30,6 +32,8 @@ class Objective {
   std::vector<at::Tensor> losses(int64_t step, const at::Tensor& inputs,
                                  const std::vector<at::Tensor>& logits, const at::Tensor& targets,
                                  const std::vector<size_t>* only = nullptr);
+
+  Task task() const { return task_; }
 
   // Mutual learning: each network's loss needs every other's logits on the batch.
   bool needs_peer_logits() const { return cooperate_.method == "mutual"; }
@@ -40,6 +44,7 @@ class Objective {
 
  private:
   CooperateConfig cooperate_;
+  Task task_;
   std::vector<torch::nn::Sequential> models_;
   std::vector<bool> cooperates_;
   // Codistillation: a stale copy of each network, refreshed every exchange_every

@@ -25,7 +25,7 @@ AsyncEngine::AsyncEngine(const Config& config, const ProcessContext& ctx, Networ
     : net_(net),
       ctx_(ctx),
       staleness_bound_(config.parallel.staleness),
-      objective_(config.cooperate, {net.model}),
+      objective_(config.cooperate, parse_task(config.data.task), {net.model}),
       client_(ctx.comm, net.parameters, server_shards(net, ctx.servers), server_ranks(ctx),
               ctx.data_rank) {}
 
@@ -51,8 +51,7 @@ StepOutcome AsyncEngine::step(const Batch& batch, int64_t step, int64_t total_st
 
   StepOutcome outcome;
   outcome.loss = {losses[0].item<double>()};
-  const double correct = logits[0].detach().argmax(1).eq(batch.targets).sum().item<double>();
-  outcome.accuracy = {correct / double(batch.targets.size(0))};
+  outcome.accuracy = {batch_accuracy(objective_.task(), logits[0], batch.targets)};
   return outcome;
 }
 

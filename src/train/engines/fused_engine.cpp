@@ -46,8 +46,10 @@ std::vector<double> doubles(const at::Tensor& values) {
 
 FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
                          std::vector<Network>& nets)
-    : nets_(nets), objective_(config.cooperate, models_of(nets), cooperating(nets)) {
-  array_ = FusedArray(models_of(nets));
+    : nets_(nets),
+      objective_(config.cooperate, parse_task(config.data.task), models_of(nets),
+                 cooperating(nets)) {
+  array_ = FusedArray(models_of(nets), int64_t(config.networks.front().model.input_shape.size()));
   array_->to(ctx.placement.device);  // the stacked copies are made on the host
   parameters_ = array_->parameters();
   std::vector<double> lrs, max_norms;
@@ -96,8 +98,12 @@ StepOutcome FusedEngine::step(const Batch& batch, int64_t step, int64_t total_st
   optimizer_->step();
   trace_span(TraceLane::Compute, "optimizer", "fused", optimizer_start, TraceClock::now(), step);
 
-  const at::Tensor correct = logits.detach().argmax(2).eq(batch.targets.unsqueeze(0)).sum(1);
-  return {doubles(total.detach()), doubles(correct.div(double(batch.targets.size(0))))};
+  std::vector<double> accuracy(nets_.size(), 0.0);
+  if (objective_.task() == Task::Classification) {
+    const at::Tensor correct = logits.detach().argmax(2).eq(batch.targets.unsqueeze(0)).sum(1);
+    accuracy = doubles(correct.div(double(batch.targets.size(0))));
+  }
+  return {doubles(total.detach()), accuracy};
 }
 
 void FusedEngine::clip_per_copy() {

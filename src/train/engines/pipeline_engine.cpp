@@ -46,6 +46,7 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
   options_.schedule = parse_schedule(p.schedule);
   options_.micro_batches = int(p.micro_batches);
   options_.recompute = p.recompute;
+  options_.task = parse_task(config.data.task);
   if (const auto group = ctx.data_group()) {
     replicas_ = std::make_unique<DistributedDataParallel>(stage_->layers().ptr(), group,
                                                           ddp_options(config));

@@ -11,7 +11,8 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
                              std::vector<Network>& nets, MetricsLog& metrics)
     : nets_(nets),
       metrics_(metrics),
-      objective_(config.cooperate, models_of(nets), cooperating(nets), specs_of(nets)),
+      objective_(config.cooperate, parse_task(config.data.task), models_of(nets), cooperating(nets),
+                 specs_of(nets)),
       population_(config.cooperate, config.train.seed),
       groups_(NetworkShare{ctx.network_groups, nets.size()}, ctx.network_group, ctx.data_rank,
               ctx.network_peers()),
@@ -48,8 +49,7 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   outcome.loss.assign(nets_.size(), 0.0);
   outcome.accuracy.assign(nets_.size(), 0.0);
   for (size_t k : owned) {
-    const double correct = logits[k].detach().argmax(1).eq(batch.targets).sum().item<double>();
-    outcome.accuracy[k] = correct / double(batch.targets.size(0));
+    outcome.accuracy[k] = batch_accuracy(objective_.task(), logits[k], batch.targets);
   }
   for (size_t k : owned) {
     auto& n = nets_[k];

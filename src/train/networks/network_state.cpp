@@ -1,15 +1,18 @@
-#include <map>
-#include <sstream>
-#include <type_traits>
+#include "cohort/network_state.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
+#include <torch/serialize/archive.h>
+
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <type_traits>
 
 #include "cohort/error.h"
-#include "cohort/network_state.h"
 
 namespace cohort {
 namespace {
@@ -37,6 +40,45 @@ std::vector<at::Tensor> optimizer_params(const torch::optim::Optimizer& optimize
   return params;
 }
 
+// The three optimisers Cohort knows have their state written tensor by tensor,
+// under names that do not depend on the process (so pipeline stages' states
+// merge by name and Python reads them). Any other (a program's registered one)
+// goes whole, through its own save() and load(), as one byte tensor.
+constexpr const char* kArchiveName = "optim.archive";
+
+bool known_optimizer(const torch::optim::Optimizer& optimizer) {
+  return dynamic_cast<const torch::optim::SGD*>(&optimizer) ||
+         dynamic_cast<const torch::optim::Adam*>(&optimizer) ||
+         dynamic_cast<const torch::optim::AdamW*>(&optimizer);
+}
+
+at::Tensor optimizer_archive(const torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  const std::string bytes = out.str();
+  at::Tensor t = at::empty({int64_t(bytes.size())}, at::kByte);
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+void load_optimizer_archive(torch::optim::Optimizer& optimizer, const at::Tensor& bytes,
+                            const std::string& context) {
+  const at::Tensor b = bytes.contiguous().to(at::kByte);
+  std::istringstream in(std::string(static_cast<const char*>(b.data_ptr()), size_t(b.numel())));
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(in);
+    optimizer.state().clear();  // load() only adds what was saved
+    optimizer.load(archive);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw InputError(fmt::format("{}: the optimiser's saved state does not load into it: {}",
+                                 context, what.substr(0, what.find('\n'))));
+  }
+}
+
 std::string shape(const at::Tensor& t) { return fmt::format("{}", fmt::join(t.sizes(), "x")); }
 
 void copy_checked(at::Tensor& dst, const at::Tensor& src, const std::string& context,
@@ -59,6 +101,10 @@ NamedTensors capture_state(const torch::nn::Module& model,
   auto host = [](const at::Tensor& t) { return t.detach().to(at::kCPU, false, /*copy=*/true); };
   for (const auto& p : model.named_parameters()) out.emplace_back("param." + p.key(), host(p.value()));
   for (const auto& b : model.named_buffers()) out.emplace_back("buffer." + b.key(), host(b.value()));
+  if (!known_optimizer(optimizer)) {
+    out.emplace_back(kArchiveName, optimizer_archive(optimizer));
+    return out;
+  }
   const auto params = optimizer_params(optimizer);
   for (size_t i = 0; i < params.size(); ++i) {
     const auto* base = param_state(optimizer, params[i]);
@@ -102,6 +148,13 @@ void restore_state(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
   for (auto& p : model.named_parameters()) copy_checked(p.value(), take("param." + p.key()), context, p.key());
   for (auto& b : model.named_buffers()) copy_checked(b.value(), take("buffer." + b.key()), context, b.key());
 
+  if (!known_optimizer(optimizer)) {
+    // A checkpoint from before the optimiser was registered holds no archive:
+    // the optimiser then starts afresh, as one with no state yet does.
+    if (by_name.count(kArchiveName))
+      load_optimizer_archive(optimizer, by_name[kArchiveName], context);
+    return;
+  }
   const auto params = optimizer_params(optimizer);
   auto& states = optimizer.state();
   const bool is_sgd = dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr;

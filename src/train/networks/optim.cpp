@@ -1,12 +1,16 @@
-#include <cmath>
+#include "cohort/optim.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
+#include <cmath>
+
 #include "cohort/error.h"
-#include "cohort/optim.h"
+#include "registry/lookup.h"
 
 namespace cohort {
 
@@ -28,7 +32,16 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const NetworkConfig& net
         std::move(parameters), optim::AdamWOptions(net.lr).betas({net.beta1, net.beta2})
                                    .eps(net.eps).weight_decay(net.weight_decay));
   }
-  throw InputError("unknown optimizer '" + net.optimizer + "': choose sgd, adam or adamw");
+  if (const OptimizerBuilder* build = registered_optimizer(net.optimizer)) {
+    auto optimizer = (*build)(std::move(parameters), net);
+    if (!optimizer) {
+      throw InputError(
+          fmt::format("optimizer '{}' (registered): its builder returned none", net.optimizer));
+    }
+    return optimizer;
+  }
+  throw InputError(fmt::format("unknown optimizer '{}': choose one of {}", net.optimizer,
+                               fmt::join(optimizer_names(), ", ")));
 }
 
 double learning_rate_at(const NetworkConfig& net, int64_t step, int64_t total_steps) {

@@ -7,8 +7,11 @@
 
 namespace cohort {
 
-IntervalLog::IntervalLog(size_t networks)
-    : loss_(networks, 0.0), accuracy_(networks, 0.0), start_(std::chrono::steady_clock::now()) {}
+IntervalLog::IntervalLog(size_t networks, Task task)
+    : task_(task),
+      loss_(networks, 0.0),
+      accuracy_(networks, 0.0),
+      start_(std::chrono::steady_clock::now()) {}
 
 void IntervalLog::add(const StepOutcome& outcome, int64_t samples) {
   for (size_t k = 0; k < loss_.size(); ++k) {
@@ -27,21 +30,21 @@ void IntervalLog::write(MetricsLog& metrics, const std::vector<Network>& nets, i
   rate_ = double(samples_) / seconds;
   const double steps = double(std::max<int64_t>(steps_, 1));
   for (size_t k = 0; k < nets.size(); ++k) {
-    metrics.write(nlohmann::json{{"kind", "train"},
-                                 {"network", nets[k].config.name},
-                                 {"step", step},
-                                 {"epoch", epoch},
-                                 {"loss", loss_[k] / steps},
-                                 {"accuracy", accuracy_[k] / steps},
-                                 {"lr", learning_rate_at(nets[k].config, step - 1, total_steps)},
+    nlohmann::json record{{"kind", "train"},
+                          {"network", nets[k].config.name},
+                          {"step", step},
+                          {"epoch", epoch},
+                          {"loss", loss_[k] / steps}};
+    if (task_ == Task::Classification) record["accuracy"] = accuracy_[k] / steps;
+    record.update(nlohmann::json{{"lr", learning_rate_at(nets[k].config, step - 1, total_steps)},
                                  {"samples_per_sec", rate_},
                                  {"interval_seconds", seconds},
                                  {"comm_seconds", costs.communication},
                                  {"comm_exposed_seconds", costs.exposed_communication},
                                  {"pipeline_idle_seconds", costs.pipeline_idle},
                                  {"staleness", costs.staleness},
-                                 {"wall_seconds", wall_seconds}}
-                      .dump());
+                                 {"wall_seconds", wall_seconds}});
+    metrics.write(record.dump());
   }
   std::fill(loss_.begin(), loss_.end(), 0.0);
   std::fill(accuracy_.begin(), accuracy_.end(), 0.0);

@@ -1,5 +1,5 @@
-// The train records of metrics.jsonl: each network's loss and accuracy averaged
-// over the steps since the last record, the samples per second over them, and
+// The train records of metrics.jsonl: each network's loss and (classification)
+// accuracy averaged over the steps since the last record, the samples per second over them, and
 // where the time went (the engine's costs).
 #pragma once
 
@@ -16,7 +16,7 @@ namespace cohort {
 
 class IntervalLog {
  public:
-  explicit IntervalLog(size_t networks);
+  IntervalLog(size_t networks, Task task);
 
   void add(const StepOutcome& outcome, int64_t samples);
 
@@ -29,6 +29,7 @@ class IntervalLog {
   double rate() const { return rate_; }
 
  private:
+  Task task_;
   std::vector<double> loss_, accuracy_;
   int64_t steps_ = 0, samples_ = 0;
   std::chrono::steady_clock::time_point start_;
