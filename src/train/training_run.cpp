@@ -18,6 +18,7 @@
 #include "train/engines/server_role.h"
 #include "train/process/fault_injection.h"
 #include "train/process/threads.h"
+#include "train/record/rank_times.h"
 #include "train/record/run_dir.h"
 
 namespace cohort {
@@ -165,6 +166,7 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
   summary_.run_dir = options_.run_dir;
   summary_.leader = ctx_.leader();
   summary_.task = splits_.train->spec().task;
+  compares_ranks_ = ctx_.distributed() && config_.parallel.mode != "async";
 }
 
 RunSummary TrainingRun::serve_parameters() {
@@ -245,10 +247,38 @@ void TrainingRun::log(const StepOutcome& outcome, const Batch& batch) {
   interval_.add(outcome, batch.targets.size(0));
   const auto& tc = config_.train;
   if (pos_.step % tc.log_every == 0 || pos_.step == total_steps_) {
-    interval_.write(*metrics_, nets_, pos_.step, pos_.epoch, total_steps_, engine_->take_costs(),
-                    seconds_since(wall_start_));
+    const StepCosts costs = engine_->take_costs();
+    const double seconds = interval_.write(*metrics_, nets_, pos_.step, pos_.epoch, total_steps_,
+                                           costs, seconds_since(wall_start_));
+    if (compares_ranks_)
+      record_rank_times(seconds - costs.exposed_communication - costs.pipeline_idle);
   }
   progress_.update(pos_.step, pos_.epoch, outcome.loss[0], interval_.rate(), tc.log_every);
+}
+
+// Collective over the world: every rank logs at the same steps.
+void TrainingRun::record_rank_times(double busy_seconds) {
+  at::Tensor mine = at::full({1}, busy_seconds, at::TensorOptions(at::kDouble));
+  if (ctx_.placement.device.is_cuda()) mine = mine.to(ctx_.placement.device);  // NCCL's tensors
+  std::vector<double> busy;
+  for (const at::Tensor& t : ctx_.comm->allgather(mine)) busy.push_back(t.item<double>());
+  if (!ctx_.leader()) return;
+  const RankTimes times = compare_ranks(std::move(busy));
+  metrics_->write(nlohmann::json{{"kind", "ranks"},
+                                 {"step", pos_.step},
+                                 {"epoch", pos_.epoch},
+                                 {"busy_seconds", times.busy_seconds},
+                                 {"slowest_rank", times.slowest},
+                                 {"slowest_over_others", times.over_others},
+                                 {"straggler", times.straggler},
+                                 {"wall_seconds", seconds_since(wall_start_)}}
+                      .dump());
+  if (times.straggler) {
+    progress_.message(
+        fmt::format("rank {} is straggling: busy {:.1f}x the other ranks' median "
+                    "in the steps up to {}",
+                    times.slowest, times.over_others, pos_.step));
+  }
 }
 
 void TrainingRun::save(const Position& at) {

@@ -62,6 +62,9 @@ class TrainingRun {
   void save(const Position& at);
   void evaluate_networks();
   void record_evaluation(const std::string& network, const Evaluation& e);
+  // Every rank's busy time over the interval just logged, gathered; the leader
+  // names the slowest in metrics.jsonl (a `ranks` record).
+  void record_rank_times(double busy_seconds);
   std::unique_ptr<StepEngine> make_engine();
 
   using Clock = std::chrono::steady_clock;
@@ -91,6 +94,9 @@ class TrainingRun {
   int64_t warmup_steps_ = 0, steps_this_run_ = 0, samples_timed_ = 0;
   double step_seconds_ = 0;
   Clock::time_point step_start_, last_checkpoint_;
+  // Ranks that step together compare their busy times at each log (parameter
+  // servers' workers do not: the servers never log).
+  bool compares_ranks_ = false;
 };
 
 }  // namespace cohort

@@ -22,9 +22,9 @@ void IntervalLog::add(const StepOutcome& outcome, int64_t samples) {
   samples_ += samples;
 }
 
-void IntervalLog::write(MetricsLog& metrics, const std::vector<Network>& nets, int64_t step,
-                        int64_t epoch, int64_t total_steps, const StepCosts& costs,
-                        double wall_seconds) {
+double IntervalLog::write(MetricsLog& metrics, const std::vector<Network>& nets, int64_t step,
+                          int64_t epoch, int64_t total_steps, const StepCosts& costs,
+                          double wall_seconds) {
   const auto now = std::chrono::steady_clock::now();
   const double seconds = std::max(1e-9, std::chrono::duration<double>(now - start_).count());
   rate_ = double(samples_) / seconds;
@@ -50,6 +50,7 @@ void IntervalLog::write(MetricsLog& metrics, const std::vector<Network>& nets, i
   std::fill(accuracy_.begin(), accuracy_.end(), 0.0);
   steps_ = samples_ = 0;
   start_ = now;
+  return seconds;
 }
 
 }  // namespace cohort

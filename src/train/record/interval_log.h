@@ -21,9 +21,10 @@ class IntervalLog {
   void add(const StepOutcome& outcome, int64_t samples);
 
   // Writes one record per network at `step` (1-based, the steps done), and
-  // starts the next interval. `wall_seconds`: since the run began.
-  void write(MetricsLog& metrics, const std::vector<Network>& nets, int64_t step, int64_t epoch,
-             int64_t total_steps, const StepCosts& costs, double wall_seconds);
+  // starts the next interval. `wall_seconds`: since the run began. Returns the
+  // interval's length in seconds.
+  double write(MetricsLog& metrics, const std::vector<Network>& nets, int64_t step, int64_t epoch,
+               int64_t total_steps, const StepCosts& costs, double wall_seconds);
 
   // Samples per second over the last interval written (0 before the first).
   double rate() const { return rate_; }
