@@ -16,6 +16,7 @@
 #include "train/checks/preflight.h"
 #include "train/networks/network.h"
 #include "train/process/threads.h"
+#include "train/record/test_scores.h"
 
 namespace cohort::cli {
 namespace {
@@ -69,11 +70,7 @@ int run_eval(const EvalArgs& args) {
   std::vector<torch::nn::Sequential> models = models_of(networks);
   const CohortEvaluation result = evaluate_cohort(models, cooperating(networks), test);
   const Task task = test.spec().task;
-  auto scores = [task](const Evaluation& e) {
-    nlohmann::json out{{"test_loss", e.loss}};
-    if (task == Task::Classification) out["test_accuracy"] = e.accuracy;
-    return out;
-  };
+  auto scores = [task](const Evaluation& e) { return test_scores(task, e.accuracy, e.loss); };
   nlohmann::json nets = nlohmann::json::array();
   for (size_t i = 0; i < networks.size(); ++i) {
     nlohmann::json net{{"name", networks[i].config.name},

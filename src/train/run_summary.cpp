@@ -7,15 +7,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cohort/trainer.h"
+#include "train/record/test_scores.h"
 
 namespace cohort {
 
 namespace {
 
 nlohmann::json scores(Task task, const NetworkResult& n) {
-  nlohmann::json out{{"test_loss", n.test_loss}};
-  if (task == Task::Classification) out["test_accuracy"] = n.test_accuracy;
-  return out;
+  return test_scores(task, n.test_accuracy, n.test_loss);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "train/process/threads.h"
 #include "train/record/rank_times.h"
 #include "train/record/run_dir.h"
+#include "train/record/test_scores.h"
 
 namespace cohort {
 namespace {
@@ -316,10 +317,12 @@ void TrainingRun::stop_if_interrupted() {
 }
 
 void TrainingRun::record_evaluation(const std::string& network, const Evaluation& e) {
-  nlohmann::json record{{"kind", "eval"},      {"network", network},
-                        {"step", pos_.step},   {"epoch", pos_.epoch},
-                        {"test_loss", e.loss}, {"wall_seconds", seconds_since(wall_start_)}};
-  if (summary_.task == Task::Classification) record["test_accuracy"] = e.accuracy;
+  nlohmann::json record{{"kind", "eval"},
+                        {"network", network},
+                        {"step", pos_.step},
+                        {"epoch", pos_.epoch},
+                        {"wall_seconds", seconds_since(wall_start_)}};
+  record.update(test_scores(summary_.task, e.accuracy, e.loss));
   metrics_->write(record.dump());
   const std::string score =
       summary_.task == Task::Classification

@@ -4,6 +4,7 @@
 #include "cohort/fused.h"
 #include "cohort/models.h"
 #include "cohort/trainer.h"
+#include "registry/lookup.h"
 
 namespace cohort {
 namespace {
@@ -208,7 +209,7 @@ void check_training_plan(const Config& config, int world_size) {
                     p.micro_batches, config.train.batch_size));
   }
   const std::string& optimizer = config.networks[0].optimizer;
-  if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw") {
+  if (registered_optimizer(optimizer)) {
     // Its state is saved whole (network_state.cpp), so the stages' shares of it
     // cannot be merged into one checkpoint.
     throw InputError(fmt::format(
