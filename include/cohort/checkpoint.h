@@ -47,4 +47,10 @@ TrainingState parse_checkpoint(const std::string& manifest_json, const std::vect
 // The newest complete checkpoint folder of a run, or "" when there is none.
 std::string latest_checkpoint(const std::string& run_dir);
 
+// <run_dir>/checkpoints/step-<step>, whether or not it exists.
+std::string checkpoint_folder(const std::string& run_dir, int64_t step);
+
+// The step a checkpoint folder's name (step-<step>) gives, or -1 for another name.
+int64_t checkpoint_folder_step(const std::string& folder);
+
 }  // namespace cohort

@@ -47,6 +47,26 @@ int agreed_interrupt(const ProcessContext& ctx, const Config& config, int own, i
   return flag[0].item<int>();
 }
 
+// The checkpoint a resume starts from: the newest complete one, and in a job the
+// same one on every rank. A checkpoint may be deleted while the ranks look (by
+// a person, a cleanup job, another run's pruning), and ranks that resumed from
+// different steps would train apart without a word; they take the oldest of
+// their choices, which every rank saw whole.
+std::string agreed_checkpoint(const ProcessContext& ctx, const Config& config,
+                              const std::string& run_dir) {
+  std::string chosen = latest_checkpoint(run_dir);
+  if (ctx.distributed() && config.parallel.mode != "async") {
+    const int64_t own = chosen.empty() ? -1 : checkpoint_folder_step(chosen);
+    std::vector<at::Tensor> step = {torch::tensor({own}, torch::kInt64)};
+    ctx.comm->allreduce_async(step, ReduceOp::Min).wait();
+    const int64_t agreed = step[0].item<int64_t>();
+    chosen = agreed < 0 ? "" : checkpoint_folder(run_dir, agreed);
+  }
+  if (chosen.empty())
+    throw InputError(fmt::format("{} has no complete checkpoint to resume from", run_dir));
+  return chosen;
+}
+
 // A loss that is no longer finite poisons every later step and checkpoint.
 void check_finite(const std::vector<double>& losses, const std::vector<Network>& nets, int64_t step,
                   const std::string& run_dir) {
@@ -148,8 +168,8 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
   total_steps_ = steps_per_epoch_ * tc.epochs;
   if (tc.max_steps > 0) total_steps_ = std::min(total_steps_, tc.max_steps);
   if (options_.resume) {
-    resumed_from_ = latest_checkpoint(options_.run_dir);
-    pos_ = restore_run(options_.run_dir, nets_, engine_state_);
+    resumed_from_ = agreed_checkpoint(ctx_, config_, options_.run_dir);
+    pos_ = restore_run(resumed_from_, nets_, engine_state_);
   }
   // Inputs are all checked before the run folder is written: a bad run leaves
   // nothing, and a failed resume leaves the run as it was. Ranks hold identical
@@ -198,6 +218,15 @@ std::unique_ptr<StepEngine> TrainingRun::make_engine() {
 void TrainingRun::start() {
   if (!resumed_from_.empty())
     progress_.message(fmt::format("resumed from {} (step {})", resumed_from_, pos_.step));
+  // Every start is on record: a resume after a failure shows the steps redone
+  // (the last step logged before it, less this one) and the world it re-formed.
+  metrics_->write(nlohmann::json{{"kind", "start"},
+                                 {"step", pos_.step},
+                                 {"epoch", pos_.epoch},
+                                 {"resumed_from", resumed_from_},
+                                 {"world_size", ctx_.world.world_size},
+                                 {"wall_seconds", seconds_since(wall_start_)}}
+                      .dump());
   if (ctx_.leader() && options_.progress && (ctx_.stages > 1 || ctx_.network_groups > 1)) {
     const MeshLayout layout = training_mesh(config_.parallel);
     progress_.message(

@@ -20,6 +20,7 @@ struct Fault {
   int64_t step = 0;
   std::string at = "step";
   std::string once;  // a file: the fault fires only while it does not exist
+  int signal = SIGKILL;
 };
 
 std::optional<Fault> fault_from_environment() {
@@ -40,12 +41,14 @@ std::optional<Fault> fault_from_environment() {
         fault.at = value;
       else if (key == "once" && !value.empty())
         fault.once = value;
+      else if (key == "signal" && (value == "kill" || value == "stop"))
+        fault.signal = value == "kill" ? SIGKILL : SIGSTOP;
       else
         throw std::invalid_argument(key);
     } catch (const std::exception&) {
       throw InputError(
           fmt::format("COHORT_INJECT_FAULT = '{}': expected rank=R,step=S[,at=step|"
-                      "checkpoint][,once=FILE]",
+                      "checkpoint][,once=FILE][,signal=kill|stop]",
                       spec));
     }
   }
@@ -68,7 +71,7 @@ void fault_point(const char* at, int64_t step) {
     if (fd < 0) return;
     ::close(fd);
   }
-  ::raise(SIGKILL);
+  ::raise(fault->signal);
 }
 
 }  // namespace cohort

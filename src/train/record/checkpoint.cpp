@@ -83,6 +83,25 @@ void write_file_synced(const fs::path& path, const char* data, size_t size) {
   if (::close(fd) != 0) throw std::system_error(errno, std::generic_category());
 }
 
+// What a person can act on, for the failures a run folder meets in practice.
+std::string why_unwritable(const std::error_code& code) {
+  if (code == std::errc::no_space_on_device) return "the disk is full";
+  if (code == std::errc::read_only_file_system) return "the filesystem is read-only";
+  if (code == std::errc::permission_denied || code == std::errc::operation_not_permitted)
+    return "the run folder is not writable (permission denied)";
+  return code.message();
+}
+
+std::string how_to_continue(const std::error_code& code) {
+  if (code == std::errc::no_space_on_device)
+    return " (free some space, then continue with --resume)";
+  if (code == std::errc::read_only_file_system)
+    return " (remount it read-write, then continue with --resume)";
+  if (code == std::errc::permission_denied || code == std::errc::operation_not_permitted)
+    return " (make it writable, then continue with --resume)";
+  return "";
+}
+
 void fsync_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -105,9 +124,10 @@ std::vector<fs::path> complete_checkpoints(const fs::path& run_dir) {
   if (!fs::is_directory(dir)) return found;
   for (const auto& entry : fs::directory_iterator(dir)) {
     const auto name = entry.path().filename().string();
-    // Temporary folders (".tmp-") are incomplete writes: never candidates.
+    // Temporary folders (".tmp-") are incomplete writes, and a folder missing a
+    // file was partly deleted: neither is a candidate.
     if (name.rfind("step-", 0) == 0 && name.find(".tmp") == std::string::npos &&
-        fs::exists(entry.path() / "manifest.json")) {
+        fs::exists(entry.path() / "manifest.json") && fs::exists(entry.path() / "state.pt")) {
       found.push_back(entry.path());
     }
   }
@@ -204,21 +224,36 @@ std::string save_checkpoint(const std::string& run_dir, const TrainingState& sta
   } catch (const std::system_error& e) {
     std::error_code ignored;
     fs::remove_all(tmp, ignored);
-    const bool full = e.code() == std::errc::no_space_on_device;
-    throw Error(fmt::format(
-        "cannot write checkpoint {}: {}; the previous checkpoints are kept{}", final_path.string(),
-        full ? "the disk is full" : e.code().message(),
-        full ? " (free some space, then continue with --resume)" : ""));
+    throw Error(fmt::format("cannot write checkpoint {}: {}; the previous checkpoints are kept{}",
+                            final_path.string(), why_unwritable(e.code()),
+                            how_to_continue(e.code())));
   }
 
   auto all = complete_checkpoints(run_dir);
-  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+  // An old checkpoint left in place costs only space: pruning never fails a step
+  // (somebody may be deleting checkpoints while the run writes them).
+  std::error_code ignored;
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i)
+    fs::remove_all(all[i], ignored);
   return final_path.string();
 }
 
 std::string latest_checkpoint(const std::string& run_dir) {
   auto all = complete_checkpoints(run_dir);
   return all.empty() ? "" : all.back().string();
+}
+
+std::string checkpoint_folder(const std::string& run_dir, int64_t step) {
+  return (fs::path(run_dir) / "checkpoints" / step_folder_name(step)).string();
+}
+
+int64_t checkpoint_folder_step(const std::string& folder) {
+  const std::string name = fs::path(folder).filename().string();
+  constexpr size_t kDigits = 8;
+  if (name.size() != 5 + kDigits || name.rfind("step-", 0) != 0 ||
+      !std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return -1;
+  return std::stoll(name.substr(5));
 }
 
 TrainingState load_checkpoint(const std::string& path_in) {

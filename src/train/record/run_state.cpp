@@ -43,12 +43,8 @@ TrainingState run_state(const std::vector<Network>& nets, const Position& at,
   return state;
 }
 
-Position restore_run(const std::string& run_dir, std::vector<Network>& nets,
+Position restore_run(const std::string& latest, std::vector<Network>& nets,
                      std::string& engine_json) {
-  const std::string latest = latest_checkpoint(run_dir);
-  if (latest.empty()) {
-    throw InputError(fmt::format("{} has no complete checkpoint to resume from", run_dir));
-  }
   const TrainingState state = load_checkpoint(latest);
   if (state.networks.size() != nets.size()) {
     throw InputError(fmt::format("{}: holds {} networks, the config has {}", latest,

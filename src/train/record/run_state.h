@@ -22,9 +22,9 @@ TrainingState run_state(const std::vector<Network>& nets, const Position& at,
                         const std::string& config_text, const std::string& engine_json);
 
 // Restores the networks (weights, optimiser state, hyperparameters) from the
-// newest checkpoint of `run_dir`, checking it fits the config; `engine_json`
+// checkpoint folder `checkpoint`, checking it fits the config; `engine_json`
 // gets the engine's saved state ("" when none). InputError naming the file.
-Position restore_run(const std::string& run_dir, std::vector<Network>& nets,
+Position restore_run(const std::string& checkpoint, std::vector<Network>& nets,
                      std::string& engine_json);
 
 }  // namespace cohort
