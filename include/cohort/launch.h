@@ -26,6 +26,9 @@ struct LaunchOptions {
   // Global ranks the job can lose: their failure is reported and the others
   // go on (asynchronous workers). Any other rank's failure stops the group.
   std::vector<int> expendable;
+  // A worker exit status that means "stopped at a checkpoint so that the job
+  // can be re-formed" (elastic jobs): neither success nor failure; 0 = none.
+  int reform_exit_code = 0;
 };
 
 // InputError for impossible options (no command, node rank outside the job,
@@ -47,6 +50,14 @@ std::string describe_exit(int wait_status);
 // failed worker's exit status (128 + signal for a signal), or 128 + the signal
 // the launcher itself received.
 int launch_local(const LaunchOptions& options);
+
+// launch_local for an elastic data-parallel job of `replicas` replicas
+// (`cohort train --nproc MIN:MAX`, launch/elastic_plan.h): it starts
+// options.nproc (MAX) ranks; after a failure, up to max_restarts times, it
+// re-forms the group on the survivors (no fewer than `min_nproc`), each rank
+// playing several replicas, from the newest checkpoint; a group smaller than
+// MAX is asked to stop at its next checkpoint, and then starts again at MAX.
+int launch_elastic(LaunchOptions options, int min_nproc, int replicas);
 
 // A TCP port that was free on 127.0.0.1 a moment ago.
 int pick_free_port();

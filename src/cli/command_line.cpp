@@ -19,6 +19,7 @@
 #include "cohort/models.h"
 #include "cohort/optim.h"
 #include "cohort/version.h"
+#include "launch/elastic_plan.h"
 
 namespace {
 
@@ -77,7 +78,9 @@ int cohort::run_command_line(int argc, char** argv) {
     fmt::print(stderr, "{}: {}\n", program, e.what());
     return e.exit_code();
   } catch (const cohort::Error& e) {
-    fmt::print(stderr, "{}: error: {}\n", program, first_line(e.what()));
+    // A planned stop for the launcher is not an error.
+    const bool reform = e.exit_code() == cohort::kReformExitCode;
+    fmt::print(stderr, "{}: {}{}\n", program, reform ? "" : "error: ", first_line(e.what()));
     return e.exit_code();
   } catch (const c10::Error& e) {
     // libtorch's own checks carry a C++ backtrace: the user gets its first line.

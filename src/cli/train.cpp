@@ -15,6 +15,7 @@
 #include "cohort/launch.h"
 #include "cohort/rendezvous.h"
 #include "cohort/trainer.h"
+#include "launch/elastic_plan.h"
 #include "train/record/run_dir.h"
 
 namespace cohort::cli {
@@ -28,8 +29,10 @@ struct TrainArgs {
   bool quiet = false;
   bool auto_resume = false;
   bool overwrite = false;
-  int nproc = 1;
-  int max_restarts = 0;
+  std::string nproc_text = "1";  // N or MIN:MAX (elastic)
+  int nproc = 1;                 // MAX
+  int min_nproc = 1;
+  int max_restarts = -1;  // -1: not given (0, or 3 for an elastic job)
 };
 
 std::string default_run_dir() {
@@ -48,7 +51,7 @@ int launch_self(TrainArgs args, const Config& config) {
   if (args.out.empty() && args.resume.empty()) args.out = default_run_dir();
   LaunchOptions launch;
   launch.nproc = args.nproc;
-  launch.max_restarts = args.max_restarts;
+  launch.max_restarts = std::max(args.max_restarts, 0);
   // Workers of parameter servers are independent: the servers retire a dead
   // one and the others finish. Rank 0 writes the run, so it is not expendable.
   if (config.parallel.mode == "async")
@@ -65,10 +68,12 @@ int launch_self(TrainArgs args, const Config& config) {
   if (args.overwrite) add({"--overwrite"});
   // A restarted group picks up from the newest checkpoint of the same folder.
   if (args.max_restarts > 0 || args.auto_resume) add({"--auto-resume"});
+  const bool elastic = args.min_nproc < args.nproc;
   ::setenv(kParentPrints, "1", 1);
   // Workers may take a while to write their final checkpoint after an interrupt.
   launch.grace = std::chrono::seconds(30);
-  const int status = launch_local(launch);
+  const int status = elastic ? launch_elastic(launch, args.min_nproc, int(config.parallel.data))
+                             : launch_local(launch);
   // A worker's bad-input status, and a signal's 128 + N, stay what one process would give.
   if (status != 0) return status == 2 || status > 128 ? status : 1;
   const std::string run_dir = args.resume.empty() ? args.out : args.resume;
@@ -126,9 +131,24 @@ bool restarted_by_torchrun() {
   return count != nullptr && std::atoi(count) > 0;
 }
 
-int run_train(const TrainArgs& args) {
-  if (args.nproc < 1) throw InputError("--nproc must be at least 1");
-  if (args.max_restarts < 0) throw InputError("--max-restarts must be 0 or more");
+// `--nproc MIN:MAX` re-forms data-parallel jobs only (launch/elastic_plan.h):
+// the other layouts cannot share a lost rank's work among the others. (That
+// parallel.data is MAX, check_training_plan has made sure.)
+void check_elastic_plan(const Config& config, const TrainArgs& args) {
+  const auto& p = config.parallel;
+  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || config.cooperate.fused)
+    throw InputError(fmt::format(
+        "--nproc {}: elastic membership re-forms data-parallel jobs only; set parallel.mode = "
+        "'sync', parallel.network = 1, parallel.pipeline = 1 and cooperate.fused = false, or "
+        "give --nproc {}",
+        args.nproc_text, args.nproc));
+}
+
+int run_train(TrainArgs args) {
+  const RankRange ranks = parse_rank_range(args.nproc_text);
+  args.nproc = ranks.max;
+  args.min_nproc = ranks.min;
+  if (args.max_restarts == -1) args.max_restarts = ranks.elastic() ? 3 : 0;
   if (args.max_restarts > 0 && args.nproc == 1 && !std::getenv("RANK")) {
     throw InputError("--max-restarts restarts the processes --nproc N starts: add --nproc");
   }
@@ -166,6 +186,7 @@ int run_train(const TrainArgs& args) {
   if (launcher) {
     // Bad input is reported once, here, before any worker starts.
     check_training_plan(config, args.nproc);
+    if (ranks.elastic()) check_elastic_plan(config, args);
     if (!options.resume && !options.overwrite) {
       check_run_dir_writable(options.run_dir);
       refuse_existing_run(options.run_dir);
@@ -204,12 +225,15 @@ Runner add_train_command(CLI::App& app) {
                   "checkpoint")
       ->check(folder_name);
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
-  cmd->add_option("--nproc", args->nproc,
+  cmd->add_option("--nproc", args->nproc_text,
                   "Start this many local ranks under the launcher "
-                  "(parallel.network x data x pipeline; servers + data for async)");
+                  "(parallel.network x data x pipeline; servers + data for async); MIN:MAX: "
+                  "elastic, a data-parallel job that loses a rank re-forms on the others (at "
+                  "least MIN) and grows back to MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,
-                  "With --nproc: restart the group after "
-                  "a failure, from the newest checkpoint");
+                  "With --nproc: restart (or re-form) the group after a failure, from the "
+                  "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--auto-resume", args->auto_resume,
                 "Resume when the --out folder already holds "
                 "a checkpoint (CONFIG and --set, if given, must match its run), else start fresh "

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <future>
 #include <thread>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
@@ -37,6 +38,50 @@ void check_average_dtype(const at::Tensor& t, ReduceOp op) {
 // timed out too: members that reached the collective expire within about the
 // same moment; the ones that never do are the ones that did not answer.
 constexpr std::chrono::milliseconds kReportWindow{2000};
+// Past the window, how long a store that answers at all takes to do so.
+constexpr std::chrono::milliseconds kStoreGrace{3000};
+
+// The address a rank published at the start, or "" when it cannot be read.
+std::string host_of(const JobDirectory* directory, int global_rank) {
+  const std::string key = fmt::format("hosts/{}", global_rank);
+  if (!directory || !directory->store->check({key})) return "";
+  const auto bytes = directory->store->get(key);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// Which members of `ranks` (global) did not report reaching collective
+// `sequence` within `window`, as a phrase naming each with its host when that
+// is not this rank's own; "" when all did.
+std::string ranks_not_reporting(c10d::Store& store, const JobDirectory* directory,
+                                const std::vector<int>& ranks, int rank, uint64_t sequence,
+                                std::chrono::milliseconds window) {
+  const std::string prefix = fmt::format("timeouts/{}/", sequence);
+  store.set(prefix + std::to_string(rank), std::vector<uint8_t>{1});
+  const auto deadline = std::chrono::steady_clock::now() + window;
+  const int size = static_cast<int>(ranks.size());
+  std::vector<bool> seen(size, false);
+  seen[rank] = true;
+  for (;;) {
+    for (int r = 0; r < size; ++r)
+      if (!seen[r]) seen[r] = store.check({prefix + std::to_string(r)});
+    if (std::all_of(seen.begin(), seen.end(), [](bool s) { return s; }) ||
+        std::chrono::steady_clock::now() >= deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string own_host = host_of(directory, ranks[rank]);
+  std::vector<std::string> missing;
+  for (int r = 0; r < size; ++r) {
+    if (seen[r]) continue;
+    const std::string host = host_of(directory, ranks[r]);
+    missing.push_back(host.empty() || host == own_host
+                          ? std::to_string(ranks[r])
+                          : fmt::format("{} (on host {})", ranks[r], host));
+  }
+  if (missing.empty()) return "";
+  return fmt::format("ranks that did not answer: global rank{} {}", missing.size() > 1 ? "s" : "",
+                     fmt::join(missing, ", "));
+}
 
 }  // namespace
 
@@ -44,11 +89,13 @@ ProcessGroupCommunicator::ProcessGroupCommunicator(std::string name, std::vector
                                                    int my_global_rank,
                                                    c10::intrusive_ptr<c10d::Store> store,
                                                    ProcessGroupFactory factory,
-                                                   std::chrono::milliseconds timeout)
+                                                   std::chrono::milliseconds timeout,
+                                                   std::shared_ptr<const JobDirectory> directory)
     : name_(std::move(name)),
       ranks_(std::move(global_ranks)),
       global_rank_(my_global_rank),
       store_(std::move(store)),
+      directory_(std::move(directory)),
       factory_(std::move(factory)),
       timeout_(timeout) {
   auto it = std::find(ranks_.begin(), ranks_.end(), my_global_rank);
@@ -109,28 +156,26 @@ CommHandle ProcessGroupCommunicator::start(
 }
 
 std::string ProcessGroupCommunicator::missing_ranks(uint64_t sequence) {
-  const std::string prefix = fmt::format("timeouts/{}/", sequence);
-  std::vector<int> missing;
-  try {
-    store_->set(prefix + std::to_string(rank_), std::vector<uint8_t>{1});
-    const auto deadline = std::chrono::steady_clock::now() + std::min(kReportWindow, timeout_);
-    std::vector<bool> seen(size(), false);
-    seen[rank_] = true;
-    for (;;) {
-      for (int r = 0; r < size(); ++r)
-        if (!seen[r]) seen[r] = store_->check({prefix + std::to_string(r)});
-      if (std::all_of(seen.begin(), seen.end(), [](bool s) { return s; }) ||
-          std::chrono::steady_clock::now() >= deadline)
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // On its own thread, with everything it needs copied: a store whose host is
+  // cut off leaves TCPStore's reads blocked for good (they have no timeout), and
+  // this rank must still report and exit. The thread is left behind then.
+  auto answer = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> told = answer->get_future();
+  const auto window = std::min(kReportWindow, timeout_);
+  std::thread([answer, store = store_, directory = directory_, ranks = ranks_, rank = rank_, window,
+               sequence] {
+    std::string who;
+    try {
+      who = ranks_not_reporting(*store, directory.get(), ranks, rank, sequence, window);
+    } catch (const std::exception&) {
+      // The store itself is gone (rank 0 died): nothing to tell.
     }
-    for (int r = 0; r < size(); ++r)
-      if (!seen[r]) missing.push_back(ranks_[r]);
-  } catch (const std::exception&) {
-    return "";  // The store itself is gone (rank 0 died): nothing to tell.
-  }
-  if (missing.empty()) return "";
-  return fmt::format("global rank{} {}", missing.size() > 1 ? "s" : "", fmt::join(missing, ", "));
+    answer->set_value(who);
+  }).detach();
+  if (told.wait_for(window + kStoreGrace) == std::future_status::ready) return told.get();
+  return fmt::format(
+      "the job's store (on {}) did not answer either: that host, or the network to it, is lost",
+      directory_ ? directory_->store_host : "rank 0's host");
 }
 
 CommHandle ProcessGroupCommunicator::allreduce_async(std::vector<at::Tensor>& tensors,
@@ -236,7 +281,8 @@ std::shared_ptr<Communicator> ProcessGroupCommunicator::new_group(
   auto store =
       c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}/{}", index, name), store_);
   return std::make_shared<ProcessGroupCommunicator>(name, ranks, global_rank_, store, factory_,
-                                                    timeout.count() > 0 ? timeout : timeout_);
+                                                    timeout.count() > 0 ? timeout : timeout_,
+                                                    directory_);
 }
 
 }  // namespace cohort

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
@@ -27,12 +28,22 @@ struct GroupBackends {
 using ProcessGroupFactory = std::function<GroupBackends(
     c10::intrusive_ptr<c10d::Store> store, int rank, int size, std::chrono::milliseconds timeout)>;
 
+// The job's store, unprefixed by group, where every rank published the address
+// it communicates from ("hosts/<global rank>"), and where the store is served
+// ("host 10.0.0.1", "file /shared/rdzv"):
+// what a rank that timed out names when it tells which peers were lost.
+struct JobDirectory {
+  c10::intrusive_ptr<c10d::Store> store;
+  std::string store_host;
+};
+
 class ProcessGroupCommunicator : public Communicator {
  public:
   // Blocks until every member has joined (or the timeout passes).
   ProcessGroupCommunicator(std::string name, std::vector<int> global_ranks, int my_global_rank,
                            c10::intrusive_ptr<c10d::Store> store, ProcessGroupFactory factory,
-                           std::chrono::milliseconds timeout);
+                           std::chrono::milliseconds timeout,
+                           std::shared_ptr<const JobDirectory> directory = nullptr);
 
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(ranks_.size()); }
@@ -68,6 +79,7 @@ class ProcessGroupCommunicator : public Communicator {
   int global_rank_ = -1;
   int rank_ = -1;
   c10::intrusive_ptr<c10d::Store> store_;
+  std::shared_ptr<const JobDirectory> directory_;
   ProcessGroupFactory factory_;
   std::chrono::milliseconds timeout_;
   GroupBackends backends_;

@@ -106,11 +106,18 @@ std::vector<int> all_ranks(int world_size) {
   return ranks;
 }
 
+// `address`: where this rank communicates from, published for the others to
+// name it should it go silent; `store_host`: where the store is served.
 CommunicatorPtr make_world(c10::intrusive_ptr<c10d::Store> store, const WorldInfo& world,
-                           ProcessGroupFactory factory, std::chrono::milliseconds timeout) {
+                           ProcessGroupFactory factory, std::chrono::milliseconds timeout,
+                           const std::string& address, const std::string& store_host) {
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>(world.job_id, std::move(store));
-  return std::make_shared<ProcessGroupCommunicator>(
-      "world", all_ranks(world.world_size), world.rank, prefixed, std::move(factory), timeout);
+  prefixed->set(fmt::format("hosts/{}", world.rank),
+                std::vector<uint8_t>(address.begin(), address.end()));
+  auto directory = std::make_shared<const JobDirectory>(JobDirectory{prefixed, store_host});
+  return std::make_shared<ProcessGroupCommunicator>("world", all_ranks(world.world_size),
+                                                    world.rank, prefixed, std::move(factory),
+                                                    timeout, std::move(directory));
 }
 
 }  // namespace
@@ -125,7 +132,8 @@ std::string nccl_version() {
 
 CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds timeout,
                            Backend backend) {
-  auto factory = backend_factory(bind_address(world), backend);
+  const std::string address = bind_address(world);
+  auto factory = backend_factory(address, backend);
   c10::intrusive_ptr<c10d::Store> store;
   const auto start = std::chrono::steady_clock::now();
   try {
@@ -150,7 +158,8 @@ CommunicatorPtr init_world(const WorldInfo& world, std::chrono::milliseconds tim
     if (what.find("imed out") != std::string::npos) throw TimeoutError(message);
     throw CommError(message);
   }
-  return make_world(store, world, std::move(factory), timeout);
+  return make_world(store, world, std::move(factory), timeout, address,
+                    "host " + world.master_addr);
 }
 
 CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
@@ -166,7 +175,9 @@ CommunicatorPtr init_world_file(const std::string& path, const WorldInfo& world,
         fmt::format("cannot use rendezvous file '{}': {}", path, what.substr(0, what.find('\n'))));
   }
   // A file store is for hosts that share a file system, not a network master.
-  return make_world(store, world, backend_factory(bind_address(world), backend), timeout);
+  const std::string address = bind_address(world);
+  return make_world(store, world, backend_factory(address, backend), timeout, address,
+                    "file " + path);
 }
 
 CommunicatorPtr meet_world(const WorldInfo& world, std::chrono::milliseconds timeout,

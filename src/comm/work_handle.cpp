@@ -48,12 +48,15 @@ void raise_comm_failure(const OperationLabel& label, const std::exception& cause
   const std::string backend = first_line(cause.what());
   if (mentions_timeout(backend)) {
     std::string who = missing ? missing() : std::string();
+    // A peer on another host that went silent is a host or network lost, not
+    // a program calling collectives out of order.
+    const bool host_lost = who.find(" host ") != std::string::npos;
     throw TimeoutError(fmt::format(
-        "{} timed out after {} ms; {}. Every rank must call the same collectives in the same "
-        "order; if a rank is just slow, raise the timeout (backend: {})",
-        where, label.timeout.count(),
-        who.empty() ? "could not tell which ranks did not answer"
-                    : "ranks that did not answer: " + who,
+        "{} timed out after {} ms; {}. {} (backend: {})", where, label.timeout.count(),
+        who.empty() ? "could not tell which ranks did not answer" : who,
+        host_lost ? "Check that host and the network to it, then resume from the last checkpoint"
+                  : "Every rank must call the same collectives in the same order; if a rank is "
+                    "just slow, raise the timeout",
         backend));
   }
   throw CommError(fmt::format(

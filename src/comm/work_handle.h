@@ -23,8 +23,8 @@ struct OperationLabel {
 };
 
 // Turns the exception of a failed or expired wait into TimeoutError or
-// CommError naming the operation; `missing` lists the ranks that did not answer
-// (may return "" when it cannot tell).
+// CommError naming the operation; `missing` says which ranks did not answer, as
+// a phrase ("ranks that did not answer: global rank 1"), or "" when it cannot tell.
 [[noreturn]] void raise_comm_failure(const OperationLabel& label, const std::exception& cause,
                                      const std::function<std::string()>& missing);
 

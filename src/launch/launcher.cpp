@@ -1,12 +1,11 @@
 // launch_local: supervise one group of workers, stop all of them when one fails,
 // restart the group if allowed, and pass SIGINT/SIGTERM on to the workers.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +15,7 @@
 
 #include "cohort/error.h"
 #include "cohort/launch.h"
+#include "launch/elastic_plan.h"
 #include "launch/worker_group.h"
 
 namespace cohort {
@@ -95,7 +95,8 @@ void report_failure(const WorkerProcess& w, int running_others) {
 struct AttemptResult {
   int exit_code = 0;
   bool failed = false;
-  int signal = 0;  // the launcher was told to stop
+  int signal = 0;         // the launcher was told to stop
+  bool reformed = false;  // the workers stopped at a checkpoint to be re-formed
 };
 
 AttemptResult run_attempt(const LaunchOptions& options, int port, const SignalForwarding& signals) {
@@ -120,6 +121,11 @@ AttemptResult run_attempt(const LaunchOptions& options, int port, const SignalFo
     }
     for (WorkerProcess* w : group.reap()) {
       if (succeeded(w->status)) continue;
+      if (options.reform_exit_code != 0 && WIFEXITED(w->status) &&
+          WEXITSTATUS(w->status) == options.reform_exit_code) {
+        result.reformed = true;
+        continue;
+      }
       if (std::count(options.expendable.begin(), options.expendable.end(), w->rank)) {
         group.drain(std::chrono::milliseconds(300));
         std::fprintf(stderr, "cohort launch: rank %d (pid %d) %s; the job goes on without it\n",
@@ -168,7 +174,65 @@ void require_runnable(const std::string& command) {
   throw InputError(fmt::format("cannot run '{}': no such command on PATH", command));
 }
 
+// Why an elastic job stops instead of re-forming: too few ranks left, or no
+// count of them at or above MIN that shares the replicas evenly, or the
+// re-forms allowed (--max-restarts) are used up.
+void report_elastic_stop(int alive, int ranks, int min_nproc, int full, int replicas,
+                         int max_restarts) {
+  if (ranks == 0 && alive < min_nproc)
+    std::fprintf(stderr,
+                 "cohort launch: %d ranks left, fewer than the %d the job needs (--nproc "
+                 "%d:%d); stopping: resume from the newest checkpoint when they are back\n",
+                 alive, min_nproc, min_nproc, full);
+  else if (ranks == 0)
+    std::fprintf(stderr,
+                 "cohort launch: the %d ranks left cannot share the job's %d replicas evenly, "
+                 "and fewer than %d would be too few (--nproc %d:%d); stopping: resume from "
+                 "the newest checkpoint when they are back\n",
+                 alive, replicas, min_nproc, min_nproc, full);
+  else
+    std::fprintf(stderr, "cohort launch: giving up after %d re-forms (--max-restarts)\n",
+                 max_restarts);
+}
+
 }  // namespace
+
+int launch_elastic(LaunchOptions options, int min_nproc, int replicas) {
+  check_launch_options(options);
+  require_runnable(options.command.at(0));
+  const int full = options.nproc;
+  options.reform_exit_code = kReformExitCode;
+  SignalForwarding signals;
+  for (int restarts = 0;;) {
+    // The workers inherit the launcher's environment.
+    ::setenv(kElasticRanksVariable, std::to_string(options.nproc).c_str(), 1);
+    if (options.nproc < full)
+      ::setenv(kReformAtCheckpointVariable, "1", 1);
+    else
+      ::unsetenv(kReformAtCheckpointVariable);
+    AttemptResult result = run_attempt(options, pick_free_port(), signals);
+    if (result.signal) return result.exit_code;
+    if (!result.failed && result.reformed) {
+      std::fprintf(
+          stderr, "cohort launch: the job stopped at its checkpoint; growing it back to %d ranks\n",
+          full);
+      options.nproc = full;
+      continue;
+    }
+    if (!result.failed) return result.exit_code;
+    const int alive = options.nproc - 1;
+    const int ranks = reformed_ranks(replicas, alive, min_nproc);
+    if (restarts++ >= options.max_restarts || ranks == 0) {
+      report_elastic_stop(alive, ranks, min_nproc, full, replicas, options.max_restarts);
+      return result.exit_code == 0 ? 1 : result.exit_code;
+    }
+    std::fprintf(stderr,
+                 "cohort launch: re-forming the job on %d of %d ranks, each playing %d of the %d "
+                 "replicas, from the newest checkpoint (re-form %d of %d)\n",
+                 ranks, full, replicas / ranks, replicas, restarts, options.max_restarts);
+    options.nproc = ranks;
+  }
+}
 
 int launch_local(const LaunchOptions& options) {
   check_launch_options(options);

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
 #include "cohort/messages.h"
+#include "launch/elastic_plan.h"
 #include "train/checks/preflight.h"
 #include "train/engines/async_engine.h"
 #include "train/engines/fused_engine.h"
@@ -138,6 +140,18 @@ std::vector<Network> build_networks(const Config& config, const ProcessContext& 
   return nets;
 }
 
+// The shards of the replicas a rank plays: data_rank x accumulate and the
+// ones after it, of data_size x accumulate (the config's parallel.data).
+std::vector<ShardedSampler> replica_samplers(int64_t samples, const ProcessContext& ctx,
+                                             const Config& config) {
+  std::vector<ShardedSampler> samplers;
+  for (int j = 0; j < ctx.accumulate; ++j)
+    samplers.emplace_back(samples, ctx.data_rank * ctx.accumulate + j,
+                          ctx.data_size * ctx.accumulate, config.train.seed, config.data.shuffle,
+                          ShardedSampler::Tail::Drop);
+  return samplers;
+}
+
 }  // namespace
 
 // Every replica draws the same permutation and takes its own shard (the stages
@@ -152,15 +166,14 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
       config_(fit_to_data(given, splits_.train->spec())),
       config_text_(to_toml(config_)),
       nets_(build_networks(config_, ctx_, options.resume)),
-      sampler_(splits_.train->size(), ctx_.data_rank, ctx_.data_size, config_.train.seed,
-               config_.data.shuffle, ShardedSampler::Tail::Drop),
+      samplers_(replica_samplers(splits_.train->size(), ctx_, config_)),
       progress_(0, config_.train.epochs, false),
       trace_(config_.train.timeline ? TraceRecorder(ctx_.world.rank) : TraceRecorder()),
       interval_(nets_.size(), splits_.train->spec().task) {
   const auto& tc = config_.train;
   check_datasets(config_.data, *splits_.train, *splits_.test);
   for (size_t i = 0; i < nets_.size(); ++i) check_network_accepts(nets_[i], *splits_.train, i);
-  steps_per_epoch_ = sampler_.batches_per_epoch(tc.batch_size, true);
+  steps_per_epoch_ = samplers_.front().batches_per_epoch(tc.batch_size, true);
   if (steps_per_epoch_ < 1) {
     throw InputError(fmt::format("train.batch_size = {} is larger than the {} training samples",
                                  tc.batch_size, splits_.train->size()));
@@ -188,6 +201,8 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
   summary_.leader = ctx_.leader();
   summary_.task = splits_.train->spec().task;
   compares_ranks_ = ctx_.distributed() && config_.parallel.mode != "async";
+  const char* reform = std::getenv(kReformAtCheckpointVariable);
+  reform_at_checkpoint_ = reform && std::string(reform) == "1";
 }
 
 RunSummary TrainingRun::serve_parameters() {
@@ -200,6 +215,14 @@ RunSummary TrainingRun::serve_parameters() {
 }
 
 std::unique_ptr<StepEngine> TrainingRun::make_engine() {
+  // Only whole networks in synchronous data parallelism can play several replicas.
+  const bool plain = config_.parallel.mode == "sync" && ctx_.stages == 1 &&
+                     ctx_.network_groups == 1 && !config_.cooperate.fused;
+  if (ctx_.accumulate > 1 && !plain)
+    throw InputError(
+        fmt::format("{} is set, but only a data-parallel job can be re-formed on fewer "
+                    "ranks (cohort train --nproc MIN:MAX checks this)",
+                    kElasticRanksVariable));
   if (config_.parallel.mode == "async")
     return std::make_unique<AsyncEngine>(config_, ctx_, nets_[0]);
   if (ctx_.stages > 1) {
@@ -249,13 +272,20 @@ bool TrainingRun::batches_left() const {
   return pos_.batch < steps_per_epoch_ && pos_.step < total_steps_;
 }
 
-at::Tensor TrainingRun::epoch_order() const { return sampler_.indices(pos_.epoch); }
+// One row per replica this rank plays.
+at::Tensor TrainingRun::epoch_order() const {
+  std::vector<at::Tensor> rows;
+  for (const auto& sampler : samplers_) rows.push_back(sampler.indices(pos_.epoch));
+  return at::stack(rows);
+}
 
+// The replicas' batches one after the other: the engine cuts them apart again.
 Batch TrainingRun::next_batch(const at::Tensor& order) {
   fault_point("step", pos_.step);
   step_start_ = Clock::now();
-  return place_batch(make_batch(*splits_.train, order, pos_.batch, config_.train.batch_size),
-                     ctx_.placement);
+  const int64_t size = config_.train.batch_size;
+  const at::Tensor batch = order.slice(1, pos_.batch * size, (pos_.batch + 1) * size).reshape(-1);
+  return place_batch(make_batch(*splits_.train, batch, 0, batch.size(0)), ctx_.placement);
 }
 
 StepOutcome TrainingRun::step(const Batch& batch) {
@@ -330,6 +360,15 @@ void TrainingRun::checkpoint_if_due() {
   if (ctx_.leader()) save(pos_);
   last_checkpoint_ = Clock::now();
   trace_.span("checkpoint", TraceLane::Host, start, last_checkpoint_);
+  stop_for_reform_if_asked();
+}
+
+void TrainingRun::stop_for_reform_if_asked() {
+  if (!reform_at_checkpoint_ || !epochs_left()) return;
+  throw Error(fmt::format("stopped at the checkpoint of step {} so that the launcher can re-form "
+                          "the job on more ranks",
+                          pos_.step),
+              kReformExitCode);
 }
 
 void TrainingRun::stop_if_interrupted() {
@@ -392,6 +431,7 @@ void TrainingRun::end_epoch() {
   trace_.span("checkpoint", TraceLane::Host, evaluated, last_checkpoint_);
   ++pos_.epoch;
   pos_.batch = 0;
+  stop_for_reform_if_asked();
 }
 
 RunSummary TrainingRun::finish() {

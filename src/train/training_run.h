@@ -75,7 +75,8 @@ class TrainingRun {
   Config config_;
   std::string config_text_;
   std::vector<Network> nets_;
-  ShardedSampler sampler_;
+  // One per replica this rank plays (ctx_.accumulate; one unless re-formed).
+  std::vector<ShardedSampler> samplers_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;
   Position pos_;
   std::string resumed_from_;  // the checkpoint a resume started from
@@ -97,6 +98,10 @@ class TrainingRun {
   // Ranks that step together compare their busy times at each log (parameter
   // servers' workers do not: the servers never log).
   bool compares_ranks_ = false;
+  // An elastic job re-formed on fewer ranks stops at its next checkpoint so
+  // that the launcher can grow it back.
+  bool reform_at_checkpoint_ = false;
+  void stop_for_reform_if_asked();
 };
 
 }  // namespace cohort

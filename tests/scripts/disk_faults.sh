@@ -19,24 +19,8 @@ quick=("$src/examples/configs/mlp.toml" --quiet --set train.max_steps=300 --set 
   --set train.checkpoint_every_steps=50 --set train.log_every=25)
 pair=(--nproc 2 --set parallel.data=2)
 
-# same_as REFERENCE RUN: their newest checkpoints are of one step and hold
-# bitwise equal tensors (weights, buffers, optimiser state).
-same_as() {
-  "$python" - "$1" "$2" <<'PY'
-import glob, os, sys
-import torch
-def newest(run):
-    folder = sorted(glob.glob(f"{run}/checkpoints/step-*"))[-1]
-    return os.path.basename(folder), torch.load(f"{folder}/state.pt")
-(sa, a), (sb, b) = newest(sys.argv[1]), newest(sys.argv[2])
-assert sa == sb, f"newest checkpoints {sa} and {sb}"
-nets = [n for n in a if isinstance(a[n], dict)]
-assert nets and nets == [n for n in b if isinstance(b[n], dict)]
-differ = [(n, k) for n in nets for k in a[n] if not torch.equal(a[n][k], b[n][k])]
-assert not differ, f"differ: {differ[:5]}"
-print(f"{sa}: {sum(len(a[n]) for n in nets)} tensors bitwise equal")
-PY
-}
+# same_as REFERENCE RUN: their newest checkpoints are bitwise equal.
+same_as() { "$python" "$src/tests/scripts/lib/same_checkpoints.py" "$1" "$2"; }
 
 # wait_stopped PARENT: the pid of PARENT or of a child of it that stopped itself
 # (state T), printed once there is one; fails after 60 s.

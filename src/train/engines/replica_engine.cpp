@@ -18,7 +18,8 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
               ctx.network_peers()),
       replicas_(nets.size()),
       world_(ctx.comm),
-      replica_group_(ctx.data_group()) {
+      replica_group_(ctx.data_group()),
+      replicas_played_(ctx.accumulate) {
   if (config.parallel.mode == "local-sgd")
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
   if (!replica_group_) return;
@@ -29,6 +30,7 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
 }
 
 StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
+  if (replicas_played_ > 1) return step_playing_replicas(batch, step, total_steps);
   const std::vector<size_t>& owned = groups_.owned();
   std::vector<at::Tensor> logits(nets_.size());
   for (size_t k : owned) {
@@ -78,6 +80,72 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   }
   if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
   groups_.exchange_outcome(outcome.loss, outcome.accuracy);
+  population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
+    groups_.copy_network(nets_, member, parent);
+  });
+  return outcome;
+}
+
+// The batch holds the replicas' batches one after the other. Each backward
+// adds 1/R of its replica's gradient (R replicas played), so what DDP then
+// averages over the ranks is the mean over all the config's replicas, as in the
+// full world. Batch-norm statistics keep the first replica's update, as the
+// full world keeps rank 0's (DDP broadcasts its buffers), and the loss reported
+// is the first replica's, as the full world's leader reports its own.
+// Elastic jobs are plain data parallel (check_elastic_plan): one network group,
+// synchronous, so none of step()'s exchanges apply.
+StepOutcome ReplicaEngine::step_playing_replicas(const Batch& batch, int64_t step,
+                                                 int64_t total_steps) {
+  const std::vector<size_t>& owned = groups_.owned();
+  const auto inputs = batch.inputs.chunk(replicas_played_);
+  const auto targets = batch.targets.chunk(replicas_played_);
+  StepOutcome outcome;
+  outcome.loss.assign(nets_.size(), 0.0);
+  outcome.accuracy.assign(nets_.size(), 0.0);
+  std::vector<std::vector<at::Tensor>> first_buffers(nets_.size());
+  for (size_t k : owned) {
+    set_learning_rate(*nets_[k].optimizer, learning_rate_at(nets_[k].config, step, total_steps));
+    nets_[k].optimizer->zero_grad();
+  }
+  const auto compute_start = TraceClock::now();
+  for (int64_t r = 0; r < replicas_played_; ++r) {
+    std::vector<at::Tensor> logits(nets_.size());
+    for (size_t k : owned) logits[k] = nets_[k].model->forward(inputs[r]);
+    const auto losses = objective_.losses(step, inputs[r], logits, targets[r], &owned);
+    const bool last = r + 1 == replicas_played_;
+    for (size_t k : owned) {
+      if (r == 0) {
+        outcome.loss[k] = losses[k].item<double>();
+        outcome.accuracy[k] = batch_accuracy(objective_.task(), logits[k], targets[r]);
+        for (const auto& b : nets_[k].model->buffers()) first_buffers[k].push_back(b.clone());
+      }
+      const at::Tensor share = losses[k] / double(replicas_played_);
+      if (!last && replicas_[k]) {
+        auto quiet = replicas_[k]->no_sync();
+        share.backward();
+      } else {
+        share.backward();
+      }
+    }
+  }
+  trace_span(TraceLane::Compute, "forward+backward", "", compute_start, TraceClock::now(), step);
+  for (size_t k : owned) {
+    auto& n = nets_[k];
+    {
+      at::NoGradGuard no_grad;
+      const auto buffers = n.model->buffers();
+      for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(first_buffers[k][i]);
+    }
+    if (replicas_[k]) {
+      replicas_[k]->synchronize();
+      account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
+    }
+    const auto optimizer_start = TraceClock::now();
+    clip_gradients(n.parameters, n.config.grad_clip);
+    n.optimizer->step();
+    trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
+               step);
+  }
   population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
     groups_.copy_network(nets_, member, parent);
   });

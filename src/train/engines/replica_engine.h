@@ -3,7 +3,8 @@
 // and codistillation), PBT exploits and explores between steps, and with several
 // replicas each network's gradients are averaged by DDP while backward runs, or,
 // in local SGD, each rank steps alone and the replicas are averaged every H
-// steps. With parallel.network = G each rank trains only its group's share of
+// steps. A rank of an elastic job re-formed on fewer ranks plays several
+// replicas in turn. With parallel.network = G each rank trains only its group's share of
 // the networks and exchanges with the other groups what the method needs
 // (network_groups.h).
 #pragma once
@@ -53,7 +54,11 @@ class ReplicaEngine : public StepEngine {
   CommunicatorPtr world_;
   CommunicatorPtr replica_group_;
   std::optional<LocalSgdSchedule> local_sgd_;
+  int64_t replicas_played_ = 1;  // ProcessContext::accumulate
   void average_replicas(int64_t step);
+  // An elastic job re-formed on fewer ranks: the step of every replica this
+  // rank plays, their gradients accumulated before DDP averages them.
+  StepOutcome step_playing_replicas(const Batch& batch, int64_t step, int64_t total_steps);
 };
 
 }  // namespace cohort

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "cohort/error.h"
 #include "cohort/trainer.h"
 #include "comm/delayed_communicator.h"
+#include "launch/elastic_plan.h"
 
 namespace cohort {
 
@@ -40,11 +43,32 @@ std::string describe_placement(const MeshLayout& layout) {
   return out;
 }
 
+namespace {
+
+// An elastic job's launcher re-formed it on fewer ranks than parallel.data
+// (cohort train --nproc MIN:MAX): each plays this many replicas.
+int replicas_per_rank_from_environment(const Config& config) {
+  const char* ranks = std::getenv(kElasticRanksVariable);
+  if (!ranks || !*ranks) return 1;
+  int count = 0;
+  try {
+    count = std::stoi(ranks);
+  } catch (const std::exception&) {
+    throw InputError(fmt::format("{}='{}' is not a number of ranks", kElasticRanksVariable, ranks));
+  }
+  return replicas_per_rank(int(config.parallel.data), count);
+}
+
+}  // namespace
+
 ProcessContext join_job(const Config& config) {
   ProcessContext ctx;
   ctx.world = world_info_from_environment();
-  check_training_plan(config, ctx.world.world_size);
-  const auto& p = config.parallel;
+  ctx.accumulate = replicas_per_rank_from_environment(config);
+  // The layout is the config's, whose replicas the ranks share.
+  check_training_plan(config, ctx.world.world_size * ctx.accumulate);
+  ParallelConfig p = config.parallel;
+  p.data /= ctx.accumulate;
 #ifdef COHORT_WITH_CUDA
   constexpr bool cuda_compiled = true;
 #else

@@ -23,6 +23,9 @@ struct ProcessContext {
   std::shared_ptr<DeviceMesh> mesh;
   int network_group = 0, network_groups = 1;  // which networks it trains (network_groups.h)
   int data_rank = 0, data_size = 1;           // which replica this rank belongs to, of how many
+  // Replicas of the config each rank plays in turn: 1, or more in an elastic
+  // job re-formed on fewer ranks (launch/elastic_plan.h). data_size counts ranks.
+  int accumulate = 1;
   int stage = 0, stages = 1;                  // which pipeline stage it holds, of how many
   // Parameter servers (parallel.mode = "async") follow the workers: ranks
   // data_size .. data_size + servers - 1.

@@ -1,0 +1,50 @@
+#include "launch/elastic_plan.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "cohort/error.h"
+
+namespace cohort {
+namespace {
+
+int parse_count(const std::string& text, const std::string& whole) {
+  int value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < 1)
+    throw InputError(fmt::format(
+        "--nproc {}: expected a number of ranks N or a range MIN:MAX of them (1 <= MIN <= MAX)",
+        whole));
+  return value;
+}
+
+}  // namespace
+
+RankRange parse_rank_range(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) {
+    const int n = parse_count(text, text);
+    return {n, n};
+  }
+  RankRange range{parse_count(text.substr(0, colon), text),
+                  parse_count(text.substr(colon + 1), text)};
+  if (range.min > range.max)
+    throw InputError(fmt::format("--nproc {}: MIN is larger than MAX", text));
+  return range;
+}
+
+int reformed_ranks(int replicas, int alive, int min) {
+  for (int ranks = std::min(alive, replicas); ranks >= std::max(min, 1); --ranks)
+    if (replicas % ranks == 0) return ranks;
+  return 0;
+}
+
+int replicas_per_rank(int replicas, int ranks) {
+  if (ranks < 1 || replicas % ranks != 0)
+    throw InputError(fmt::format("{}={}: {} data replicas cannot be shared evenly by {} ranks",
+                                 kElasticRanksVariable, ranks, replicas, ranks));
+  return replicas / ranks;
+}
+
+}  // namespace cohort

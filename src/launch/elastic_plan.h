@@ -1,0 +1,37 @@
+// Elastic membership (`cohort train --nproc MIN:MAX`): the pure decisions. A
+// data-parallel job of R replicas (parallel.data) that loses a rank re-forms on
+// fewer ranks, each playing R / ranks of the replicas in turn (gradient
+// accumulation), so every step still averages the gradients of all R shards and
+// the run follows the trajectory the full world would have; at its next
+// checkpoint it stops so that the launcher can grow it back.
+#pragma once
+
+#include <string>
+
+namespace cohort {
+
+// The launcher tells each worker of a re-formed job how many ranks hold the
+// replicas, and that the job is to stop at its next checkpoint to grow back.
+inline constexpr const char* kElasticRanksVariable = "COHORT_ELASTIC_RANKS";
+inline constexpr const char* kReformAtCheckpointVariable = "COHORT_REFORM_AT_CHECKPOINT";
+// A worker that stopped at a checkpoint so the job can be re-formed exits with
+// this (EX_TEMPFAIL): neither a success nor a failure to the launcher.
+inline constexpr int kReformExitCode = 75;
+
+struct RankRange {
+  int min = 1, max = 1;
+  bool elastic() const { return min < max; }
+};
+
+// "N" or "MIN:MAX" (1 <= MIN <= MAX); InputError naming --nproc otherwise.
+RankRange parse_rank_range(const std::string& text);
+
+// The ranks a job of `replicas` re-forms on when `alive` ranks are left: the
+// most that divide the replicas evenly (every rank plays as many), or 0 when
+// that is fewer than `min`.
+int reformed_ranks(int replicas, int alive, int min);
+
+// How many replicas each of `ranks` plays; InputError when they do not divide.
+int replicas_per_rank(int replicas, int ranks);
+
+}  // namespace cohort
