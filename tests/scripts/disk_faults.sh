@@ -38,9 +38,9 @@ wait_stopped() {
 }
 
 "$bin" train "${quick[@]}" --out "$work/ref1" >/dev/null || { echo "FAIL: reference run"; exit 1; }
-start=$(date +%s.%N)
+start=$(now)
 "$bin" train "${quick[@]}" "${pair[@]}" --out "$work/ref2" >/dev/null || { echo "FAIL: reference run"; exit 1; }
-echo "undisturbed 2-rank run: $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "undisturbed 2-rank run: $(seconds_since "$start") s"
 
 # 1. The run folder made read-only at step 120 (as a user other than root, whom
 # permissions do not stop): the checkpoint of step 150 cannot be written; the
@@ -106,11 +106,11 @@ damaged_then_killed() {
   if stopped=$(wait_stopped "$launcher"); then
     (cd "$run/checkpoints" && eval "$action")
     kill -KILL "$stopped"
-    killed=$(date +%s.%N)
+    killed=$(now)
   fi
   wait "$launcher"
   local status=$?
-  echo "$name: rank 1 killed at step 170; the job ended $(echo "$(date +%s.%N) - ${killed:-0}" | bc) s later"
+  echo "$name: rank 1 killed at step 170; the job ended $(seconds_since "${killed:-0}") s later"
   check "$name: the restarted job finishes (exit $status)" test "$status" = 0
   check "$name: it ends bitwise as the undisturbed run" same_as "$work/ref2" "$run"
 }

@@ -23,11 +23,10 @@ print(" ".join(f"{r['world_size']}@{r['step']}" for r in starts))
 PY
 }
 
-now() { date +%s.%N; }
 start=$(now)
 "$bin" train "${quick[@]}" --nproc 2 --set parallel.data=2 --out "$work/ref" >/dev/null ||
   { echo "FAIL: the reference run"; exit 1; }
-undisturbed=$(echo "$(now) - $start" | bc)
+undisturbed=$(seconds_since "$start")
 
 # 1. --nproc 1:2, rank 1 killed at a step drawn from the trial's seed: one rank
 # plays both replicas from the newest checkpoint to the next, then two ranks
@@ -40,7 +39,7 @@ for seed in 1 2; do
   COHORT_INJECT_FAULT="rank=1,step=$kill_at,once=$work/once$seed" "$bin" train "${quick[@]}" \
     --nproc 1:2 --set parallel.data=2 --out "$work/shrunk$seed" >"$work/out" 2>"$work/err"
   status=$?
-  echo "$trial: $(echo "$(now) - $start" | bc) s, the undisturbed job $undisturbed s"
+  echo "$trial: $(seconds_since "$start") s, the undisturbed job $undisturbed s"
   sed 's/^/    /' "$work/err" | grep "cohort launch"
   check "$trial: the job finishes (exit $status)" test "$status" = 0
   check "$trial: the summary is the last line" bash -c "tail -1 '$work/out' | grep -q '\"steps\":300'"

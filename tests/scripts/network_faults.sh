@@ -31,8 +31,6 @@ veth_a=$(veth "$NETNS_A") veth_b=$(veth "$NETNS_B")
 bound=30
 settings=("$src/examples/configs/mlp.toml" --quiet --set parallel.data=2 --set train.max_steps=600
   --set train.threads=1 --set train.checkpoint_every_steps=100 --set parallel.timeout_seconds=10)
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc; }
 
 # same_end REFERENCE RUN: their newest checkpoints are bitwise equal.
 same_end() { "$python" "$src/tests/scripts/lib/same_checkpoints.py" "$1" "$2"; }
@@ -65,7 +63,7 @@ two_hosts() {
   status0=$?
   wait "${pids[1]}"
   status1=$?
-  took=$(since "$at")
+  took=$(seconds_since "$at")
   echo "$name: node 0 exit $status0, node 1 exit $status1, $took s after the fault"
 }
 

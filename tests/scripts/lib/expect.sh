@@ -37,6 +37,10 @@ check() {
 # A folder's files and their contents, to show it untouched.
 fingerprint() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
+# Timing for the fault tables: `start=$(now)`, later `seconds_since "$start"`.
+now() { date +%s.%N; }
+seconds_since() { awk -v from="$1" -v to="$(now)" 'BEGIN { printf "%.1f", to - from }'; }
+
 finish() {
   echo "$((cases - failures)) passed, $failures failed"
   [[ $failures -eq 0 ]]
