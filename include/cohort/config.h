@@ -77,6 +77,10 @@ struct ParallelConfig {
   int64_t average_every = 8;          // local-sgd: H, steps between parameter averages
   int64_t local_after = 0;            // local-sgd: synchronous steps first (post-local SGD)
   double bucket_mb = 25.0;            // ddp bucket cap
+  // Sharded data parallelism (ZeRO, cohort/zero.h): 0 off, 1 the optimiser
+  // state split among the `data` replicas, 2 the gradients too.
+  int64_t shard = 0;
+  double shard_unit_mb = 25.0;        // consecutive parameters per collective
   std::string comm_hook = "none";     // none | fp16 | bf16 | powersgd
   double timeout_seconds = 60;
 };

@@ -36,6 +36,17 @@ struct AsyncSummary {
   std::vector<int> lost_workers;  // workers that died; the others finished the run
 };
 
+// What one network's training state takes on the leader between steps, in
+// bytes: with parallel.shard the gradients (2) and optimiser state (1 and 2)
+// are this rank's share. Activations are not counted: the CPU allocator keeps
+// no peak to read.
+struct NetworkMemory {
+  std::string name;
+  int64_t parameters = 0;
+  int64_t gradients = 0;
+  int64_t optimizer = 0;
+};
+
 struct RunSummary {
   Task task = Task::Classification;  // the data's: what the results' scores are
   std::vector<NetworkResult> networks;
@@ -46,6 +57,8 @@ struct RunSummary {
   std::string run_dir;
   bool leader = true;  // rank 0: the process that wrote the run folder
   std::optional<AsyncSummary> async;
+  // The networks this rank trains (ReplicaEngine only); "state_bytes" in the JSON.
+  std::vector<NetworkMemory> memory;
   std::string to_json() const;
   // The result for a person: one line per network, the ensemble and what it
   // gained over the best network, throughput and where the run folder is.

@@ -136,11 +136,12 @@ bool restarted_by_torchrun() {
 // parallel.data is MAX, check_training_plan has made sure.)
 void check_elastic_plan(const Config& config, const TrainArgs& args) {
   const auto& p = config.parallel;
-  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || config.cooperate.fused)
+  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || p.shard != 0 ||
+      config.cooperate.fused)
     throw InputError(fmt::format(
         "--nproc {}: elastic membership re-forms data-parallel jobs only; set parallel.mode = "
-        "'sync', parallel.network = 1, parallel.pipeline = 1 and cooperate.fused = false, or "
-        "give --nproc {}",
+        "'sync', parallel.network = 1, parallel.pipeline = 1, parallel.shard = 0 and "
+        "cooperate.fused = false, or give --nproc {}",
         args.nproc_text, args.nproc));
 }
 

@@ -220,9 +220,11 @@ CommHandle ProcessGroupCommunicator::allgather_async(std::vector<at::Tensor>& ou
   });
 }
 
-// Gloo has no reduce-scatter: allreduce every chunk packed into one buffer and
-// keep our own chunk. It moves world-size times the data a true reduce-scatter
-// would, which is acceptable on CPU where this is used for small state.
+// NCCL reduces and scatters in one collective, each rank receiving its chunk
+// only. Gloo's reduce_scatter (PyTorch 2.8 and later) is itself one allreduce
+// per rank (pytorch/pytorch#149869) and older ones have none, so on CPU every
+// chunk is packed into one buffer, allreduced once, and this rank keeps its
+// own: as much traffic as DDP's allreduce, in one collective instead of N.
 CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
                                                           std::vector<at::Tensor>& input,
                                                           ReduceOp op) {
@@ -235,6 +237,7 @@ CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
           "reduce_scatter on group '{}': every input must have the output's shape", name_));
   }
   check_average_dtype(output, op);
+  if (output.is_cuda()) return reduce_scatter_nccl(output, input, op);
   std::vector<at::Tensor> flat;
   for (auto& t : input) flat.push_back(t.reshape({-1}));
   std::vector<at::Tensor> packed{at::cat(flat)};
@@ -250,6 +253,24 @@ CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
   return start(
       "reduce_scatter", [&] { return backend_for(packed, "reduce_scatter").allreduce(packed, opts); },
       finish);
+}
+
+// Unverified: compiled here, never run (no GPU has been lent; docs/gpu.md).
+CommHandle ProcessGroupCommunicator::reduce_scatter_nccl(at::Tensor& output,
+                                                         std::vector<at::Tensor>& input,
+                                                         ReduceOp op) {
+  c10d::ReduceScatterOptions opts;
+  opts.reduceOp = to_c10d(op);
+  opts.timeout = timeout_;
+  std::function<void()> finish;
+  if (op == ReduceOp::Average && size() > 1)
+    finish = [output, n = size()]() mutable { output.div_(n); };
+  std::vector<at::Tensor> outputs{output};
+  std::vector<std::vector<at::Tensor>> inputs{input};
+  return start(
+      "reduce_scatter",
+      [&] { return backend_for(input, "reduce_scatter").reduce_scatter(outputs, inputs, opts); },
+      std::move(finish));
 }
 
 CommHandle ProcessGroupCommunicator::send_async(std::vector<at::Tensor>& tensors, int dst,

@@ -70,6 +70,7 @@ class ProcessGroupCommunicator : public Communicator {
   // Which group ranks did not report reaching collective `sequence` (see .cpp).
   std::string missing_ranks(uint64_t sequence);
   void check_peer(int peer, const char* what) const;
+  CommHandle reduce_scatter_nccl(at::Tensor& output, std::vector<at::Tensor>& input, ReduceOp op);
   // The backend for these tensors' device; InputError for CUDA tensors on a
   // group without NCCL, or tensors on two kinds of device.
   c10d::Backend& backend_for(const std::vector<at::Tensor>& tensors, const std::string& op) const;

@@ -87,6 +87,8 @@ std::string to_toml(const Config& c) {
                                             {"average_every", p.average_every},
                                             {"local_after", p.local_after},
                                             {"bucket_mb", p.bucket_mb},
+                                            {"shard", p.shard},
+                                            {"shard_unit_mb", p.shard_unit_mb},
                                             {"comm_hook", p.comm_hook},
                                             {"timeout_seconds", p.timeout_seconds}}},
                    {"cooperate", toml::table{{"method", k.method},

@@ -39,6 +39,15 @@ std::string RunSummary::to_json() const {
                     {"lost_workers", async->lost_workers}};
   }
   if (ensemble) out["ensemble"] = scores(task, *ensemble);
+  if (!memory.empty()) {
+    // Named to sort after "networks", which readers expect first.
+    auto& held = out["state_bytes"] = nlohmann::json::array();
+    for (const auto& m : memory)
+      held.push_back({{"name", m.name},
+                      {"parameters", m.parameters},
+                      {"gradients", m.gradients},
+                      {"optimizer", m.optimizer}});
+  }
   return out.dump();
 }
 

@@ -1,6 +1,7 @@
 // Runs this test binary again as N ranks on loopback: each child gets RANK,
 // WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free MASTER_PORT, runs only the
-// worker test (DdpWorker.Run, which picks its scenario from COHORT_DDP_SCENARIO),
+// worker test (DdpWorker.Run by default, or ZeroWorker.Run; each picks its
+// scenario from COHORT_DDP_SCENARIO),
 // and is killed if the group outlives the deadline, so a hang fails the test
 // instead of stalling the suite.
 #pragma once
@@ -28,11 +29,13 @@ struct RankResult {
 };
 
 inline std::vector<RankResult> run_ranks(int world_size, const std::string& scenario,
-                                         std::chrono::seconds deadline = std::chrono::seconds(180)) {
+                                         std::chrono::seconds deadline = std::chrono::seconds(180),
+                                         const std::string& worker_test = "DdpWorker.Run") {
   const int port = pick_free_port();
   const auto dir = std::filesystem::temp_directory_path() /
                    ("cohort-ddp-" + std::to_string(getpid()) + "-" + std::to_string(port));
   std::filesystem::create_directories(dir);
+  const std::string filter = "--gtest_filter=" + worker_test;  // built before fork
   std::vector<pid_t> pids;
   for (int rank = 0; rank < world_size; ++rank) {
     const std::string log = (dir / ("rank" + std::to_string(rank) + ".log")).string();
@@ -46,8 +49,7 @@ inline std::vector<RankResult> run_ranks(int world_size, const std::string& scen
       setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
       setenv("COHORT_DDP_SCENARIO", scenario.c_str(), 1);
       if (!freopen(log.c_str(), "w", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(126);
-      execl("/proc/self/exe", "cohort_dist_tests", "--gtest_filter=DdpWorker.Run",
-            static_cast<char*>(nullptr));
+      execl("/proc/self/exe", "cohort_dist_tests", filter.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     pids.push_back(pid);

@@ -13,14 +13,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cstdlib>
 #include <string>
 
 #include "cohort/ddp.h"
 #include "cohort/error.h"
 #include "cohort/rendezvous.h"
+#include "dist/rank_checks.h"
 
 namespace cohort {
 namespace {
@@ -28,17 +27,10 @@ namespace {
 constexpr int64_t kIn = 12, kHidden = 16, kOut = 4, kBatch = 8, kSteps = 5;
 constexpr double kLr = 0.1, kMomentum = 0.9, kExactTolerance = 2e-5;
 
-// Inputs and labels from a fixed random teacher, so a model can learn them.
-struct Data {
-  at::Tensor x, y;
-};
-Data make_data(int64_t rows) {
-  auto gen = at::detail::createCPUGenerator(99);
-  Data d;
-  d.x = at::randn({rows, kIn}, gen);
-  d.y = at::mm(d.x, at::randn({kIn, kOut}, gen)).argmax(1);
-  return d;
-}
+using Data = test::TeacherData;
+using test::expect_same_on_all_ranks;
+using test::max_difference;
+Data make_data(int64_t rows) { return test::teacher_data(rows, kIn, kOut, 99); }
 
 // trunk -> (side, used on some steps only) -> head. `side` is registered in
 // the middle so that with one bucket per parameter its bucket must wait.
@@ -64,15 +56,6 @@ BranchNet make_net(uint64_t seed, int64_t hidden = kHidden) {
 
 torch::optim::SGD make_sgd(torch::nn::Module& m) {
   return torch::optim::SGD(m.parameters(), torch::optim::SGDOptions(kLr).momentum(kMomentum));
-}
-
-double max_difference(torch::nn::Module& a, torch::nn::Module& b) {
-  auto pa = a.parameters(), pb = b.parameters();
-  double worst = 0;
-  for (size_t i = 0; i < pa.size(); ++i) {
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
-  }
-  return worst;
 }
 
 at::Tensor loss_of(BranchNet& net, const at::Tensor& x, const at::Tensor& y, bool side) {
@@ -155,15 +138,6 @@ BranchNet train_ddp(const Config& c, const CommunicatorPtr& comm, const Data& da
   if (timeline) *timeline = ddp.last_timeline();
   if (plan) *plan = ddp.bucket_plan();
   return net;
-}
-
-// Every rank holds rank 0's weights exactly (the same averaged update).
-void expect_same_on_all_ranks(Communicator& comm, torch::nn::Module& net) {
-  for (auto& p : net.parameters()) {
-    at::Tensor mine = p.detach().clone(), root = p.detach().clone();
-    comm.broadcast(root, 0);
-    EXPECT_TRUE(at::equal(mine, root)) << "rank " << comm.rank() << " differs from rank 0";
-  }
 }
 
 void check_exact(const CommunicatorPtr& comm, const Config& c, const char* what) {

@@ -2,7 +2,7 @@
 # A user's own models, dataset and optimiser (tests/programs/user_program.cpp:
 # registered by name, then Cohort's command line) trained in every mode `cohort
 # train` has and on every built-in data source; then the modes that claim to equal
-# one process (data parallel, pipeline, both, network groups, fused arrays)
+# one process (data parallel, sharded, pipeline, both, network groups, fused arrays)
 # compared with it, tensor by tensor, through the same command line.
 set -uo pipefail
 build=$3
@@ -50,6 +50,7 @@ PY
 # Three blobs (chance 0.33), well apart: every mode learns them.
 trains single 0.9 "${one[@]}"
 trains data-parallel 0.9 --nproc 2 --set parallel.data=2
+trains sharded-zero1 0.9 --nproc 2 --set parallel.data=2 --set parallel.shard=1
 trains pipeline-1f1b 0.9 --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4
 trains pipeline-gpipe 0.9 --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4 \
   --set parallel.schedule=gpipe
@@ -111,6 +112,8 @@ reference() {  # NAME ARGS...: the single-process run the others are held to
 }
 reference single
 same_as single data-parallel --nproc 2 --set parallel.data=2 --set train.batch_size=32
+same_as single sharded-zero2 --nproc 2 --set parallel.data=2 --set parallel.shard=2 \
+  --set train.batch_size=32
 same_as single pipeline --nproc 2 --set parallel.pipeline=2 --set parallel.micro_batches=4
 same_as single data-x-pipeline --nproc 4 --set parallel.data=2 --set parallel.pipeline=2 \
   --set parallel.micro_batches=2 --set train.batch_size=32

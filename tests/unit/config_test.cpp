@@ -103,14 +103,25 @@ TEST(Config, ImpossibleValuesAreRejected) {
   EXPECT_NE(error_of("/no/such/file.toml").find("cannot be read"), std::string::npos);
 }
 
+TEST(Config, ShardStagesOneAndTwoAreReadAndThreeIsRefusedNamingWhy) {
+  const Config c = load_config("", {"parallel.shard=2", "parallel.shard_unit_mb=0.5"});
+  EXPECT_EQ(c.parallel.shard, 2);
+  EXPECT_DOUBLE_EQ(c.parallel.shard_unit_mb, 0.5);
+  EXPECT_EQ(load_config("", {}).parallel.shard, 0);
+  EXPECT_NE(error_of("", {"parallel.shard=3"}).find("not built yet; use 1"), std::string::npos);
+  EXPECT_NE(error_of("", {"parallel.shard=-1"}).find("parallel.shard"), std::string::npos);
+  EXPECT_NE(error_of("", {"parallel.shard_unit_mb=0"}).find("shard_unit_mb"), std::string::npos);
+}
+
 TEST(Config, RoundTripsThroughToml) {
   TempDir dir;
-  const Config a = load_config("", {"network.1.model=mlp", "network.1.widths=[32]",
-                                    "train.seed=9", "cooperate.method=ensemble"});
+  const Config a = load_config("", {"network.1.model=mlp", "network.1.widths=[32]", "train.seed=9",
+                                    "cooperate.method=ensemble", "parallel.shard=1"});
   const Config b = load_config(write(dir, to_toml(a)), {});
   EXPECT_EQ(to_toml(a), to_toml(b));
   EXPECT_EQ(b.networks[1].model.widths, (std::vector<int64_t>{32}));
   EXPECT_EQ(b.train.seed, 9u);
+  EXPECT_EQ(b.parallel.shard, 1);
 }
 
 TEST(Config, NetworkInitNamesAStateDictAndRoundTrips) {

@@ -166,6 +166,44 @@ void check_controls(const Config& config) {
   }
 }
 
+// Sharded data parallelism (cohort/zero.h) splits each network's optimiser
+// state among its synchronous replicas, whole networks on every rank.
+void check_sharded_plan(const Config& config) {
+  const auto& p = config.parallel;
+  if (p.shard == 0) return;
+  if (p.mode != "sync")
+    throw InputError(fmt::format(
+        "parallel.shard = {} splits synchronous replicas' optimiser state; parallel.mode = '{}' "
+        "has none to split: set parallel.shard = 0 or parallel.mode = 'sync'",
+        p.shard, p.mode));
+  if (p.pipeline != 1)
+    throw InputError(fmt::format(
+        "parallel.shard = {} with parallel.pipeline = {}: sharding pipeline stages is not built "
+        "yet; set one of them to {}",
+        p.shard, p.pipeline, p.pipeline == 1 ? "0" : "1"));
+  if (config.cooperate.fused)
+    throw InputError(
+        "parallel.shard with cooperate.fused = true: a fused array is one model in one process; "
+        "set parallel.shard = 0");
+  if (config.cooperate.method == "pbt")
+    throw InputError(
+        "parallel.shard with cooperate.method = 'pbt': PBT copies whole optimiser states between "
+        "networks, which sharded ones are not; set parallel.shard = 0");
+  if (p.comm_hook != "none")
+    throw InputError(fmt::format(
+        "parallel.comm_hook = '{}' compresses DDP's buckets; parallel.shard = {} reduces its own "
+        "units: set parallel.comm_hook = 'none'",
+        p.comm_hook, p.shard));
+  for (size_t k = 0; k < config.networks.size(); ++k) {
+    const std::string& optimizer = config.networks[k].optimizer;
+    if (registered_optimizer(optimizer))
+      throw InputError(fmt::format(
+          "parallel.shard = {} with network.{}.optimizer = '{}': a registered optimiser's state "
+          "cannot be gathered from shards into a checkpoint; use sgd, adam or adamw",
+          p.shard, k, optimizer));
+  }
+}
+
 }  // namespace
 
 void check_training_plan(const Config& config, int world_size) {
@@ -177,6 +215,7 @@ void check_training_plan(const Config& config, int world_size) {
   }
   check_controls(config);
   check_network_groups(config);
+  check_sharded_plan(config);
   const auto& p = config.parallel;
   if (p.mode != "sync") {
     check_asynchronous_plan(config, world_size);

@@ -1,11 +1,35 @@
 #include "train/engines/replica_engine.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cohort/optim.h"
 #include "train/engines/comm_hook_choice.h"
 
 namespace cohort {
+namespace {
+
+std::unique_ptr<ShardedDataParallel> make_sharded(const Config& config, Network& net,
+                                                  const CommunicatorPtr& group) {
+  ShardOptions options;
+  options.stage = static_cast<int>(config.parallel.shard);
+  options.unit_cap_bytes =
+      std::max<int64_t>(1, static_cast<int64_t>(config.parallel.shard_unit_mb * 1024 * 1024));
+  options.max_grad_norm = net.config.grad_clip;
+  const NetworkConfig& settings = net.config;
+  auto sharded = std::make_unique<ShardedDataParallel>(
+      net.model.ptr(), group,
+      [&settings](std::vector<at::Tensor> chunks) {
+        return make_optimizer(settings, std::move(chunks));
+      },
+      options);
+  // A resumed network's state is whole: this rank keeps its chunks of it.
+  sharded->load_optimizer_state(*net.optimizer);
+  net.optimizer->state().clear();
+  return sharded;
+}
+
+}  // namespace
 
 ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
                              std::vector<Network>& nets, MetricsLog& metrics)
@@ -17,6 +41,7 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
       groups_(NetworkShare{ctx.network_groups, nets.size()}, ctx.network_group, ctx.data_rank,
               ctx.network_peers()),
       replicas_(nets.size()),
+      sharded_(nets.size()),
       world_(ctx.comm),
       replica_group_(ctx.data_group()),
       replicas_played_(ctx.accumulate) {
@@ -24,6 +49,10 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
   if (!replica_group_) return;
   for (size_t k : groups_.owned()) {
+    if (config.parallel.shard > 0) {
+      sharded_[k] = make_sharded(config, nets_[k], replica_group_);
+      continue;
+    }
     replicas_[k] = std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), replica_group_,
                                                              ddp_options(config));
   }
@@ -31,6 +60,7 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
 
 StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
   if (replicas_played_ > 1) return step_playing_replicas(batch, step, total_steps);
+  release_gathered_state();
   const std::vector<size_t>& owned = groups_.owned();
   std::vector<at::Tensor> logits(nets_.size());
   for (size_t k : owned) {
@@ -55,6 +85,11 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   }
   for (size_t k : owned) {
     auto& n = nets_[k];
+    outcome.loss[k] = losses[k].item<double>();
+    if (sharded_[k]) {
+      step_sharded(k, losses[k], step, total_steps);
+      continue;
+    }
     set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
     n.optimizer->zero_grad();
     const auto backward_start = TraceClock::now();
@@ -76,8 +111,8 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
     n.optimizer->step();
     trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
                step);
-    outcome.loss[k] = losses[k].item<double>();
   }
+  if (!memory_recorded_) record_memory(step);
   if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
   groups_.exchange_outcome(outcome.loss, outcome.accuracy);
   population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
@@ -173,13 +208,86 @@ void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
 }
 
 void ReplicaEngine::gather_networks() {
+  for (size_t k : groups_.owned()) {
+    if (!sharded_[k]) continue;
+    sharded_[k]->gather_optimizer_state(*nets_[k].optimizer);
+    whole_state_gathered_ = true;
+  }
   if (local_sgd_) average_replicas(-1);
   groups_.gather_to_leader(nets_);
 }
 
 bool ReplicaEngine::agree(bool leader_decision) {
-  if (!world_ || (!local_sgd_ && !groups_.spread())) return leader_decision;
+  const bool sharded =
+      replica_group_ && replica_group_->size() > 1 &&
+      std::any_of(sharded_.begin(), sharded_.end(), [](const auto& s) { return s != nullptr; });
+  if (!world_ || (!local_sgd_ && !groups_.spread() && !sharded)) return leader_decision;
   return broadcast_decision(*world_, leader_decision);
 }
+
+// The whole state is for the checkpoint just written; keeping it would undo
+// the sharding's saving.
+void ReplicaEngine::release_gathered_state() {
+  if (!whole_state_gathered_) return;
+  for (size_t k : groups_.owned())
+    if (sharded_[k]) nets_[k].optimizer->state().clear();
+  whole_state_gathered_ = false;
+}
+
+void ReplicaEngine::step_sharded(size_t k, const at::Tensor& loss, int64_t step,
+                                 int64_t total_steps) {
+  const auto& n = nets_[k];
+  ShardedDataParallel& sharded = *sharded_[k];
+  set_learning_rate(sharded.optimizer(), learning_rate_at(n.config, step, total_steps));
+  sharded.zero_grad();
+  const auto backward_start = TraceClock::now();
+  loss.backward();
+  const auto optimizer_start = TraceClock::now();
+  trace_span(TraceLane::Compute, "backward", n.config.name, backward_start, optimizer_start, step);
+  sharded.step();
+  trace_span(TraceLane::Compute, "sharded step", n.config.name, optimizer_start, TraceClock::now(),
+             step);
+  // Reduce-scatter and all-gather run after backward: nothing hides them.
+  costs_.communication += sharded.last_communication_seconds();
+  costs_.exposed_communication += sharded.last_communication_seconds();
+}
+
+std::vector<NetworkMemory> ReplicaEngine::memory() const {
+  std::vector<NetworkMemory> held;
+  for (size_t k : groups_.owned()) {
+    const Network& n = nets_[k];
+    NetworkMemory m{n.config.name};
+    if (sharded_[k]) {
+      const ShardMemory s = sharded_[k]->memory();
+      m.parameters = s.parameters;
+      m.gradients = s.gradients;
+      m.optimizer = s.optimizer;
+    } else {
+      for (const auto& p : n.parameters) {
+        m.parameters += static_cast<int64_t>(p.nbytes());
+        if (p.grad().defined()) m.gradients += static_cast<int64_t>(p.grad().nbytes());
+      }
+      m.optimizer = optimizer_state_bytes(*n.optimizer);
+    }
+    held.push_back(m);
+  }
+  return held;
+}
+
+// After the first step, when gradients and optimiser state exist.
+void ReplicaEngine::record_memory(int64_t step) {
+  memory_recorded_ = true;
+  for (const NetworkMemory& m : memory())
+    metrics_.write(nlohmann::json{
+        {"kind", "memory"},
+        {"network", m.name},
+        {"step", step + 1},
+        {"parameters_bytes", m.parameters},
+        {"gradients_bytes", m.gradients},
+        {"optimizer_bytes",
+         m.optimizer}}.dump());
+}
+
+void ReplicaEngine::finish(RunSummary& summary) { summary.memory = memory(); }
 
 }  // namespace cohort

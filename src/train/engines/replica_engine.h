@@ -6,7 +6,9 @@
 // steps. A rank of an elastic job re-formed on fewer ranks plays several
 // replicas in turn. With parallel.network = G each rank trains only its group's share of
 // the networks and exchanges with the other groups what the method needs
-// (network_groups.h).
+// (network_groups.h). With parallel.shard the replicas split each network's
+// optimiser state (and gradients) instead (cohort/zero.h); the state is
+// gathered whole into the network's own optimiser only for checkpoints.
 #pragma once
 
 #include <memory>
@@ -17,12 +19,13 @@
 #include "cohort/ddp.h"
 #include "cohort/local_sgd.h"
 #include "cohort/metrics.h"
-#include "train/networks/network.h"
+#include "cohort/zero.h"
 #include "train/cohort/network_groups.h"
 #include "train/cohort/objective.h"
 #include "train/cohort/population.h"
-#include "train/process/process_context.h"
 #include "train/engines/step_engine.h"
+#include "train/networks/network.h"
+#include "train/process/process_context.h"
 
 namespace cohort {
 
@@ -39,9 +42,11 @@ class ReplicaEngine : public StepEngine {
   // PBT's interval so far: its losses, and how many steps it has run.
   std::string checkpoint_state() const override;
   void restore_checkpoint_state(const std::string& json) override;
-  // Network groups and local SGD gather collectively, so every rank must know
-  // when the leader saves.
+  // Network groups, local SGD and sharded state gather collectively, so every
+  // rank must know when the leader saves.
   bool agree(bool leader_decision) override;
+  // The bytes each of this rank's networks holds (summary.json's memory).
+  void finish(RunSummary& summary) override;
 
  private:
   std::vector<Network>& nets_;
@@ -51,6 +56,11 @@ class ReplicaEngine : public StepEngine {
   NetworkGroups groups_;
   // Per network; null for networks trained by another group, or with one replica.
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
+  // Instead of replicas_ with parallel.shard: per network, null as above.
+  std::vector<std::unique_ptr<ShardedDataParallel>> sharded_;
+  // gather_networks() filled the networks' whole optimisers; the next step empties them.
+  bool whole_state_gathered_ = false;
+  bool memory_recorded_ = false;
   CommunicatorPtr world_;
   CommunicatorPtr replica_group_;
   std::optional<LocalSgdSchedule> local_sgd_;
@@ -59,6 +69,11 @@ class ReplicaEngine : public StepEngine {
   // An elastic job re-formed on fewer ranks: the step of every replica this
   // rank plays, their gradients accumulated before DDP averages them.
   StepOutcome step_playing_replicas(const Batch& batch, int64_t step, int64_t total_steps);
+  // Backward and the sharded optimiser step of network k.
+  void step_sharded(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
+  void release_gathered_state();
+  std::vector<NetworkMemory> memory() const;
+  void record_memory(int64_t step);
 };
 
 }  // namespace cohort

@@ -1,0 +1,219 @@
+#include <fmt/format.h>
+#include <torch/optim/lbfgs.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "cohort/error.h"
+#include "cohort/zero.h"
+#include "parallel/ddp/model_sync.h"
+
+namespace cohort {
+namespace {
+
+void check_options(const ShardOptions& options) {
+  if (options.stage != 1 && options.stage != 2)
+    throw InputError(fmt::format(
+        "ShardedDataParallel: stage {} is not one of 1 (optimiser state sharded) or 2 (and "
+        "gradients)",
+        options.stage));
+  if (options.unit_cap_bytes < 1)
+    throw InputError("ShardedDataParallel: unit_cap_bytes must be 1 or more");
+}
+
+// One type and device for every trainable parameter: a unit is one flat buffer.
+void check_uniform(const std::vector<at::Tensor>& parameters,
+                   const std::vector<std::string>& names) {
+  for (size_t i = 1; i < parameters.size(); ++i) {
+    if (parameters[i].scalar_type() != parameters[0].scalar_type() ||
+        parameters[i].device() != parameters[0].device())
+      throw InputError(fmt::format(
+          "ShardedDataParallel: parameter '{}' is {} on {} but '{}' is {} on {}; sharding "
+          "needs one type and device for every trainable parameter (convert the model first)",
+          names[i], c10::toString(parameters[i].scalar_type()), parameters[i].device().str(),
+          names[0], c10::toString(parameters[0].scalar_type()), parameters[0].device().str()));
+  }
+}
+
+// The chunk of every rank, as views: rank r's is chunk r.
+std::vector<at::Tensor> chunks_of(const at::Tensor& flat, int world_size) {
+  return flat.chunk(world_size);
+}
+
+}  // namespace
+
+ShardedDataParallel::ShardedDataParallel(std::shared_ptr<torch::nn::Module> module,
+                                         CommunicatorPtr comm,
+                                         const ShardOptimizerFactory& make_optimizer,
+                                         ShardOptions options)
+    : module_(std::move(module)), comm_(std::move(comm)), options_(options) {
+  if (!module_) throw InputError("ShardedDataParallel: the module is null");
+  if (!comm_) throw InputError("ShardedDataParallel: the communicator is null");
+  check_options(options_);
+  ddp::check_same_model(*comm_, ddp::describe_module(*module_));
+
+  std::vector<at::Tensor> state;
+  std::vector<std::string> names;
+  for (const auto& item : module_->named_parameters(/*recurse=*/true)) {
+    state.push_back(item.value());
+    if (!item.value().requires_grad()) continue;  // frozen: copied, never updated
+    parameters_.push_back(item.value());
+    names.push_back(item.key());
+  }
+  for (const auto& item : module_->named_buffers(/*recurse=*/true)) {
+    state.push_back(item.value());
+    buffers_.push_back(item.value());
+  }
+  ddp::broadcast_from(*comm_, state, 0);
+  check_uniform(parameters_, names);
+
+  std::vector<int64_t> numels;
+  for (const auto& p : parameters_) numels.push_back(p.numel());
+  const int64_t element_bytes =
+      parameters_.empty() ? 4 : static_cast<int64_t>(parameters_[0].element_size());
+  plan_ = plan_flat_shards(numels, comm_->size(),
+                           std::max<int64_t>(1, options_.unit_cap_bytes / element_bytes));
+  for (size_t u = 0; u < plan_.units.size(); ++u) flatten_unit(u);
+  optimizer_ = make_optimizer(chunks_);
+  if (!optimizer_) throw InputError("ShardedDataParallel: the optimiser factory returned null");
+  if (dynamic_cast<torch::optim::LBFGS*>(optimizer_.get()))
+    throw InputError(
+        "ShardedDataParallel: LBFGS needs the whole gradient at once and cannot update "
+        "shards; use an element-wise optimiser (sgd, adam, adamw) or DistributedDataParallel");
+}
+
+ShardedDataParallel::~ShardedDataParallel() = default;
+
+void ShardedDataParallel::flatten_unit(size_t u) {
+  const FlatShardUnit& unit = plan_.units[u];
+  const int rank = comm_->rank();
+  at::Tensor flat = at::zeros({unit.padded_numel},
+                              parameters_[unit.parameters[0]].options().requires_grad(false));
+  at::Tensor flat_grad;
+  if (options_.stage == 1) flat_grad = at::zeros_like(flat);
+  for (size_t i = 0; i < unit.parameters.size(); ++i) {
+    at::Tensor& p = parameters_[unit.parameters[i]];
+    at::Tensor view = flat.narrow(0, unit.offsets[i], p.numel()).view(p.sizes());
+    view.copy_(p.detach());
+    // The parameter keeps its identity (autograd, the optimiser the caller
+    // may hold, state_dict) but its storage becomes the unit's buffer, so
+    // one all-gather refreshes every parameter of the unit.
+    p.set_data(view);
+    if (flat_grad.defined())
+      p.mutable_grad() = flat_grad.narrow(0, unit.offsets[i], p.numel()).view(p.sizes());
+  }
+  at::Tensor chunk = chunks_of(flat, plan_.world_size)[rank].detach();
+  at::Tensor chunk_grad =
+      flat_grad.defined() ? chunks_of(flat_grad, plan_.world_size)[rank] : at::zeros_like(chunk);
+  chunk.mutable_grad() = chunk_grad;
+  flat_parameters_.push_back(flat);
+  flat_gradients_.push_back(flat_grad);
+  chunks_.push_back(chunk);
+  chunk_gradients_.push_back(chunk_grad);
+}
+
+void ShardedDataParallel::zero_grad() {
+  for (auto& g : chunk_gradients_) g.zero_();
+  if (options_.stage == 1) {
+    for (auto& g : flat_gradients_) g.zero_();
+    return;
+  }
+  for (auto& p : parameters_) p.mutable_grad() = at::Tensor();
+}
+
+double ShardedDataParallel::step() {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  reduce_gradients();
+  const double norm = clip_chunks();
+  const auto reduced = Clock::now();
+  optimizer_->step();
+  const auto stepped = Clock::now();
+  gather_parameters();
+  if (options_.broadcast_buffers && !buffers_.empty()) ddp::broadcast_from(*comm_, buffers_, 0);
+  last_communication_seconds_ = std::chrono::duration<double>(reduced - start).count() +
+                                std::chrono::duration<double>(Clock::now() - stepped).count();
+  return norm;
+}
+
+void ShardedDataParallel::reduce_gradients() {
+  std::vector<CommHandle> pending;
+  // Held until every reduction is done: the collectives work on them.
+  std::vector<std::vector<at::Tensor>> operands(plan_.units.size());
+  for (size_t u = 0; u < plan_.units.size(); ++u) {
+    const FlatShardUnit& unit = plan_.units[u];
+    if (options_.stage == 1) {
+      // Autograd added into the views; a caller that replaced a gradient
+      // (set_to_none, a new tensor) gets it copied back into the buffer.
+      for (size_t i = 0; i < unit.parameters.size(); ++i) {
+        at::Tensor& p = parameters_[unit.parameters[i]];
+        at::Tensor view = flat_gradients_[u].narrow(0, unit.offsets[i], p.numel());
+        const at::Tensor& g = p.grad();
+        if (!g.defined()) {
+          view.zero_();
+        } else if (g.data_ptr() != view.data_ptr()) {
+          view.copy_(g.reshape({-1}));
+        }
+        p.mutable_grad() = view.view(p.sizes());
+      }
+      operands[u] = {flat_gradients_[u]};
+      pending.push_back(comm_->allreduce_async(operands[u], ReduceOp::Average));
+      continue;
+    }
+    // Stage 2: the whole gradients packed once, reduced and scattered; this
+    // rank keeps its chunk and the whole ones are dropped.
+    at::Tensor packed = at::zeros({unit.padded_numel}, chunks_[u].options());
+    for (size_t i = 0; i < unit.parameters.size(); ++i) {
+      at::Tensor& p = parameters_[unit.parameters[i]];
+      if (p.grad().defined())
+        packed.narrow(0, unit.offsets[i], p.numel()).copy_(p.grad().reshape({-1}));
+      p.mutable_grad() = at::Tensor();
+    }
+    operands[u] = chunks_of(packed, plan_.world_size);
+    pending.push_back(
+        comm_->reduce_scatter_async(chunk_gradients_[u], operands[u], ReduceOp::Average));
+  }
+  for (auto& handle : pending) handle.wait();
+  // The optimiser reads chunk.grad; a caller's optimizer().zero_grad() may have dropped it.
+  for (size_t u = 0; u < chunks_.size(); ++u) chunks_[u].mutable_grad() = chunk_gradients_[u];
+}
+
+// torch::nn::utils::clip_grad_norm_'s rule over the union of the ranks' chunks:
+// the squared norms add up across ranks (padding is zero and adds nothing).
+double ShardedDataParallel::clip_chunks() {
+  at::Tensor squares = at::zeros(
+      {1}, chunks_.empty() ? at::TensorOptions(at::kFloat) : chunk_gradients_[0].options());
+  for (const auto& g : chunk_gradients_) squares += g.pow(2).sum();
+  comm_->allreduce(squares, ReduceOp::Sum);
+  const double norm = std::sqrt(squares.item<double>());
+  if (options_.max_grad_norm > 0) {
+    const double coefficient = options_.max_grad_norm / (norm + 1e-6);
+    if (coefficient < 1)
+      for (auto& g : chunk_gradients_) g.mul_(coefficient);
+  }
+  return norm;
+}
+
+void ShardedDataParallel::gather_parameters() {
+  std::vector<CommHandle> pending;
+  std::vector<std::vector<at::Tensor>> outputs(plan_.units.size());
+  for (size_t u = 0; u < plan_.units.size(); ++u) {
+    outputs[u] = chunks_of(flat_parameters_[u], plan_.world_size);
+    pending.push_back(comm_->allgather_async(outputs[u], chunks_[u]));
+  }
+  for (auto& handle : pending) handle.wait();
+}
+
+ShardMemory ShardedDataParallel::memory() const {
+  ShardMemory m;
+  for (const auto& flat : flat_parameters_) m.parameters += flat.nbytes();
+  if (options_.stage == 1) {
+    for (const auto& flat : flat_gradients_) m.gradients += flat.nbytes();
+  } else {
+    for (const auto& g : chunk_gradients_) m.gradients += g.nbytes();
+  }
+  m.optimizer = optimizer_state_bytes(*optimizer_);
+  return m;
+}
+
+}  // namespace cohort

@@ -1,0 +1,131 @@
+// `cohort train` with parallel.shard = 1 and 2 (ZeRO, cohort/zero.h) against
+// one process with the whole batch, end to end through the CLI and the
+// launcher; checkpoints written from shards resumed under other layouts, and
+// the other way round.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "train_harness.h"
+
+namespace cohort {
+namespace {
+
+using test::TempRunDir;
+
+// AdamW with clipping that acts (the gradients' norm starts near 2), and a
+// unit cap of 10 KiB: the mlp 784-64-32-10 is two units, {fc1.weight} and
+// the rest, both of even size, so at N = 2 each rank holds exactly half.
+std::string layout(int data, int shard, int batch, const std::string& extra) {
+  return fmt::format(
+      "--nproc {} --set parallel.data={} --set parallel.shard={} --set train.batch_size={} "
+      "--set network.0.optimizer=adamw --set network.0.lr=0.01 --set network.0.grad_clip=0.5 "
+      "--set parallel.shard_unit_mb=0.01 {}",
+      data, data, shard, batch, extra);
+}
+
+// Every tensor of the newest checkpoints, weights and optimiser state: the
+// state is gathered from the shards, so it must be the one process's too.
+// Tolerance as in train_data_parallel_test.cpp: float32 summation order, ~1e-7
+// relative per step; AdamW's moments are of the gradients' scale or below.
+void expect_same_state(const std::string& a_dir, const std::string& b_dir) {
+  const auto a = load_checkpoint(a_dir).networks.at(0).tensors;
+  const auto b = load_checkpoint(b_dir).networks.at(0).tensors;
+  ASSERT_EQ(a.size(), b.size());
+  size_t optimizer_tensors = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].first, b[i].first);
+    if (a[i].first.rfind("optim.", 0) == 0) ++optimizer_tensors;
+    if (!at::isFloatingType(a[i].second.scalar_type())) {
+      EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+      continue;
+    }
+    const double diff = (a[i].second - b[i].second).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-5) << a[i].first;
+  }
+  EXPECT_GT(optimizer_tensors, 0u) << "no optimiser state in the checkpoint";
+}
+
+nlohmann::json memory_of(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/summary.json");
+  return nlohmann::json::parse(in).at("state_bytes").at(0);
+}
+
+TEST(TrainSharded, StagesOneAndTwoEqualOneProcessWithTheWholeBatch) {
+  TempRunDir single;
+  test::train_ok(test::train_mlp(single.path, layout(1, 0, 32, "--set train.max_steps=20")));
+  const auto whole = memory_of(single.path);
+  struct Case {
+    int data, shard, batch;
+  };
+  for (const Case c : {Case{2, 1, 16}, Case{2, 2, 16}, Case{4, 2, 8}}) {
+    SCOPED_TRACE(fmt::format("parallel.shard = {} on {} ranks", c.shard, c.data));
+    TempRunDir run;
+    test::train_ok(
+        test::train_mlp(run.path, layout(c.data, c.shard, c.batch, "--set train.max_steps=20")));
+    expect_same_state(single.path, run.path);
+    const auto mine = memory_of(run.path);
+    // The bytes of rank 0 against the one process's: the whole parameters,
+    // 1/N of AdamW's two moments, and 1/N of the gradients at stage 2; more by
+    // the padding only, under N elements per unit (none at N = 2: both units
+    // are of even size).
+    const int64_t n = c.data, padding = 2 * (n - 1) * 4;
+    auto bytes = [](const nlohmann::json& m, const char* kind) {
+      return m.at(kind).get<int64_t>();
+    };
+    auto expect_within = [](int64_t value, int64_t exact, int64_t slack, const char* what) {
+      EXPECT_GE(value, exact) << what;
+      EXPECT_LE(value, exact + slack) << what;
+    };
+    expect_within(bytes(mine, "parameters"), bytes(whole, "parameters"), padding, "parameters");
+    expect_within(n * bytes(mine, "optimizer"), bytes(whole, "optimizer"), 2 * padding,
+                  "optimiser state");
+    expect_within((c.shard == 2 ? n : 1) * bytes(mine, "gradients"), bytes(whole, "gradients"),
+                  padding, "gradients");
+  }
+}
+
+// 10 steps under one layout, 10 more under another, the same global batch:
+// the one process's 20 steps, weights and optimiser state.
+TEST(TrainSharded, CheckpointsResumeUnderAnotherLayout) {
+  TempRunDir reference;
+  test::train_ok(test::train_mlp(reference.path, layout(1, 0, 32, "--set train.max_steps=20")));
+  struct Layout {
+    int data, shard, batch;
+  };
+  const std::pair<Layout, Layout> moves[] = {
+      {{4, 2, 8}, {2, 0, 16}},   // shards of 4 ranks to DDP on 2
+      {{4, 2, 8}, {1, 0, 32}},   // to one process
+      {{1, 0, 32}, {2, 1, 16}},  // one process's state split among 2 ranks
+  };
+  for (const auto& [from, to] : moves) {
+    SCOPED_TRACE(fmt::format("{} ranks, shard {} -> {} ranks, shard {}", from.data, from.shard,
+                             to.data, to.shard));
+    TempRunDir run;
+    test::train_ok(test::train_mlp(
+        run.path, layout(from.data, from.shard, from.batch, "--set train.max_steps=10")));
+    ASSERT_EQ(load_checkpoint(run.path).step, 10);
+    test::train_ok(fmt::format("{} train --resume {} --quiet {}", COHORT_BIN, run.path,
+                               layout(to.data, to.shard, to.batch, "--set train.max_steps=20")));
+    ASSERT_EQ(load_checkpoint(run.path).step, 20);
+    expect_same_state(reference.path, run.path);
+  }
+}
+
+TEST(TrainSharded, LayoutsItCannotShardAreRefusedBeforeAnyWorkerStarts) {
+  const std::pair<std::string, std::string> cases[] = {
+      {layout(2, 3, 16, ""), "parallel.shard = 3 (parameters sharded too) is not built yet"},
+      {layout(2, 1, 16, "--set parallel.pipeline=2"), "sharding pipeline stages"},
+      {layout(2, 1, 16, "--set parallel.mode=local-sgd"), "parallel.mode = 'local-sgd'"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto run = test::run_shell(test::train_mlp("/nonexistent/never-made", args), 60);
+    EXPECT_EQ(run.exit_code, 2) << run.output;
+    EXPECT_NE(run.output.find(message), std::string::npos) << run.output;
+    EXPECT_EQ(run.output.find("[rank"), std::string::npos) << "a worker started:\n" << run.output;
+  }
+}
+
+}  // namespace
+}  // namespace cohort

@@ -1,0 +1,96 @@
+// ShardedDataParallel (ZeRO 1 and 2) on real processes over Gloo on loopback:
+// N ranks of this binary run zero_worker.cpp's scenario and every rank must
+// exit cleanly; the refusals need only a world of one.
+#include "cohort/zero.h"
+
+#include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/lbfgs.h>
+#include <torch/optim/sgd.h>
+
+#include <cstdio>
+
+#include "cohort/error.h"
+#include "cohort/launch.h"
+#include "cohort/rendezvous.h"
+#include "dist/ddp_processes.h"
+
+namespace cohort::test {
+namespace {
+
+class ZeroEquivalence : public ::testing::TestWithParam<int> {};
+
+// Stages 1 and 2, SGD with momentum and AdamW, clipping that acts, one unit
+// and four, one backward per step and two: each against one process stepping
+// on the union of the ranks' batches, and the memory each rank holds.
+TEST_P(ZeroEquivalence, MatchesOneProcessOnTheWholeBatch) {
+  const auto results =
+      run_ranks(GetParam(), "equivalence", std::chrono::seconds(300), "ZeroWorker.Run");
+  for (size_t start = 0, end; (end = results[0].output.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    const std::string line = results[0].output.substr(start, end - start);
+    if (line.find("max |") != std::string::npos) std::printf("rank 0: %s\n", line.c_str());
+  }
+  for (size_t r = 0; r < results.size(); ++r)
+    EXPECT_EQ(results[r].exit_code, 0) << "rank " << r << ":\n" << results[r].output;
+}
+
+INSTANTIATE_TEST_SUITE_P(WorldSizes, ZeroEquivalence, ::testing::Values(2, 4));
+
+CommunicatorPtr world_of_one() {
+  WorldInfo solo;
+  solo.master_port = pick_free_port();
+  return init_world(solo, std::chrono::seconds(20));
+}
+
+std::unique_ptr<torch::optim::Optimizer> sgd(std::vector<at::Tensor> chunks) {
+  return std::make_unique<torch::optim::SGD>(chunks, torch::optim::SGDOptions(0.1));
+}
+
+TEST(Zero, RefusesWhatItCannotShard) {
+  const auto world = world_of_one();
+  torch::nn::Linear net(4, 2);
+  ShardOptions stage3;
+  stage3.stage = 3;
+  EXPECT_THROW(ShardedDataParallel(net.ptr(), world, sgd, stage3), InputError);
+  EXPECT_THROW(ShardedDataParallel(net.ptr(), world,
+                                   [](std::vector<at::Tensor> c) {
+                                     return std::make_unique<torch::optim::LBFGS>(c);
+                                   }),
+               InputError);
+  torch::nn::Linear mixed(4, 2);
+  mixed->bias.set_data(mixed->bias.detach().to(at::kDouble));
+  try {
+    ShardedDataParallel(mixed.ptr(), world, sgd);
+    ADD_FAILURE() << "a model of two types was sharded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'bias' is Double"), std::string::npos) << e.what();
+  }
+}
+
+// In a world of one the sharded step is the plain step: same weights.
+TEST(Zero, AWorldOfOneStepsAsOneProcess) {
+  const auto world = world_of_one();
+  torch::manual_seed(3);
+  torch::nn::Linear a(5, 3);
+  torch::nn::Linear b(5, 3);
+  for (size_t i = 0; i < 2; ++i) b->parameters()[i].set_data(a->parameters()[i].detach().clone());
+  ShardOptions options;
+  options.stage = 2;
+  ShardedDataParallel sharded(a.ptr(), world, sgd, options);
+  torch::optim::SGD plain(b->parameters(), torch::optim::SGDOptions(0.1));
+  const at::Tensor x = torch::randn({6, 5});
+  for (int s = 0; s < 3; ++s) {
+    sharded.zero_grad();
+    plain.zero_grad();
+    a->forward(x).pow(2).sum().backward();
+    b->forward(x).pow(2).sum().backward();
+    sharded.step();
+    plain.step();
+  }
+  EXPECT_TRUE(at::allclose(a->weight, b->weight, 0, 1e-6));
+  EXPECT_TRUE(at::allclose(a->bias, b->bias, 0, 1e-6));
+}
+
+}  // namespace
+}  // namespace cohort::test

@@ -1,0 +1,170 @@
+// The rank side of the sharded data-parallel tests (zero_test.cpp starts the
+// ranks). Each rank trains with ShardedDataParallel on its slice of every
+// batch, then computes alone the one-process run on the union of the slices
+// and compares; a rank that disagrees fails its own gtest run.
+//
+// Tolerance: as in ddp_worker.cpp, the reference sums N*B per-sample gradients
+// in one reduction where the ranks sum B each and average N partial means, a
+// few ulps of float32 per gradient (about 1e-7 relative); the clipping norm is
+// summed in another order too (chunks, then ranks). AdamW divides by the root
+// of the second moment, which keeps a relative error relative. Over 6 steps
+// at lr 0.05 on weights below 1 this stays under 1e-6; 2e-5 leaves headroom
+// and still catches a real error (a missing 1/N, a chunk not gathered, a
+// rank's clipping on its own norm: 1e-3 and more).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "cohort/error.h"
+#include "cohort/rendezvous.h"
+#include "cohort/zero.h"
+#include "dist/rank_checks.h"
+
+namespace cohort {
+namespace {
+
+constexpr int64_t kIn = 12, kHidden = 24, kOut = 3, kBatch = 8, kSteps = 6;
+// The first steps' gradient norms are 0.42 to 0.51: clipping at 0.3 acts.
+constexpr double kLr = 0.05, kMaxNorm = 0.3, kTolerance = 2e-5;
+
+using Data = test::TeacherData;
+using test::expect_same_on_all_ranks;
+using test::max_difference;
+Data make_data(int64_t rows) { return test::teacher_data(rows, kIn, kOut, 7); }
+
+// Parameter sizes 288, 24, 576, 24, 72, 3: with a 512-byte (128-element) cap,
+// units {288} {24} {576} {24, 72, 3}, the last padded at N = 2 and 4.
+torch::nn::Sequential make_net(uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::nn::Sequential(torch::nn::Linear(kIn, kHidden), torch::nn::Tanh(),
+                               torch::nn::Linear(kHidden, kHidden), torch::nn::Tanh(),
+                               torch::nn::Linear(kHidden, kOut));
+}
+
+enum class Optim { SgdMomentum, AdamW };
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(Optim kind, std::vector<at::Tensor> ps) {
+  if (kind == Optim::SgdMomentum)
+    return std::make_unique<torch::optim::SGD>(
+        ps, torch::optim::SGDOptions(kLr).momentum(0.9).weight_decay(1e-3));
+  return std::make_unique<torch::optim::AdamW>(ps,
+                                               torch::optim::AdamWOptions(kLr).weight_decay(0.01));
+}
+
+struct Case {
+  int stage = 1;
+  Optim optim = Optim::SgdMomentum;
+  int64_t cap_bytes = 25 * 1024 * 1024;
+  int64_t micro = 1;  // backward calls per step, gradients adding up
+  std::string name() const {
+    return fmt::format("stage {} {} cap {} micro {}", stage,
+                       optim == Optim::AdamW ? "adamw" : "sgd-momentum", cap_bytes, micro);
+  }
+};
+
+at::Tensor loss_on(torch::nn::Sequential& net, const Data& d, int64_t begin, int64_t rows) {
+  return torch::nn::functional::cross_entropy(net->forward(d.x.narrow(0, begin, rows)),
+                                              d.y.narrow(0, begin, rows));
+}
+
+// One process, the whole batch of every rank, clip_grad_norm_ on all parameters.
+torch::nn::Sequential train_reference(const Case& c, int world, const Data& data,
+                                      std::vector<double>* norms) {
+  auto net = make_net(1);
+  auto optimizer = make_optimizer(c.optim, net->parameters());
+  const int64_t rows = world * kBatch;
+  for (int64_t s = 0; s < kSteps; ++s) {
+    optimizer->zero_grad();
+    for (int64_t m = 0; m < c.micro; ++m)
+      (loss_on(net, data, (s * c.micro + m) * rows, rows) / c.micro).backward();
+    norms->push_back(torch::nn::utils::clip_grad_norm_(net->parameters(), kMaxNorm));
+    optimizer->step();
+  }
+  return net;
+}
+
+torch::nn::Sequential train_sharded(const Case& c, const CommunicatorPtr& comm, const Data& data,
+                                    std::vector<double>* norms, ShardMemory* memory,
+                                    FlatShardPlan* plan) {
+  const int world = comm->size(), rank = comm->rank();
+  auto net = make_net(1 + rank);  // rank 0's weights must reach every rank
+  ShardOptions options;
+  options.stage = c.stage;
+  options.unit_cap_bytes = c.cap_bytes;
+  options.max_grad_norm = kMaxNorm;
+  ShardedDataParallel sharded(
+      net.ptr(), comm,
+      [&](std::vector<at::Tensor> chunks) { return make_optimizer(c.optim, chunks); }, options);
+  const int64_t rows = world * kBatch;
+  for (int64_t s = 0; s < kSteps; ++s) {
+    sharded.zero_grad();
+    for (int64_t m = 0; m < c.micro; ++m)
+      (loss_on(net, data, (s * c.micro + m) * rows + rank * kBatch, kBatch) / c.micro).backward();
+    norms->push_back(sharded.step());
+  }
+  *memory = sharded.memory();
+  *plan = sharded.plan();
+  return net;
+}
+
+// What each rank holds: the whole padded model, its chunks of the optimiser
+// state (SGD: one momentum; AdamW: two moments), and the whole gradients
+// (stage 1) or its chunks (stage 2).
+void expect_memory(const Case& c, const FlatShardPlan& plan, const ShardMemory& m) {
+  const int64_t chunk_bytes = plan.shard_numel() * 4, whole_bytes = plan.padded_numel() * 4;
+  EXPECT_EQ(m.parameters, whole_bytes);
+  EXPECT_EQ(m.gradients, c.stage == 1 ? whole_bytes : chunk_bytes);
+  EXPECT_EQ(m.optimizer, (c.optim == Optim::AdamW ? 2 : 1) * chunk_bytes);
+}
+
+void scenario_equivalence(const CommunicatorPtr& comm) {
+  const int world = comm->size();
+  for (int stage : {1, 2}) {
+    for (Optim optim : {Optim::SgdMomentum, Optim::AdamW}) {
+      for (int64_t cap : {int64_t{25} << 20, int64_t{512}}) {
+        for (int64_t micro : {1, 2}) {
+          const Case c{stage, optim, cap, micro};
+          const Data data = make_data(kSteps * micro * world * kBatch);
+          std::vector<double> ref_norms, norms;
+          ShardMemory memory;
+          FlatShardPlan plan;
+          auto sharded = train_sharded(c, comm, data, &norms, &memory, &plan);
+          auto ref = train_reference(c, world, data, &ref_norms);
+          const double diff = max_difference(*sharded, *ref);
+          std::printf("%s: max |sharded - one process| = %.3g over %zu units, first norm %.4f\n",
+                      c.name().c_str(), diff, plan.units.size(), norms[0]);
+          EXPECT_LE(diff, kTolerance) << c.name();
+          // Clipping must have acted, or the comparison would not test it.
+          EXPECT_GT(ref_norms[0], kMaxNorm) << c.name();
+          for (size_t s = 0; s < norms.size(); ++s)
+            EXPECT_NEAR(norms[s], ref_norms[s], 1e-5 * ref_norms[s]) << c.name() << " step " << s;
+          EXPECT_EQ(plan.units.size(), cap == 512 ? 4u : 1u) << c.name();
+          expect_same_on_all_ranks(*comm, *sharded);
+          expect_memory(c, plan, memory);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Runs only when zero_test.cpp starts this binary as a rank.
+TEST(ZeroWorker, Run) {
+  const char* scenario = std::getenv("COHORT_DDP_SCENARIO");
+  if (scenario == nullptr) GTEST_SKIP() << "rank entry of the sharded data-parallel tests";
+  torch::set_num_threads(1);
+  CommunicatorPtr comm = init_world(world_info_from_environment(), std::chrono::seconds(60));
+  const std::string name = scenario;
+  if (name == "equivalence") {
+    scenario_equivalence(comm);
+  } else {
+    FAIL() << "unknown scenario " << name;
+  }
+  comm->barrier();
+}
+
+}  // namespace cohort
