@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ZeRO 1 and 2 against DDP, Cohort and PyTorch (DDP, FSDP2) in the same run:
 # per-rank memory of parameters, gradients and AdamW state, and samples/s, on
-# an mlp 784-4096-4096-10 (20.0 M parameters: 320 MB of training state with
+# an mlp 784-4096-4096-10 (20.0 M parameters: 306 MiB of training state with
 # AdamW), batch 64 per rank, 1 thread per rank, at N = 2 and 4 ranks (4 ranks
 # share this machine's 2 cores: their throughput says little). ROUNDS rounds,
 # each running every implementation once in turn; JSON lines, then a summary
