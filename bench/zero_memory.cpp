@@ -60,13 +60,7 @@ struct Trainer {
   }
   cohort::ShardMemory memory(torch::nn::Module& net) const {
     if (sharded) return sharded->memory();
-    cohort::ShardMemory m;
-    for (const auto& p : net.parameters()) {
-      m.parameters += p.nbytes();
-      if (p.grad().defined()) m.gradients += p.grad().nbytes();
-    }
-    m.optimizer = cohort::optimizer_state_bytes(*ddp_optimizer);
-    return m;
+    return cohort::whole_model_memory(net.parameters(), *ddp_optimizer);
   }
 };
 

@@ -123,6 +123,11 @@ class ShardedDataParallel {
   double last_communication_seconds_ = 0;
 };
 
+// The same count for a model trained whole (one process, DDP): its
+// parameters, their gradients where defined, and the optimiser's state.
+ShardMemory whole_model_memory(const std::vector<at::Tensor>& parameters,
+                               torch::optim::Optimizer& optimizer);
+
 // Bytes of the tensors in an optimiser's state (the built-in optimisers'
 // state types; others are measured by serialising them).
 int64_t optimizer_state_bytes(torch::optim::Optimizer& optimizer);

@@ -48,4 +48,15 @@ int64_t optimizer_state_bytes(torch::optim::Optimizer& optimizer) {
   return total;
 }
 
+ShardMemory whole_model_memory(const std::vector<at::Tensor>& parameters,
+                               torch::optim::Optimizer& optimizer) {
+  ShardMemory m;
+  for (const auto& p : parameters) {
+    m.parameters += static_cast<int64_t>(p.nbytes());
+    if (p.grad().defined()) m.gradients += static_cast<int64_t>(p.grad().nbytes());
+  }
+  m.optimizer = optimizer_state_bytes(optimizer);
+  return m;
+}
+
 }  // namespace cohort

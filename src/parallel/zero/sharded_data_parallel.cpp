@@ -113,11 +113,11 @@ void ShardedDataParallel::flatten_unit(size_t u) {
 }
 
 void ShardedDataParallel::zero_grad() {
-  for (auto& g : chunk_gradients_) g.zero_();
-  if (options_.stage == 1) {
+  if (options_.stage == 1) {  // the chunks' gradients are views into these
     for (auto& g : flat_gradients_) g.zero_();
     return;
   }
+  for (auto& g : chunk_gradients_) g.zero_();
   for (auto& p : parameters_) p.mutable_grad() = at::Tensor();
 }
 

@@ -256,20 +256,9 @@ std::vector<NetworkMemory> ReplicaEngine::memory() const {
   std::vector<NetworkMemory> held;
   for (size_t k : groups_.owned()) {
     const Network& n = nets_[k];
-    NetworkMemory m{n.config.name};
-    if (sharded_[k]) {
-      const ShardMemory s = sharded_[k]->memory();
-      m.parameters = s.parameters;
-      m.gradients = s.gradients;
-      m.optimizer = s.optimizer;
-    } else {
-      for (const auto& p : n.parameters) {
-        m.parameters += static_cast<int64_t>(p.nbytes());
-        if (p.grad().defined()) m.gradients += static_cast<int64_t>(p.grad().nbytes());
-      }
-      m.optimizer = optimizer_state_bytes(*n.optimizer);
-    }
-    held.push_back(m);
+    const ShardMemory s =
+        sharded_[k] ? sharded_[k]->memory() : whole_model_memory(n.parameters, *n.optimizer);
+    held.push_back({n.config.name, s.parameters, s.gradients, s.optimizer});
   }
   return held;
 }
