@@ -2,7 +2,9 @@
 // of the same steps and against the vmap peer (ensemble_vmap.py: the K copies
 // stacked and trained with torch.func.vmap, what a Python user writes instead),
 // for the zoo's mlp and cnn, with the Python peer's single-network throughput
-// from the same run for scale.
+// from the same run for scale, and each side's fraction of the machine's limit
+// (model FLOPs per sample x samples/s over the best large fp32 product, timed in
+// every repeat: bench/limit_probe.h).
 //
 //   build/bench/fused_arrays [--copies 4,8,16] [--models mlp,cnn] [--steps 60]
 //                            [--batch 64] [--threads 2] [--repeats 3]
@@ -26,7 +28,9 @@
 #include <vector>
 
 #include "cohort/fused.h"
+#include "cohort/model_flops.h"
 #include "cohort/models.h"
+#include "limit_probe.h"
 #include "peer_python.h"
 
 namespace {
@@ -158,8 +162,9 @@ int main(int argc, char** argv) {
     }
     for (const int64_t k : copies_list) {
       const double samples = static_cast<double>(k * steps * batch);  // over all copies
-      std::vector<double> seq_rates, fused_rates, ratios, vmap_rates, over_vmap;
+      std::vector<double> seq_rates, fused_rates, ratios, vmap_rates, over_vmap, limits;
       for (int r = 0; r < repeats; ++r) {
+        limits.push_back(matmul_limit_gflops(0.3));
         const double seq = sequential_seconds(model, k, warmup, steps, data);
         const double fused = fused_seconds(model, k, warmup, steps, data);
         seq_rates.push_back(samples / seq);
@@ -186,10 +191,17 @@ int main(int argc, char** argv) {
                             {"fused_over_sequential", median(ratios)},
                             {"fused_over_sequential_all", ratios}};
       if (peer_rate > 0) row["fused_over_peer_single"] = median(fused_rates) / peer_rate;
+      // FLOPs per second over the limit's, both per copy-sample.
+      const double per_rate =
+          cohort::model_flops(cohort::ModelSpec{model}).training() / (median(limits) * 1e9);
+      row["matmul_limit_gflops"] = median(limits);
+      row["sequential_fraction_of_limit"] = median(seq_rates) * per_rate;
+      row["fused_fraction_of_limit"] = median(fused_rates) * per_rate;
       if (!vmap_rates.empty()) {
         row["vmap_samples_per_sec"] = median(vmap_rates);
         row["fused_over_vmap"] = median(over_vmap);
         row["fused_over_vmap_all"] = over_vmap;
+        row["vmap_fraction_of_limit"] = median(vmap_rates) * per_rate;
       }
       std::cout << row.dump() << std::endl;
     }

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# How cost grows: samples/s as the cohort grows (K = 1, 2, 4, 8, 16 copies of the zoo's
+# mlp and cnn, fused into one array and as K sequential networks, with the vmap peer:
+# build/bench/fused_arrays) and as the network widens (Cohort training mlp 784-W-W-10,
+# W = 256 to 4096, in interleaved rounds), each with the fraction of the machine's limit
+# (build/bench/machine_limit --only-limit, timed in every round). JSON lines to stdout
+# and OUT/cost_growth.jsonl, a plot to OUT/cost_growth.png.
+#   bench/cost_growth.sh [ROUNDS] [THREADS] [OUT]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
+bin=${COHORT_BIN:-$root/build/cohort}
+bench_dir=$(dirname "$bin")/bench
+peers=${COHORT_PEERS:-$root/../shared/peers}
+rounds=${1:-3}
+threads=${2:-2}
+out=${3:-runs/cost_growth}
+widths=(256 512 1024 2048 4096)
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$out/cost_growth.jsonl
+: > "$results"
+emit() { echo "$1" | tee -a "$results"; }
+
+"$bench_dir/fused_arrays" --copies 1,2,4,8,16 --steps 30 --threads "$threads" --repeats "$rounds" \
+    --peer none --vmap-peer "$peers/ensemble_vmap.py" | while read -r line; do emit "$line"; done
+
+# Steps per width: a few seconds of training each, however wide.
+steps_for() { echo $((400 * 256 / $1 > 30 ? 400 * 256 / $1 : 30)); }
+for ((i = 0; i < rounds; i++)); do
+  emit "$("$bench_dir/machine_limit" --only-limit --threads "$threads" --rounds 1 \
+      --min-seconds 0.3 --mlp-widths "$(IFS=,; echo "${widths[*]}")" | tail -1)"
+  for w in "${widths[@]}"; do
+    r=$("$bin" train "$root/examples/configs/mlp.toml" --quiet --out "$work/w$w-$i" \
+        --set "network.0.widths=[$w,$w]" --set train.threads="$threads" \
+        --set train.batch_size=64 --set train.max_steps="$(steps_for "$w")" \
+        --set train.log_every=100000 --set train.checkpoint_every_steps=0 | tail -1)
+    emit "{\"bench\":\"cost_growth\",\"width\":$w,\"round\":$i,\"result\":$r}"
+  done
+done
+
+python3 - "$results" "$out" <<'PY'
+import json, statistics, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+rows = [json.loads(l) for l in open(sys.argv[1])]
+fused = [r for r in rows if r.get("bench") == "fused_arrays" and "copies" in r]
+limits = [r for r in rows if r.get("bench") == "machine_limit"]
+limit = statistics.median(r["matmul_limit_gflops"] for r in limits)
+width_rows = {}
+for r in rows:
+    if r.get("bench") == "cost_growth":
+        width_rows.setdefault(r["width"], []).append(r["result"]["samples_per_sec"])
+summary = []
+for w, rates in sorted(width_rows.items()):
+    flops = limits[0]["models"][f"mlp {w}x{w}"]["training_flops_per_sample"]
+    rate = statistics.median(rates)
+    summary.append({"bench": "cost_growth", "summary": "width", "width": w,
+                    "samples_per_sec_median": rate, "training_flops_per_sample": flops,
+                    "matmul_limit_gflops_median": limit,
+                    "fraction_of_limit": rate * flops / (limit * 1e9)})
+for s in summary:
+    print(json.dumps(s))
+with open(sys.argv[1], "a") as f:
+    for s in summary:
+        f.write(json.dumps(s) + "\n")
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+ax = axes[0]
+for model, style in (("mlp", "-"), ("cnn", "--")):
+    mine = sorted((r for r in fused if r["model"] == model), key=lambda r: r["copies"])
+    ks = [r["copies"] for r in mine]
+    ax.plot(ks, [r["fused_fraction_of_limit"] for r in mine], "o" + style, label=f"{model} fused")
+    ax.plot(ks, [r["sequential_fraction_of_limit"] for r in mine], "s" + style,
+            label=f"{model} sequential")
+    if all("vmap_fraction_of_limit" in r for r in mine):
+        ax.plot(ks, [r["vmap_fraction_of_limit"] for r in mine], "^" + style,
+                label=f"{model} vmap peer")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("networks K")
+ax.set_ylabel("fraction of the matmul limit")
+ax.set_title("as the cohort grows")
+ax.legend(fontsize=8)
+ax = axes[1]
+ax.plot([s["width"] for s in summary], [s["fraction_of_limit"] for s in summary], "o-")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("mlp width W (784-W-W-10)")
+ax.set_ylabel("fraction of the matmul limit")
+ax.set_title(f"as the network widens (limit {limit:.0f} GFLOP/s)")
+fig.tight_layout()
+fig.savefig(f"{sys.argv[2]}/cost_growth.png", dpi=110)
+PY
