@@ -24,7 +24,7 @@ results=$out/cost_growth.jsonl
 emit() { echo "$1" | tee -a "$results"; }
 
 "$bench_dir/fused_arrays" --copies 1,2,4,8,16 --steps 30 --threads "$threads" --repeats "$rounds" \
-    --peer none --vmap-peer "$peers/ensemble_vmap.py" | while read -r line; do emit "$line"; done
+    --peer "$peers/ddp_fashion.py" --vmap-peer "$peers/ensemble_vmap.py" | while read -r line; do emit "$line"; done
 
 # Steps per width: a few seconds of training each, however wide.
 steps_for() { echo $((400 * 256 / $1 > 30 ? 400 * 256 / $1 : 30)); }

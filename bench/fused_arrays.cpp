@@ -9,6 +9,7 @@
 //   build/bench/fused_arrays [--copies 4,8,16] [--models mlp,cnn] [--steps 60]
 //                            [--batch 64] [--threads 2] [--repeats 3]
 //                            [--peer PATH | --peer none] [--vmap-peer PATH | none]
+//                            [--forced-kernels batched,per_copy | none]
 //
 // One JSON object per line; each row's rates and ratios are medians over the
 // repeats (sequential, fused and vmap alternate, so slow spells of a shared
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -85,10 +87,11 @@ double sequential_seconds(const std::string& model, int64_t copies, int64_t warm
 }
 
 double fused_seconds(const std::string& model, int64_t copies, int64_t warmup, int64_t steps,
-                     const Batches& data) {
+                     const Batches& data, cohort::FusedKernels kernels) {
   std::vector<nn::Sequential> models;
   for (int64_t k = 0; k < copies; ++k) models.push_back(make_model(model));
   cohort::FusedArray fused(models);
+  fused->use_kernels(kernels);
   cohort::FusedSGD sgd(fused->parameters(), std::vector<double>(copies, 0.05), {0.9});
   auto step = [&](int64_t s) {
     sgd.zero_grad();
@@ -144,7 +147,14 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--peer", peer, "ddp_fashion.py, or none");
   app.add_option("--vmap-peer", vmap_peer, "ensemble_vmap.py, or none");
+  std::vector<std::string> forced = {"batched", "per_copy"};
+  app.add_option("--forced-kernels", forced,
+                 "also time the fused array with every layer batched (the GPU's choice) and "
+                 "every layer per copy; fused rows use the device's default, or none")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"batched", "per_copy", "none"}));
   CLI11_PARSE(app, argc, argv);
+  std::erase(forced, "none");
   torch::set_num_threads(threads);
   const Batches data = make_batches(warmup + steps, batch);
   for (const std::string& model : models) {
@@ -163,10 +173,18 @@ int main(int argc, char** argv) {
     for (const int64_t k : copies_list) {
       const double samples = static_cast<double>(k * steps * batch);  // over all copies
       std::vector<double> seq_rates, fused_rates, ratios, vmap_rates, over_vmap, limits;
+      std::map<std::string, std::vector<double>> forced_rates;  // by kernels
       for (int r = 0; r < repeats; ++r) {
         limits.push_back(matmul_limit_gflops(0.3));
         const double seq = sequential_seconds(model, k, warmup, steps, data);
-        const double fused = fused_seconds(model, k, warmup, steps, data);
+        const double fused =
+            fused_seconds(model, k, warmup, steps, data, cohort::FusedKernels::kAuto);
+        for (const std::string& name : forced) {
+          const auto kernels =
+              name == "batched" ? cohort::FusedKernels::kBatched : cohort::FusedKernels::kPerCopy;
+          forced_rates[name].push_back(samples /
+                                       fused_seconds(model, k, warmup, steps, data, kernels));
+        }
         seq_rates.push_back(samples / seq);
         fused_rates.push_back(samples / fused);
         ratios.push_back(seq / fused);
@@ -197,6 +215,10 @@ int main(int argc, char** argv) {
       row["matmul_limit_gflops"] = median(limits);
       row["sequential_fraction_of_limit"] = median(seq_rates) * per_rate;
       row["fused_fraction_of_limit"] = median(fused_rates) * per_rate;
+      for (const auto& [name, rates] : forced_rates) {
+        row["fused_" + name + "_samples_per_sec"] = median(rates);
+        row["fused_" + name + "_over_sequential"] = median(rates) / median(seq_rates);
+      }
       if (!vmap_rates.empty()) {
         row["vmap_samples_per_sec"] = median(vmap_rates);
         row["fused_over_vmap"] = median(over_vmap);

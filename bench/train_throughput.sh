@@ -51,6 +51,19 @@ for model in mlp cnn; do
   me=$(median "${eager[@]}")
   mc=$(median "${compiled[@]}")
   ml=$(median "${limits[@]}")
-  # The fraction of the limit: model FLOPs per sample x samples/s over the limit's FLOP/s.
-  "$peer_python" -c "import json, torch; f=$flops/($ml*1e9); print(json.dumps({'benchmark':'train_throughput','torch':torch.__version__,'model':'$model','threads':$threads,'batch_size':64,'steps':$steps,'repeats':$repeats,'cohort_samples_per_sec_median':$mo,'eager_peer_samples_per_sec_median':$me,'compiled_peer_samples_per_sec_median':$mc,'ratio_over_eager':$mo/$me,'ratio_over_compiled':$mo/$mc,'training_flops_per_sample':$flops,'matmul_limit_gflops_median':$ml,'cohort_fraction_of_limit':$mo*f,'eager_fraction_of_limit':$me*f,'compiled_fraction_of_limit':$mc*f}))"
+  # The fraction of the limit: model FLOPs per sample x samples/s over the limit's
+  # FLOP/s, within each round (the machine's speed drifts), then the median.
+  list() { local IFS=,; echo "[$*]"; }
+  "$peer_python" - <<PY
+import json, statistics, torch
+o, e, c, l = $(list "${ours[@]}"), $(list "${eager[@]}"), $(list "${compiled[@]}"), $(list "${limits[@]}")
+frac = lambda rates: statistics.median(r * $flops / (g * 1e9) for r, g in zip(rates, l))
+print(json.dumps({'benchmark': 'train_throughput', 'torch': torch.__version__, 'model': '$model',
+    'threads': $threads, 'batch_size': 64, 'steps': $steps, 'repeats': $repeats,
+    'cohort_samples_per_sec_median': $mo, 'eager_peer_samples_per_sec_median': $me,
+    'compiled_peer_samples_per_sec_median': $mc, 'ratio_over_eager': $mo / $me,
+    'ratio_over_compiled': $mo / $mc, 'training_flops_per_sample': $flops,
+    'matmul_limit_gflops_median': $ml, 'cohort_fraction_of_limit': frac(o),
+    'eager_fraction_of_limit': frac(e), 'compiled_fraction_of_limit': frac(c)}))
+PY
 done

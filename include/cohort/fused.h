@@ -10,6 +10,13 @@
 //   features: K x B x F           copy k owns row block k
 // Convolutions use groups = K on the image layout; pooling and activations act
 // per channel or per element and need no change; flatten moves image -> features.
+//
+// Kernels. On a GPU one batched product or grouped convolution replaces K launches.
+// On the CPU a grouped convolution, with the copies and strided slices of the shared
+// layout around it, is slower than K plain ones (docs/benchmarks/fused.md), so there
+// the array runs each copy's convolutional layers on its own contiguous activations,
+// on views of the stacked parameters, and batches the linear layers after them; the
+// copies share the loss and the optimiser step (one op per parameter for all K).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -22,6 +29,11 @@
 #include <vector>
 
 namespace cohort {
+
+// How a fused array computes its K copies: kAuto runs the convolutional layers per
+// copy on the CPU (FusedArrayImpl::layers_run_per_copy) and everything batched
+// elsewhere. All agree to rounding (the same products, summed in another order).
+enum class FusedKernels { kAuto, kBatched, kPerCopy };
 
 // K independent Linear layers: y_k = x_k W_k^T + b_k for x of shape K x B x in.
 class FusedLinearImpl : public torch::nn::Cloneable<FusedLinearImpl> {
@@ -84,11 +96,18 @@ class FusedArrayImpl : public torch::nn::Module {
 
   int64_t copies() const { return copies_; }
 
+  // bench/fused_arrays measures the choice with it.
+  void use_kernels(FusedKernels kernels) { kernels_ = kernels; }
+
  private:
+  size_t layers_run_per_copy(bool on_cpu) const;
+  at::Tensor forward_per_copy(const at::Tensor& input, bool shared, size_t count);
+
   int64_t copies_;
   bool image_input_;    // first layer takes images (conv, pool, flatten) or features
   bool flatten_first_;  // mlp: flatten the shared batch once, then broadcast
   int64_t sample_rank_;
+  FusedKernels kernels_ = FusedKernels::kAuto;
   torch::nn::Sequential layers_;
 };
 TORCH_MODULE(FusedArray);

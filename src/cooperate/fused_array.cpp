@@ -137,6 +137,8 @@ at::Tensor FusedArrayImpl::forward(const at::Tensor& input) {
     throw InputError("fused array: input must be one batch (" + std::to_string(single_rank) +
                      " dimensions) or one batch per copy (" + std::to_string(copies_) +
                      " x batch x ...)");
+  const size_t per_copy_layers = layers_run_per_copy(input.device().is_cpu());
+  if (per_copy_layers > 0) return forward_per_copy(input, shared, per_copy_layers);
   at::Tensor x;
   size_t first = 0;
   if (flatten_first_) {
@@ -150,6 +152,61 @@ at::Tensor FusedArrayImpl::forward(const at::Tensor& input) {
     x = shared ? input.unsqueeze(0).expand({copies_, -1, -1}) : input;
   }
   for (auto layer = layers_->begin() + first; layer != layers_->end(); ++layer)
+    x = layer->forward(x);
+  return x;
+}
+
+// kPerCopy: every layer. kAuto on the CPU: the convolutional part, up to and
+// including the flatten, where grouped convolutions lose to K plain ones; the linear
+// part stays one batched product per layer, which measured as fast as K plain ones
+// or faster (docs/benchmarks/fused.md). kBatched, or kAuto on a GPU: none.
+size_t FusedArrayImpl::layers_run_per_copy(bool on_cpu) const {
+  if (kernels_ == FusedKernels::kPerCopy) return layers_->size();
+  if (kernels_ == FusedKernels::kBatched || !on_cpu || !image_input_ || flatten_first_) return 0;
+  for (size_t i = 0; i < layers_->size(); ++i)
+    if (layers_->ptr(i)->as<FusedFlattenImpl>()) return i + 1;
+  return layers_->size();
+}
+
+// The first `count` layers run copy by copy, as plain ops on each copy's own
+// activations (the single model's layout) with its slice of every stacked parameter;
+// their outputs are stacked into the features layout for the rest. Parameters are
+// split with unbind, whose backward stacks the K gradients once (K selects would
+// each add a K-sized zero-filled gradient).
+at::Tensor FusedArrayImpl::forward_per_copy(const at::Tensor& input, bool shared, size_t count) {
+  std::vector<std::vector<at::Tensor>> weights(count), biases(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (auto* linear = layers_->ptr(i)->as<FusedLinearImpl>()) {
+      weights[i] = linear->weight.unbind(0);
+      biases[i] = linear->bias.unbind(0);
+    } else if (auto* conv = layers_->ptr(i)->as<FusedConv2dImpl>()) {
+      weights[i] = conv->weight.unbind(0);
+      if (conv->bias.defined()) biases[i] = conv->bias.unbind(0);
+    }
+  }
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(copies_);
+  for (int64_t k = 0; k < copies_; ++k) {
+    at::Tensor x = shared ? input : input[k];
+    for (size_t i = 0; i < count; ++i) {
+      const auto layer = layers_->ptr(i);
+      if (layer->as<FusedLinearImpl>()) {
+        x = torch::linear(x, weights[i][k], biases[i][k]);
+      } else if (auto* conv = layer->as<FusedConv2dImpl>()) {
+        const auto padding = std::get<torch::ExpandingArray<2>>(conv->single.padding());
+        x = torch::conv2d(x, weights[i][k], biases[i].empty() ? at::Tensor() : biases[i][k],
+                          *conv->single.stride(), *padding, *conv->single.dilation());
+      } else if (layer->as<FusedFlattenImpl>()) {
+        x = x.flatten(1);
+      } else {
+        // Pooling, activations, dropout: as in one copy.
+        x = layers_->begin()[i].forward<at::Tensor>(x);
+      }
+    }
+    outputs.push_back(x);
+  }
+  at::Tensor x = torch::stack(outputs);
+  for (auto layer = layers_->begin() + count; layer != layers_->end(); ++layer)
     x = layer->forward(x);
   return x;
 }

@@ -19,6 +19,12 @@ std::vector<torch::nn::Sequential> make_models(ModelFactory factory, int k, uint
   return models;
 }
 
+const char* kernel_name(FusedKernels kernels) {
+  return kernels == FusedKernels::kAuto      ? "auto kernels"
+         : kernels == FusedKernels::kBatched ? "batched kernels"
+                                             : "per-copy kernels";
+}
+
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
@@ -35,14 +41,19 @@ TEST_P(FusedModel, ForwardEqualsEachCopyForSharedAndPerCopyBatches) {
   auto models = make_models(GetParam(), 3, 10);
   FusedArray fused(models);
   torch::NoGradGuard no_grad;
-  const at::Tensor x = torch::randn({5, 1, 8, 8});
-  const at::Tensor out = fused->forward(x);
-  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{3, 5, 10}));
-  const at::Tensor per_copy = torch::randn({3, 5, 1, 8, 8});
-  const at::Tensor out_per_copy = fused->forward(per_copy);
-  for (int k = 0; k < 3; ++k) {
-    EXPECT_LT(max_abs_diff(out[k], models[k]->forward(x)), kForwardTolerance) << "copy " << k;
-    EXPECT_LT(max_abs_diff(out_per_copy[k], models[k]->forward(per_copy[k])), kForwardTolerance);
+  for (FusedKernels kernels :
+       {FusedKernels::kAuto, FusedKernels::kBatched, FusedKernels::kPerCopy}) {
+    SCOPED_TRACE(kernel_name(kernels));
+    fused->use_kernels(kernels);
+    const at::Tensor x = torch::randn({5, 1, 8, 8});
+    const at::Tensor out = fused->forward(x);
+    ASSERT_EQ(out.sizes(), (std::vector<int64_t>{3, 5, 10}));
+    const at::Tensor per_copy = torch::randn({3, 5, 1, 8, 8});
+    const at::Tensor out_per_copy = fused->forward(per_copy);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_LT(max_abs_diff(out[k], models[k]->forward(x)), kForwardTolerance) << "copy " << k;
+      EXPECT_LT(max_abs_diff(out_per_copy[k], models[k]->forward(per_copy[k])), kForwardTolerance);
+    }
   }
   EXPECT_THROW(fused->forward(torch::randn({2, 5, 1, 8, 8})), InputError);
 }
@@ -82,11 +93,12 @@ TEST_P(FusedModel, SplitReturnsTheWeightsThatWentIn) {
   }
 }
 
-TEST_P(FusedModel, FiveStepsOfTrainingEqualThreeSeparateRuns) {
+void expect_five_steps_equal_three_separate_runs(ModelFactory factory, FusedKernels kernels) {
   const std::vector<double> lrs = {0.1, 0.03, 0.01};
   const FusedSGDOptions sgd{0.9, 0, 1e-4, false};
-  auto singles = make_models(GetParam(), 3, 30);
+  auto singles = make_models(factory, 3, 30);
   FusedArray fused(singles);  // fused before the singles move: same starting weights
+  fused->use_kernels(kernels);
   std::vector<torch::optim::SGD> optimizers;
   for (int k = 0; k < 3; ++k)
     optimizers.emplace_back(singles[k]->parameters(),
@@ -106,10 +118,10 @@ TEST_P(FusedModel, FiveStepsOfTrainingEqualThreeSeparateRuns) {
     fused_cross_entropy(fused->forward(x), y).sum().backward();
     fused_sgd.step();
   }
-  auto trained = make_models(GetParam(), 3, 90);
+  auto trained = make_models(factory, 3, 90);
   fused->split_into(trained);
   double worst = 0, moved = 0;
-  auto start = make_models(GetParam(), 3, 30);
+  auto start = make_models(factory, 3, 30);
   for (int k = 0; k < 3; ++k) {
     const auto a = singles[k]->parameters(), b = trained[k]->parameters(),
                s = start[k]->parameters();
@@ -122,6 +134,15 @@ TEST_P(FusedModel, FiveStepsOfTrainingEqualThreeSeparateRuns) {
   // momentum steps; 1e-5 is still 1000x below how far the weights moved.
   EXPECT_LT(worst, 1e-5);
   EXPECT_GT(moved, 1e-2);
+}
+
+// Every way of computing the copies, whichever the device would choose.
+TEST_P(FusedModel, FiveStepsOfTrainingEqualThreeSeparateRuns) {
+  for (FusedKernels kernels :
+       {FusedKernels::kAuto, FusedKernels::kBatched, FusedKernels::kPerCopy}) {
+    SCOPED_TRACE(kernel_name(kernels));
+    expect_five_steps_equal_three_separate_runs(GetParam(), kernels);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(MlpAndCnn, FusedModel, ::testing::Values(&mlp, &cnn),
