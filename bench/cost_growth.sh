@@ -40,11 +40,10 @@ for ((i = 0; i < rounds; i++)); do
   done
 done
 
-python3 - "$results" "$out" <<'PY'
+# Debian's Python, which has matplotlib (scripts/install-deps.sh); the summary is
+# written before the plot is tried.
+/usr/bin/python3 - "$results" "$out" <<'PY'
 import json, statistics, sys
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 rows = [json.loads(l) for l in open(sys.argv[1])]
 fused = [r for r in rows if r.get("bench") == "fused_arrays" and "copies" in r]
@@ -52,7 +51,7 @@ limits = [r for r in rows if r.get("bench") == "machine_limit"]
 limit = statistics.median(r["matmul_limit_gflops"] for r in limits)
 width_rows = {}
 for r in rows:
-    if r.get("bench") == "cost_growth":
+    if r.get("bench") == "cost_growth" and "result" in r:
         width_rows.setdefault(r["width"], []).append(r["result"]["samples_per_sec"])
 summary = []
 for w, rates in sorted(width_rows.items()):
@@ -68,28 +67,35 @@ with open(sys.argv[1], "a") as f:
     for s in summary:
         f.write(json.dumps(s) + "\n")
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-ax = axes[0]
-for model, style in (("mlp", "-"), ("cnn", "--")):
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+for ax, model in zip(axes, ("mlp", "cnn")):
     mine = sorted((r for r in fused if r["model"] == model), key=lambda r: r["copies"])
     ks = [r["copies"] for r in mine]
-    ax.plot(ks, [r["fused_fraction_of_limit"] for r in mine], "o" + style, label=f"{model} fused")
-    ax.plot(ks, [r["sequential_fraction_of_limit"] for r in mine], "s" + style,
-            label=f"{model} sequential")
-    if all("vmap_fraction_of_limit" in r for r in mine):
-        ax.plot(ks, [r["vmap_fraction_of_limit"] for r in mine], "^" + style,
-                label=f"{model} vmap peer")
+    for key, label in (("fused", "fused"), ("fused_batched", "fused, all batched"),
+                       ("sequential", "K sequential"), ("vmap", "vmap peer")):
+        if all(f"{key}_samples_per_sec" in r for r in mine):
+            ax.plot(ks, [r[f"{key}_samples_per_sec"] for r in mine], "o-", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("networks K")
+    ax.set_ylabel("samples/s (all copies)")
+    ax.set_title(f"{model}: as the cohort grows")
+    ax.legend(fontsize=8)
+ax = axes[2]
+ax.plot([s["width"] for s in summary], [s["samples_per_sec_median"] for s in summary], "o-")
 ax.set_xscale("log", base=2)
-ax.set_xlabel("networks K")
-ax.set_ylabel("fraction of the matmul limit")
-ax.set_title("as the cohort grows")
-ax.legend(fontsize=8)
-ax = axes[1]
-ax.plot([s["width"] for s in summary], [s["fraction_of_limit"] for s in summary], "o-")
-ax.set_xscale("log", base=2)
+ax.set_yscale("log")
 ax.set_xlabel("mlp width W (784-W-W-10)")
-ax.set_ylabel("fraction of the matmul limit")
-ax.set_title(f"as the network widens (limit {limit:.0f} GFLOP/s)")
+ax.set_ylabel("samples/s")
+ax.set_title(f"as the mlp widens (limit {limit:.0f} GFLOP/s)")
+twin = ax.twinx()
+twin.plot([s["width"] for s in summary], [s["fraction_of_limit"] for s in summary], "s--",
+          color="tab:red")
+twin.set_ylim(0, 1)
+twin.set_ylabel("fraction of the limit", color="tab:red")
 fig.tight_layout()
 fig.savefig(f"{sys.argv[2]}/cost_growth.png", dpi=110)
 PY

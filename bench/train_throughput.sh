@@ -58,11 +58,12 @@ for model in mlp cnn; do
 import json, statistics, torch
 o, e, c, l = $(list "${ours[@]}"), $(list "${eager[@]}"), $(list "${compiled[@]}"), $(list "${limits[@]}")
 frac = lambda rates: statistics.median(r * $flops / (g * 1e9) for r, g in zip(rates, l))
+ratio = lambda a, b: statistics.median(x / y for x, y in zip(a, b))  # within each round
 print(json.dumps({'benchmark': 'train_throughput', 'torch': torch.__version__, 'model': '$model',
     'threads': $threads, 'batch_size': 64, 'steps': $steps, 'repeats': $repeats,
     'cohort_samples_per_sec_median': $mo, 'eager_peer_samples_per_sec_median': $me,
-    'compiled_peer_samples_per_sec_median': $mc, 'ratio_over_eager': $mo / $me,
-    'ratio_over_compiled': $mo / $mc, 'training_flops_per_sample': $flops,
+    'compiled_peer_samples_per_sec_median': $mc, 'ratio_over_eager': ratio(o, e),
+    'ratio_over_compiled': ratio(o, c), 'training_flops_per_sample': $flops,
     'matmul_limit_gflops_median': $ml, 'cohort_fraction_of_limit': frac(o),
     'eager_fraction_of_limit': frac(e), 'compiled_fraction_of_limit': frac(c)}))
 PY
