@@ -4,17 +4,17 @@
 // of `iters` after `warmup`, algorithm bandwidth = bytes / time.
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cohort/error.h"
 #include "cohort/rendezvous.h"
+#include "median.h"
 
 namespace {
 
@@ -23,12 +23,6 @@ std::vector<double> parse_sizes(const std::string& text) {
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) sizes.push_back(std::stod(item));
   return sizes;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace

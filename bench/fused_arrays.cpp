@@ -33,6 +33,7 @@
 #include "cohort/model_flops.h"
 #include "cohort/models.h"
 #include "limit_probe.h"
+#include "median.h"
 #include "peer_python.h"
 
 namespace {
@@ -120,12 +121,6 @@ nlohmann::json run_peer(const std::string& peer, const std::string& model, int64
     if (!line.empty() && line[0] == '{') last = line;
   }
   return last.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(last, nullptr, false);
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 }  // namespace

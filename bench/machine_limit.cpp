@@ -27,6 +27,7 @@
 
 #include "cohort/model_flops.h"
 #include "limit_probe.h"
+#include "median.h"
 #include "peer_python.h"
 
 namespace {
@@ -67,13 +68,6 @@ std::map<std::string, double> run_peer(const std::string& peer, const std::vecto
     if (line.is_object() && line.contains("gflops")) rates[line["name"]] = line["gflops"];
   }
   return rates;
-}
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 // Medians over rounds of the rate, of the rate over that round's limit and of the
