@@ -59,7 +59,19 @@ int launch_local(const LaunchOptions& options);
 // MAX is asked to stop at its next checkpoint, and then starts again at MAX.
 int launch_elastic(LaunchOptions options, int min_nproc, int replicas);
 
-// A TCP port that was free on 127.0.0.1 a moment ago.
+// A TCP port that was free on 127.0.0.1 a moment ago, chosen outside the
+// kernel's ephemeral range so that no connection or port-0 listener takes it
+// before rank 0 listens on it.
 int pick_free_port();
+
+// Where pick_free_port draws from, given the text of
+// /proc/sys/net/ipv4/ip_local_port_range ("32768\t60999"): ports below that
+// range from 10000, or above it, whichever has room; {0, 0} (the kernel's
+// choice) when neither has or the text does not parse.
+struct PortRange {
+  int first = 0;
+  int last = 0;
+};
+PortRange quiet_port_range(const std::string& ip_local_port_range);
 
 }  // namespace cohort

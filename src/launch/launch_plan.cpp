@@ -1,11 +1,8 @@
 // The pure half of the launcher: option checks, worker variables, exit wording.
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstring>
+#include <cstring>  // sigabbrev_np
 
 #include "cohort/error.h"
 #include "cohort/launch.h"
@@ -52,23 +49,6 @@ std::string describe_exit(int status) {
     return fmt::format("was killed by signal {} (SIG{})", sig, name ? name : "?");
   }
   return fmt::format("stopped (wait status {})", status);
-}
-
-int pick_free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error(fmt::format("cannot open a socket: {}", std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    throw Error(fmt::format("cannot find a free port: {}", std::strerror(errno)));
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 }  // namespace cohort

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <map>
 
 #include "cohort/error.h"
@@ -54,4 +55,28 @@ TEST(LaunchPlan, ImpossibleOptionsAreInputErrors) {
 TEST(LaunchPlan, DescribesExitsAndSignals) {
   EXPECT_EQ(describe_exit(3 << 8), "exited with status 3");
   EXPECT_EQ(describe_exit(SIGKILL), "was killed by signal 9 (SIGKILL)");
+}
+
+TEST(LaunchPlan, PortsComeFromOutsideTheEphemeralRange) {
+  auto range = [](const std::string& text) {
+    const PortRange r = quiet_port_range(text);
+    return std::pair{r.first, r.last};
+  };
+  EXPECT_EQ(range("32768\t60999\n"), std::pair(10000, 32767));  // Linux's default
+  EXPECT_EQ(range("1024 60999"), std::pair(61000, 65535));      // no room below
+  EXPECT_EQ(range("1024 65000"), std::pair(0, 0));              // no room at all
+  EXPECT_EQ(range("10500 60999"), std::pair(61000, 65535));
+  EXPECT_EQ(range(""), std::pair(0, 0));
+  EXPECT_EQ(range("32768"), std::pair(0, 0));
+  EXPECT_EQ(range("60999 32768"), std::pair(0, 0));
+}
+
+TEST(LaunchPlan, APickedPortIsOutsideThisMachinesEphemeralRange) {
+  std::ifstream file("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0, high = 0;
+  if (!(file >> low >> high)) GTEST_SKIP() << "no /proc/sys/net/ipv4/ip_local_port_range here";
+  const int port = pick_free_port();
+  if (quiet_port_range(std::to_string(low) + " " + std::to_string(high)).first != 0)
+    EXPECT_TRUE(port < low || port > high) << port << " is in " << low << ".." << high;
+  EXPECT_GT(port, 0);
 }

@@ -1,10 +1,22 @@
 # Shared by the launcher tests (torchrun, mpirun, Slurm): source it after setting
 # $bin (the cohort binary), $src (the source tree) and $python.
 
-# A TCP port nobody listens on now (another test may take it later; the tests
-# that share a host each draw their own).
+# A TCP port nobody listens on now, drawn below the kernel's ephemeral range as
+# Cohort's launcher draws its own (launch/free_port.cpp): a port from that range
+# can be taken by any outgoing connection before the test listens on it.
 free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  "$python" - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(10000, low), 200) if low > 11000 else [0]:
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            print(s.getsockname()[1])
+            break
+    except OSError:
+        pass
+PY
 }
 
 # doc_block FILE NAME: the fenced block that follows "<!-- block: NAME -->" in FILE.
