@@ -47,20 +47,24 @@ import json, statistics, sys
 
 rows = [json.loads(l) for l in open(sys.argv[1])]
 fused = [r for r in rows if r.get("bench") == "fused_arrays" and "copies" in r]
+# One limit line per round, written just before that round's widths.
 limits = [r for r in rows if r.get("bench") == "machine_limit"]
 limit = statistics.median(r["matmul_limit_gflops"] for r in limits)
 width_rows = {}
 for r in rows:
     if r.get("bench") == "cost_growth" and "result" in r:
-        width_rows.setdefault(r["width"], []).append(r["result"]["samples_per_sec"])
+        width_rows.setdefault(r["width"], []).append(
+            (r["result"]["samples_per_sec"], limits[r["round"]]["matmul_limit_gflops"]))
 summary = []
-for w, rates in sorted(width_rows.items()):
+for w, runs in sorted(width_rows.items()):
     flops = limits[0]["models"][f"mlp {w}x{w}"]["training_flops_per_sample"]
-    rate = statistics.median(rates)
     summary.append({"bench": "cost_growth", "summary": "width", "width": w,
-                    "samples_per_sec_median": rate, "training_flops_per_sample": flops,
+                    "samples_per_sec_median": statistics.median(rate for rate, _ in runs),
+                    "training_flops_per_sample": flops,
                     "matmul_limit_gflops_median": limit,
-                    "fraction_of_limit": rate * flops / (limit * 1e9)})
+                    # within each round (the host drifts between rounds), then the median
+                    "fraction_of_limit": statistics.median(
+                        rate * flops / (lim * 1e9) for rate, lim in runs)})
 for s in summary:
     print(json.dumps(s))
 with open(sys.argv[1], "a") as f:

@@ -110,8 +110,8 @@ nlohmann::json run_peer(const std::string& peer, const std::string& model, int64
                         int64_t batch, int threads, const std::string& extra = "") {
   std::ostringstream cmd;
   cmd << peer_python() << " " << peer << " --model " << model << " --max-steps " << steps + 20
-      << " --warmup 20 --batch-size " << batch << " --threads " << threads << " --eval 0 "
-      << extra << " 2>&1";
+      << " --warmup 20 --batch-size " << batch << " --threads " << threads << " --eval 0 " << extra
+      << " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.str().c_str(), "r"), pclose);
   if (!pipe) return nullptr;
   std::string last, line;
@@ -204,12 +204,18 @@ int main(int argc, char** argv) {
                             {"fused_over_sequential", median(ratios)},
                             {"fused_over_sequential_all", ratios}};
       if (peer_rate > 0) row["fused_over_peer_single"] = median(fused_rates) / peer_rate;
-      // FLOPs per second over the limit's, both per copy-sample.
-      const double per_rate =
-          cohort::model_flops(cohort::ModelSpec{model}).training() / (median(limits) * 1e9);
+      // FLOPs per second over the limit's, both per copy-sample, within each repeat
+      // (the host's speed drifts between repeats), then the median.
+      const double flops = cohort::model_flops(cohort::ModelSpec{model}).training();
+      auto fraction = [&](const std::vector<double>& rates) {
+        std::vector<double> fractions;
+        for (size_t r = 0; r < rates.size(); ++r)
+          fractions.push_back(rates[r] * flops / (limits[r] * 1e9));
+        return median(fractions);
+      };
       row["matmul_limit_gflops"] = median(limits);
-      row["sequential_fraction_of_limit"] = median(seq_rates) * per_rate;
-      row["fused_fraction_of_limit"] = median(fused_rates) * per_rate;
+      row["sequential_fraction_of_limit"] = fraction(seq_rates);
+      row["fused_fraction_of_limit"] = fraction(fused_rates);
       for (const auto& [name, rates] : forced_rates) {
         row["fused_" + name + "_samples_per_sec"] = median(rates);
         row["fused_" + name + "_over_sequential"] = median(rates) / median(seq_rates);
@@ -218,7 +224,8 @@ int main(int argc, char** argv) {
         row["vmap_samples_per_sec"] = median(vmap_rates);
         row["fused_over_vmap"] = median(over_vmap);
         row["fused_over_vmap_all"] = over_vmap;
-        row["vmap_fraction_of_limit"] = median(vmap_rates) * per_rate;
+        if (vmap_rates.size() == limits.size())
+          row["vmap_fraction_of_limit"] = fraction(vmap_rates);
       }
       std::cout << row.dump() << std::endl;
     }

@@ -2,14 +2,14 @@
 // products and convolutions at the sizes the zoo uses (batch 64) and at large sizes, in
 // C++ and from Python (bench/machine_limit_peer.py, the same shapes through the same
 // libtorch) in interleaved rounds. The limit other benches quote is the best large
-// square product; the last line also gives each zoo model's training FLOPs per sample
-// (cohort/model_flops.h) and the samples/s that limit would allow.
+// square product of limit_shapes(); the last line also gives each zoo model's training FLOPs per
+// sample (cohort/model_flops.h) and the samples/s that limit would allow.
 //
 //   build/bench/machine_limit [--threads 2] [--rounds 3] [--min-seconds 0.5]
 //                             [--peer PATH | --peer none] [--only-limit]
 //                             [--mlp-widths 256,512,...]
 //
-// --only-limit times only the large squares, in C++, and prints the summary: what
+// --only-limit times only limit_shapes(), in C++, and prints the summary: what
 // bench/train_throughput.sh runs in each of its rounds.
 // One JSON object per line: every shape's rate per round and runner, then per shape the
 // medians and the ratio, then the summary.
@@ -139,12 +139,13 @@ int main(int argc, char** argv) {
   app.add_option("--mlp-widths", mlp_widths,
                  "also give the costs of mlp 784-W-W-10 for each W (as \"mlp WxW\")")
       ->delimiter(',');
-  app.add_flag("--only-limit", only_limit, "only the large squares in C++, then the summary");
+  app.add_flag("--only-limit", only_limit,
+               "only the limit's squares (1024, 2048) in C++, then the summary");
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
   std::vector<OpShape> shapes = bench_shapes();
   if (only_limit) {
-    std::erase_if(shapes, [](const OpShape& s) { return s.name.rfind("square", 0) != 0; });
+    shapes = limit_shapes();
     peer = "none";
   }
   std::map<std::string, std::vector<double>> ours, theirs;
@@ -175,14 +176,12 @@ int main(int argc, char** argv) {
                 << std::endl;
     }
   }
-  // The limit in each round is that round's best square: the machine's speed drifts
-  // (a shared host), so every fraction and ratio is taken within a round, then the
-  // median over rounds.
+  // The limit in each round is that round's best of limit_shapes(), the definition
+  // every other bench uses: the machine's speed drifts (a shared host), so every
+  // fraction and ratio is taken within a round, then the median over rounds.
   std::vector<double> limits(rounds, 0);
-  for (const OpShape& shape : shapes) {
-    if (shape.name.rfind("square", 0) != 0) continue;
-    for (int r = 0; r < rounds; ++r) limits[r] = std::max(limits[r], ours[shape.name][r]);
-  }
+  for (const OpShape& shape : limit_shapes())
+    for (int r = 0; r < rounds; ++r) limits[r] = std::max(limits[r], ours.at(shape.name)[r]);
   double conv_best = 0;
   for (const OpShape& shape : shapes) {
     std::cout << shape_summary(shape, ours[shape.name], theirs[shape.name], limits).dump()

@@ -1,6 +1,6 @@
 """The Python side of bench/machine_limit: the same matrix products and convolutions,
-timed the same way (a second of warm-up, two untimed calls, then repeated until --min-seconds pass), through
-the same libtorch from Python. One JSON object per shape on stdout."""
+timed the same way (a second of warm-up, two untimed calls, then repeated until
+--min-seconds pass), through the same libtorch from Python. One JSON object per shape on stdout."""
 import argparse
 import json
 import time

@@ -13,7 +13,7 @@ struct LayerCost {
   bool input_gradient;
 };
 
-// A 3x3 (or k x k) convolution with "same" padding: output H x W = input / stride.
+// A k x k convolution with out_h x out_w outputs per output channel.
 double conv_macs(double in_c, double out_c, double k, double out_h, double out_w) {
   return in_c * out_c * k * k * out_h * out_w;
 }
@@ -31,13 +31,13 @@ std::vector<LayerCost> mlp_layers(const ModelSpec& spec) {
 }
 
 std::vector<LayerCost> cnn_layers(const ModelSpec& spec) {
+  // conv 3x3 (c) at full size, pool; conv 3x3 (2c) at half, pool; linear to 128; linear.
+  const int64_t h = spec.input_shape[1], w = spec.input_shape[2];
   const double c = double(spec.channels), in_c = double(spec.input_shape[0]);
-  const double h = double(spec.input_shape[1]), w = double(spec.input_shape[2]);
-  const double h4 = double(spec.input_shape[1] / 4), w4 = double(spec.input_shape[2] / 4);
-  return {{conv_macs(in_c, c, 3, h, w), false},
-          {conv_macs(c, 2 * c, 3, double(spec.input_shape[1] / 2), double(spec.input_shape[2] / 2)),
-           true},
-          {2 * c * h4 * w4 * 128, true},
+  const double flattened = 2 * c * double(h / 4) * double(w / 4);
+  return {{conv_macs(in_c, c, 3, double(h), double(w)), false},
+          {conv_macs(c, 2 * c, 3, double(h / 2), double(w / 2)), true},
+          {flattened * 128, true},
           {128.0 * double(spec.num_classes), true}};
 }
 
