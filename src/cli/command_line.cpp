@@ -59,6 +59,7 @@ int cohort::run_command_line(int argc, char** argv) {
   add(cohort::cli::add_eval_command);
   add(cohort::cli::add_launch_command);
   add(cohort::cli::add_report_command);
+  add(cohort::cli::add_plan_command);
 
   try {
     app.parse(argc, argv);

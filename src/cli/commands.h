@@ -16,5 +16,6 @@ Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
 Runner add_launch_command(CLI::App& app);
 Runner add_report_command(CLI::App& app);
+Runner add_plan_command(CLI::App& app);
 
 }  // namespace cohort::cli

@@ -19,20 +19,12 @@ namespace cohort {
 namespace {
 
 using config_detail::at_least;
+using config_detail::parse_toml;
 using config_detail::positive;
 using config_detail::Range;
 using config_detail::TableReader;
 using config_detail::unit_interval_open_above;
 using config_detail::where;
-
-toml::table parse_toml(const std::string& text, const std::string& source) {
-  try {
-    return toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw InputError(
-        fmt::format("{}:{}: malformed TOML: {}", source, e.source().begin.line, e.description()));
-  }
-}
 
 // Fills what `user` leaves out from `defaults`, recursing into tables. The user's
 // nodes stay where the parser put them, so errors can still name their line.

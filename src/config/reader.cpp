@@ -6,6 +6,15 @@
 
 namespace cohort::config_detail {
 
+toml::table parse_toml(const std::string& text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw InputError(
+        fmt::format("{}:{}: malformed TOML: {}", source, e.source().begin.line, e.description()));
+  }
+}
+
 std::string where(const toml::node& node) {
   const auto& src = node.source();
   if (!src.path || src.path->empty()) return "";

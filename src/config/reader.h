@@ -2,16 +2,19 @@
 // finish() can reject the keys nobody asked for, naming file and line.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <set>
 #include <string>
-
-#include <toml++/toml.h>
 
 #include "config/range.h"
 
 namespace cohort::config_detail {
 
 std::string where(const toml::node& node);
+
+// `text` parsed as TOML; errors as InputError "SOURCE:LINE: malformed TOML: ...".
+toml::table parse_toml(const std::string& text, const std::string& source);
 
 class TableReader {
  public:

@@ -1,0 +1,71 @@
+// The planner's cost model: what one training step of one cohort member costs
+// under a layout (data x pipeline degrees) on a cluster. Pure arithmetic on
+// measured or given costs, no processes, so plans are tested on cost tables.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cohort {
+
+// One member of the cohort as profiled on one rank (plan/profile.h), or as given.
+// Per-layer vectors cover the model's top-level layers, the units a pipeline cuts.
+struct MemberCost {
+  std::string name;
+  std::vector<double> layer_seconds;          // forward + backward, per sample
+  std::vector<double> layer_output_bytes;     // activation leaving each layer, per sample
+  std::vector<double> layer_parameter_bytes;  // also each layer's gradient bytes
+  double optimizer_state_factor = 1;          // state bytes per parameter byte (momentum 1, Adam 2)
+  double step_overhead_seconds = 0;           // per step and rank whatever the batch (optimiser)
+  double total_parameter_bytes() const;
+  double seconds_per_sample() const;
+};
+
+struct Link {
+  double bytes_per_second = 1e9;
+  double latency_seconds = 50e-6;
+};
+
+// Where the cohort runs: ranks in hosts of ranks_per_host consecutive ranks.
+struct ClusterSpec {
+  int ranks = 1;
+  int ranks_per_host = 1;
+  double speed = 1;         // per-rank compute against the rank that was profiled
+  double memory_bytes = 0;  // per rank; 0 = unbounded
+  double overlap = 0;       // fraction of gradient allreduce hidden behind backward
+  Link within_host, between_hosts;
+};
+
+// One member's layout: `data` replicas of a `pipeline`-stage pipeline over
+// micro_batches micro-batches (1 when pipeline is 1).
+struct Layout {
+  int data = 1;
+  int pipeline = 1;
+  int micro_batches = 1;
+  int ranks() const { return data * pipeline; }
+};
+
+struct StepEstimate {
+  double compute_seconds = 0;  // forward, backward and the optimiser, with the pipeline bubble
+  double pipeline_transfer_seconds = 0;  // activations and their gradients between stages
+  double allreduce_seconds = 0;          // gradients between replicas, after overlap
+  double step_seconds = 0;               // the sum: one step on each of the member's ranks
+  double memory_bytes = 0;               // the fullest rank: state and peak activations
+};
+
+// Whether `layout` can train `member` with `global_batch` samples per step:
+// the batch splits evenly into replicas and micro-batches, and no stage is empty.
+bool layout_valid(const MemberCost& member, const Layout& layout, int64_t global_batch);
+
+// One step's cost under `layout`; `link` joins the member's ranks (within one
+// host or across hosts). Stages are cut by balance_costs over layer_seconds.
+// The pipeline follows 1F1B: (M + P - 1) slots of the slowest stage, each with
+// one activation and one gradient transfer over the widest cut, and min(M, P)
+// micro-batches of activations held. The allreduce is a ring over the replicas
+// of each stage: 2 (D - 1) / D of the stage's gradient bytes plus 2 (D - 1)
+// latencies, of which `overlap` is hidden behind backward.
+StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
+                           const ClusterSpec& cluster, const Link& link, int64_t global_batch);
+
+}  // namespace cohort

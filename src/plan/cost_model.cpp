@@ -1,0 +1,76 @@
+#include "cohort/plan/cost_model.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "cohort/pipeline/partition.h"
+
+namespace cohort {
+namespace {
+
+double sum(const std::vector<double>& values, int64_t begin, int64_t end) {
+  return std::accumulate(values.begin() + begin, values.begin() + end, 0.0);
+}
+
+// A ring allreduce of `bytes` over `n` ranks.
+double ring_allreduce_seconds(double bytes, int n, const Link& link) {
+  if (n <= 1) return 0;
+  return 2.0 * (n - 1) / n * bytes / link.bytes_per_second + 2.0 * (n - 1) * link.latency_seconds;
+}
+
+double transfer_seconds(double bytes, const Link& link) {
+  return bytes / link.bytes_per_second + link.latency_seconds;
+}
+
+}  // namespace
+
+double MemberCost::total_parameter_bytes() const {
+  return sum(layer_parameter_bytes, 0, static_cast<int64_t>(layer_parameter_bytes.size()));
+}
+
+double MemberCost::seconds_per_sample() const {
+  return sum(layer_seconds, 0, static_cast<int64_t>(layer_seconds.size()));
+}
+
+bool layout_valid(const MemberCost& member, const Layout& layout, int64_t global_batch) {
+  if (layout.data < 1 || layout.pipeline < 1 || layout.micro_batches < 1) return false;
+  if (global_batch % layout.data != 0) return false;
+  const int64_t replica_batch = global_batch / layout.data;
+  if (layout.pipeline == 1) return layout.micro_batches == 1;
+  return layout.pipeline <= static_cast<int64_t>(member.layer_seconds.size()) &&
+         replica_batch % layout.micro_batches == 0;
+}
+
+StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
+                           const ClusterSpec& cluster, const Link& link, int64_t global_batch) {
+  const int64_t layers = static_cast<int64_t>(member.layer_seconds.size());
+  const double replica_batch = double(global_batch) / layout.data;
+  const Partition cut = layout.pipeline == 1 ? Partition{{0, layers}}
+                                             : balance_costs(member.layer_seconds, layout.pipeline);
+  StepEstimate e;
+  const int m = layout.micro_batches, p = layout.pipeline;
+  const double micro_batch = replica_batch / m;
+  const double held_samples = p == 1 ? replica_batch : std::min(m, p) * micro_batch;
+  double slowest_stage = 0, widest_cut = 0, largest_stage_gradients = 0;
+  for (int s = 0; s < cut.stages(); ++s) {
+    slowest_stage = std::max(slowest_stage, sum(member.layer_seconds, cut.begin(s), cut.end(s)));
+    if (s + 1 < cut.stages())
+      widest_cut = std::max(widest_cut, member.layer_output_bytes.at(cut.end(s) - 1));
+    const double params = sum(member.layer_parameter_bytes, cut.begin(s), cut.end(s));
+    largest_stage_gradients = std::max(largest_stage_gradients, params);
+    const double activations = sum(member.layer_output_bytes, cut.begin(s), cut.end(s));
+    e.memory_bytes = std::max(
+        e.memory_bytes, params * (2 + member.optimizer_state_factor) + activations * held_samples);
+  }
+  const double slots = m + p - 1;
+  e.compute_seconds =
+      (slots * slowest_stage * micro_batch + member.step_overhead_seconds / p) / cluster.speed;
+  if (p > 1)
+    e.pipeline_transfer_seconds = 2 * slots * transfer_seconds(widest_cut * micro_batch, link);
+  e.allreduce_seconds =
+      (1 - cluster.overlap) * ring_allreduce_seconds(largest_stage_gradients, layout.data, link);
+  e.step_seconds = e.compute_seconds + e.pipeline_transfer_seconds + e.allreduce_seconds;
+  return e;
+}
+
+}  // namespace cohort

@@ -1,0 +1,292 @@
+#include "cohort/plan/planner.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <optional>
+
+#include "cohort/error.h"
+
+namespace cohort {
+namespace {
+
+constexpr double kNever = std::numeric_limits<double>::infinity();
+
+struct Choice {
+  Layout layout;
+  double step_seconds = kNever;
+  double memory_bytes = 0;
+};
+
+void check_inputs(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
+                  const PlanOptions& options) {
+  if (members.empty()) throw InputError("the cohort has no members to plan");
+  if (cluster.ranks < 1 || cluster.ranks_per_host < 1 || cluster.speed <= 0)
+    throw InputError(fmt::format(
+        "the cluster needs at least one rank, one rank per host and a positive speed (got ranks "
+        "{}, ranks_per_host {}, speed {})",
+        cluster.ranks, cluster.ranks_per_host, cluster.speed));
+  if (options.global_batch < 1 || options.micro_batches < 1 || options.max_pipeline < 1)
+    throw InputError("the batch, the micro-batches and the pipeline depth must be at least 1");
+  for (const MemberCost& m : members) {
+    const size_t layers = m.layer_seconds.size();
+    if (layers == 0 || m.layer_output_bytes.size() != layers ||
+        m.layer_parameter_bytes.size() != layers)
+      throw InputError(fmt::format(
+          "member '{}': its costs need one time, one output size and one parameter size per "
+          "layer (got {}, {} and {})",
+          m.name, layers, m.layer_output_bytes.size(), m.layer_parameter_bytes.size()));
+  }
+}
+
+bool fits_memory(double bytes, const ClusterSpec& cluster) {
+  return cluster.memory_bytes <= 0 || bytes <= cluster.memory_bytes;
+}
+
+// The most micro-batches up to the option's that split the replica's batch evenly.
+int micro_batches_for(int64_t replica_batch, const PlanOptions& options) {
+  for (int m = options.micro_batches; m > 1; --m)
+    if (replica_batch % m == 0) return m;
+  return 1;
+}
+
+// best[r]: the member's fastest layout on exactly r ranks joined by `link`
+// (index 0 unused; kNever where no layout of r ranks is valid or fits memory).
+std::vector<Choice> best_per_rank_count(const MemberCost& member, const ClusterSpec& cluster,
+                                        const PlanOptions& options, const Link& link) {
+  std::vector<Choice> best(cluster.ranks + 1);
+  for (int r = 1; r <= cluster.ranks; ++r) {
+    for (int p = 1; p <= std::min(r, options.max_pipeline); ++p) {
+      if (r % p != 0) continue;
+      Layout layout{r / p, p, 1};
+      if (options.global_batch % layout.data != 0) continue;
+      if (p > 1)
+        layout.micro_batches = micro_batches_for(options.global_batch / layout.data, options);
+      if (!layout_valid(member, layout, options.global_batch)) continue;
+      const StepEstimate e = estimate_step(member, layout, cluster, link, options.global_batch);
+      if (fits_memory(e.memory_bytes, cluster) && e.step_seconds < best[r].step_seconds)
+        best[r] = Choice{layout, e.step_seconds, e.memory_bytes};
+    }
+  }
+  return best;
+}
+
+// A member's choices on ranks within one host and on ranks across hosts.
+struct MemberChoices {
+  std::vector<Choice> within, across;
+  double fastest = kNever;  // over every rank count: the least step it can have
+};
+
+// Each rank's busy seconds and bytes as members are put on it.
+struct RankLoads {
+  std::vector<double> seconds, bytes;
+  bool fits(int rank, const Choice& c, double target, const ClusterSpec& cluster) const {
+    return seconds[rank] + c.step_seconds <= target &&
+           fits_memory(bytes[rank] + c.memory_bytes, cluster);
+  }
+};
+
+// The r fullest ranks among [first, last) that still take `c` under `target`
+// (fullest first keeps the emptier ranks for members still to come); empty when
+// fewer than r do.
+std::vector<int> fullest_fitting(const RankLoads& loads, const Choice& c, int r, int first,
+                                 int last, double target, const ClusterSpec& cluster) {
+  std::vector<int> fitting;
+  for (int rank = first; rank < last; ++rank)
+    if (loads.fits(rank, c, target, cluster)) fitting.push_back(rank);
+  if (static_cast<int>(fitting.size()) < r) return {};
+  std::stable_sort(fitting.begin(), fitting.end(),
+                   [&](int x, int y) { return loads.seconds[x] > loads.seconds[y]; });
+  fitting.resize(r);
+  std::sort(fitting.begin(), fitting.end());
+  return fitting;
+}
+
+// Ranks for `c` on r ranks within one host: the host whose fitting ranks are fullest.
+std::vector<int> ranks_in_one_host(const RankLoads& loads, const Choice& c, int r, double target,
+                                   const ClusterSpec& cluster) {
+  std::vector<int> chosen;
+  double chosen_load = -1;
+  for (int first = 0; first < cluster.ranks; first += cluster.ranks_per_host) {
+    const int last = std::min(cluster.ranks, first + cluster.ranks_per_host);
+    std::vector<int> ranks = fullest_fitting(loads, c, r, first, last, target, cluster);
+    double load = 0;
+    for (int rank : ranks) load += loads.seconds[rank];
+    if (!ranks.empty() && load > chosen_load) chosen = std::move(ranks), chosen_load = load;
+  }
+  return chosen;
+}
+
+// Every member placed so that no rank is busy longer than `target`, or empty
+// when this greedy cannot: members in decreasing order of their single-rank
+// cost, each on the fewest ranks (within one host where it fits in one) whose
+// loads still take it. Ranks of a member may be shared with others.
+std::vector<MemberPlan> allocate(const std::vector<MemberCost>& members,
+                                 const std::vector<MemberChoices>& choices,
+                                 const std::vector<int>& order, double target,
+                                 const ClusterSpec& cluster) {
+  RankLoads loads{std::vector<double>(cluster.ranks, 0), std::vector<double>(cluster.ranks, 0)};
+  std::vector<MemberPlan> placed(members.size());
+  for (int i : order) {
+    const MemberChoices& mc = choices[i];
+    if (mc.fastest > target) return {};
+    bool done = false;
+    for (int r = 1; r <= cluster.ranks && !done; ++r) {
+      for (const bool within : {true, false}) {
+        const Choice& c = within ? mc.within[r] : mc.across[r];
+        // One host: every choice is a within-host one.
+        const bool one_host = cluster.ranks <= cluster.ranks_per_host;
+        if (c.step_seconds > target || (within && r > cluster.ranks_per_host) ||
+            (!within && one_host))
+          continue;
+        const std::vector<int> ranks =
+            within ? ranks_in_one_host(loads, c, r, target, cluster)
+                   : fullest_fitting(loads, c, r, 0, cluster.ranks, target, cluster);
+        if (ranks.empty()) continue;
+        placed[i] = MemberPlan{members[i].name, c.layout, ranks, false, {}};
+        for (int rank : ranks) {
+          loads.seconds[rank] += c.step_seconds;
+          loads.bytes[rank] += c.memory_bytes;
+        }
+        done = true;
+        break;
+      }
+    }
+    if (!done) return {};
+  }
+  return placed;
+}
+
+}  // namespace
+
+const Link& link_between(const std::vector<int>& ranks, const ClusterSpec& cluster) {
+  if (ranks.empty()) return cluster.within_host;
+  const auto [lo, hi] = std::minmax_element(ranks.begin(), ranks.end());
+  return *lo / cluster.ranks_per_host == *hi / cluster.ranks_per_host ? cluster.within_host
+                                                                      : cluster.between_hosts;
+}
+
+CohortPlan evaluate_plan(const std::vector<MemberCost>& members, std::vector<MemberPlan> placed,
+                         const ClusterSpec& cluster, const PlanOptions& options) {
+  check_inputs(members, cluster, options);
+  CohortPlan plan;
+  plan.rank_seconds.assign(cluster.ranks, 0);
+  std::vector<double> rank_bytes(cluster.ranks, 0);
+  std::vector<int> rank_members(cluster.ranks, 0);
+  for (size_t i = 0; i < placed.size(); ++i) {
+    MemberPlan& p = placed[i];
+    if (static_cast<int>(p.ranks.size()) != p.layout.ranks() ||
+        !layout_valid(members.at(i), p.layout, options.global_batch))
+      throw InputError(fmt::format(
+          "member '{}': layout data {} x pipeline {} on {} ranks cannot "
+          "train a global batch of {}",
+          members[i].name, p.layout.data, p.layout.pipeline, p.ranks.size(), options.global_batch));
+    p.estimate = estimate_step(members[i], p.layout, cluster, link_between(p.ranks, cluster),
+                               options.global_batch);
+    for (int r : p.ranks) {
+      plan.rank_seconds.at(r) += p.estimate.step_seconds;
+      rank_bytes.at(r) += p.estimate.memory_bytes;
+      ++rank_members[r];
+    }
+  }
+  const auto busiest = std::max_element(plan.rank_seconds.begin(), plan.rank_seconds.end());
+  plan.step_seconds = *busiest;
+  const int busiest_rank = static_cast<int>(busiest - plan.rank_seconds.begin());
+  double slowest = -1;
+  for (MemberPlan& p : placed) {
+    for (int r : p.ranks) p.shares_ranks = p.shares_ranks || rank_members[r] > 1;
+    const bool on_busiest =
+        std::find(p.ranks.begin(), p.ranks.end(), busiest_rank) != p.ranks.end();
+    if (on_busiest && p.estimate.step_seconds > slowest) {
+      slowest = p.estimate.step_seconds;
+      plan.bottleneck = p.name;
+    }
+  }
+  plan.peak_memory_bytes = *std::max_element(rank_bytes.begin(), rank_bytes.end());
+  plan.fits = fits_memory(plan.peak_memory_bytes, cluster);
+  plan.members = std::move(placed);
+  return plan;
+}
+
+CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
+                       const PlanOptions& options) {
+  check_inputs(members, cluster, options);
+  std::vector<MemberChoices> choices;
+  std::vector<double> targets;
+  for (const MemberCost& m : members) {
+    MemberChoices mc{best_per_rank_count(m, cluster, options, cluster.within_host),
+                     best_per_rank_count(m, cluster, options, cluster.between_hosts)};
+    for (int r = 1; r <= cluster.ranks; ++r)
+      for (const Choice& c : {mc.within[r], mc.across[r]})
+        if (c.step_seconds != kNever) {
+          mc.fastest = std::min(mc.fastest, c.step_seconds);
+          targets.push_back(c.step_seconds);
+        }
+    if (mc.fastest == kNever)
+      throw InputError(fmt::format(
+          "member '{}' fits no layout on {} ranks of {:.3g} GB: give the ranks more memory, "
+          "the cohort more ranks or the member a smaller batch",
+          m.name, cluster.ranks, cluster.memory_bytes / 1e9));
+    choices.push_back(std::move(mc));
+  }
+  std::vector<int> order(members.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+    return members[x].seconds_per_sample() > members[y].seconds_per_sample();
+  });
+  auto feasible = [&](double target) {
+    return !allocate(members, choices, order, target, cluster).empty();
+  };
+  // Every member on one rank's worth of its single-rank time bounds the answer
+  // from above (when memory allows); the least member time from below.
+  double upper = 0;
+  for (const MemberChoices& mc : choices) upper += mc.within[1].step_seconds;
+  targets.push_back(upper);
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  while (!targets.empty() && targets.back() == kNever) targets.pop_back();
+  // The greedy is close to monotone in the target: search the candidate times
+  // for the least that it meets, then the gap below it by bisection.
+  const auto first_met =
+      std::partition_point(targets.begin(), targets.end(), [&](double t) { return !feasible(t); });
+  std::optional<CohortPlan> best;
+  if (first_met != targets.end()) {
+    double met = *first_met, missed = first_met == targets.begin() ? 0 : *(first_met - 1);
+    for (int i = 0; i < 60 && met - missed > 1e-9 * met; ++i) {
+      const double mid = (met + missed) / 2;
+      (feasible(mid) ? met : missed) = mid;
+    }
+    best =
+        evaluate_plan(members, allocate(members, choices, order, met, cluster), cluster, options);
+  }
+  // Today's placement where it is better still: the greedy is a heuristic.
+  const CohortPlan naive = naive_plan(members, cluster, options);
+  if (naive.fits && (!best || naive.step_seconds < best->step_seconds)) best = naive;
+  if (!best)
+    throw InputError(fmt::format(
+        "the {} members cannot all be placed on {} ranks within their memory: give the cohort "
+        "more ranks or the ranks more memory",
+        members.size(), cluster.ranks));
+  return *best;
+}
+
+CohortPlan naive_plan(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
+                      const PlanOptions& options) {
+  check_inputs(members, cluster, options);
+  const int k = static_cast<int>(members.size());
+  const int share = std::max(1, cluster.ranks / k);
+  std::vector<MemberPlan> placed(members.size());
+  for (int i = 0; i < k; ++i) {
+    int data = share;
+    while (options.global_batch % data != 0) --data;
+    placed[i].name = members[i].name;
+    placed[i].layout = Layout{data, 1, 1};
+    const int first = cluster.ranks >= k ? i * share : i % cluster.ranks;
+    for (int d = 0; d < data; ++d) placed[i].ranks.push_back(first + d);
+  }
+  return evaluate_plan(members, std::move(placed), cluster, options);
+}
+
+}  // namespace cohort

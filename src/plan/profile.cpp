@@ -1,0 +1,67 @@
+#include "cohort/plan/profile.h"
+
+#include <ATen/ops/zeros_like.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "cohort/pipeline/partition.h"
+#include "train/networks/network.h"
+
+namespace cohort {
+namespace {
+
+double tensor_bytes(const at::Tensor& t) { return double(t.numel()) * t.element_size(); }
+
+// Each layer's output bytes per sample and parameter bytes, from one forward.
+void measure_sizes(torch::nn::Sequential& model, at::Tensor x, MemberCost& cost) {
+  torch::NoGradGuard no_grad;
+  const double batch = double(x.size(0));
+  for (const auto& layer : model->children()) {
+    double params = 0;
+    for (const at::Tensor& p : layer->parameters()) params += tensor_bytes(p);
+    cost.layer_parameter_bytes.push_back(params);
+  }
+  for (auto it = model->begin(); it != model->end(); ++it) {
+    x = it->forward(x);
+    cost.layer_output_bytes.push_back(tensor_bytes(x) / batch);
+  }
+}
+
+// The median wall time of the optimiser's step on gradients of ones.
+double time_optimizer_step(Network& net, int repeats) {
+  for (at::Tensor& p : net.parameters) p.mutable_grad() = at::zeros_like(p);
+  std::vector<double> seconds;
+  for (int r = 0; r <= repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    net.optimizer->step();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    if (r > 0) seconds.push_back(took.count());  // the first allocates the state
+  }
+  std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
+  return seconds[seconds.size() / 2];
+}
+
+}  // namespace
+
+double optimizer_state_factor(const NetworkConfig& network) {
+  if (network.optimizer == "adam" || network.optimizer == "adamw") return 2;
+  return network.momentum > 0 ? 1 : 0;
+}
+
+MemberCost profile_member(const Config& config, size_t index, const at::Tensor& sample,
+                          int repeats) {
+  Network net = make_network(config, index);
+  const double batch = double(sample.size(0));
+  MemberCost cost;
+  cost.name = net.config.name;
+  cost.layer_seconds = profile_layer_costs(net.model, sample, repeats);
+  for (double& s : cost.layer_seconds) s /= batch;
+  measure_sizes(net.model, sample, cost);
+  cost.optimizer_state_factor = optimizer_state_factor(net.config);
+  cost.step_overhead_seconds = time_optimizer_step(net, repeats);
+  return cost;
+}
+
+}  // namespace cohort

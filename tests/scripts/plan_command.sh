@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# cohort plan end to end: a mixed cohort profiled on this machine and planned for
+# 2 local ranks and for a described 64-rank cluster; the JSON line must describe
+# a placement that is whole (every member's ranks match its layout, the step is
+# the busiest rank's) and no worse than the naive one; bad input is one line.
+set -uo pipefail
+bin=$1 root=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib/expect.sh"
+py=${COHORT_PYTHON:-python3}
+config="$root/examples/configs/mixed_cohort.toml"
+quick=(--set train.threads=1 --repeats 2)
+
+# check_plan FILE RANKS: the last line's plan is consistent.
+check_plan() {
+  "$py" - "$1" "$2" <<'PY'
+import json, sys
+plan = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+ranks = int(sys.argv[2])
+assert plan["ranks"] == ranks, plan["ranks"]
+busy = [0.0] * ranks
+for m in plan["members"]:
+    assert len(m["ranks"]) == m["data"] * m["pipeline"], m
+    assert all(0 <= r < ranks for r in m["ranks"]), m
+    for r in m["ranks"]:
+        busy[r] += m["step_seconds"]
+assert abs(max(busy) - plan["step_seconds"]) <= 1e-9 * plan["step_seconds"], (busy, plan)
+assert plan["step_seconds"] <= plan["naive_step_seconds"] * (1 + 1e-9), plan
+cnn = [m for m in plan["members"] if m["name"].startswith("cnn")][0]
+assert all(len(cnn["ranks"]) >= len(m["ranks"]) for m in plan["members"]), plan
+print("plan ok:", {m["name"]: (m["data"], m["pipeline"], m["ranks"]) for m in plan["members"]})
+PY
+}
+
+"$bin" plan "$config" --nproc 2 "${quick[@]}" >"$work/local.out" 2>"$work/local.err"
+check "plan for 2 local ranks exits 0" test $? -eq 0
+check "its last line is a consistent plan" check_plan "$work/local.out" 2
+check "it names the bottleneck" grep -q "bottleneck" "$work/local.out"
+
+"$bin" plan "$config" --cluster "$root/examples/clusters/8x8.toml" "${quick[@]}" \
+  >"$work/cluster.out" 2>"$work/cluster.err"
+check "plan for a 64-rank cluster exits 0" test $? -eq 0
+check "its last line is a consistent plan" check_plan "$work/cluster.out" 64
+
+expect 2 "needs --nproc N" -- "$bin" plan "$config"
+expect 2 "no such cluster file" -- "$bin" plan "$config" --cluster "$work/none.toml"
+printf 'ranks = 8\nrank_per_host = 4\n' >"$work/typo.toml"
+expect 2 "typo.toml:2: unknown key 'rank_per_host'" -- "$bin" plan "$config" --cluster "$work/typo.toml"
+printf 'ranks = 8\n[within_host]\ngbytes_per_second = 0\n' >"$work/zero.toml"
+expect 2 "within_host.gbytes_per_second must be positive" -- "$bin" plan "$config" --cluster "$work/zero.toml"
+printf 'ranks_per_host = 4\n' >"$work/noranks.toml"
+expect 2 "needs .ranks = N." -- "$bin" plan "$config" --cluster "$work/noranks.toml"
+printf 'ranks = 2\nmemory_gb = 0.0001\n' >"$work/tiny.toml"
+expect 2 "fits no layout on 2 ranks" -- "$bin" plan "$config" --cluster "$work/tiny.toml" "${quick[@]}"
+finish
