@@ -45,6 +45,8 @@ bool fits_memory(double bytes, const ClusterSpec& cluster) {
   return cluster.memory_bytes <= 0 || bytes <= cluster.memory_bytes;
 }
 
+bool one_host(const ClusterSpec& cluster) { return cluster.ranks <= cluster.ranks_per_host; }
+
 // The most micro-batches up to the option's that split the replica's batch evenly.
 int micro_batches_for(int64_t replica_batch, const PlanOptions& options) {
   for (int m = options.micro_batches; m > 1; --m)
@@ -129,6 +131,7 @@ std::vector<MemberPlan> allocate(const std::vector<MemberCost>& members,
                                  const ClusterSpec& cluster) {
   RankLoads loads{std::vector<double>(cluster.ranks, 0), std::vector<double>(cluster.ranks, 0)};
   std::vector<MemberPlan> placed(members.size());
+  const bool single_host = one_host(cluster);  // then `across` repeats `within`
   for (int i : order) {
     const MemberChoices& mc = choices[i];
     if (mc.fastest > target) return {};
@@ -136,10 +139,8 @@ std::vector<MemberPlan> allocate(const std::vector<MemberCost>& members,
     for (int r = 1; r <= cluster.ranks && !done; ++r) {
       for (const bool within : {true, false}) {
         const Choice& c = within ? mc.within[r] : mc.across[r];
-        // One host: every choice is a within-host one.
-        const bool one_host = cluster.ranks <= cluster.ranks_per_host;
         if (c.step_seconds > target || (within && r > cluster.ranks_per_host) ||
-            (!within && one_host))
+            (!within && single_host))
           continue;
         const std::vector<int> ranks =
             within ? ranks_in_one_host(loads, c, r, target, cluster)
@@ -216,8 +217,12 @@ CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec
   std::vector<MemberChoices> choices;
   std::vector<double> targets;
   for (const MemberCost& m : members) {
-    MemberChoices mc{best_per_rank_count(m, cluster, options, cluster.within_host),
-                     best_per_rank_count(m, cluster, options, cluster.between_hosts)};
+    // On one host every choice is a within-host one: no second pass for the other link.
+    std::vector<Choice> within = best_per_rank_count(m, cluster, options, cluster.within_host);
+    std::vector<Choice> across =
+        one_host(cluster) ? within
+                          : best_per_rank_count(m, cluster, options, cluster.between_hosts);
+    MemberChoices mc{std::move(within), std::move(across)};
     for (int r = 1; r <= cluster.ranks; ++r)
       for (const Choice& c : {mc.within[r], mc.across[r]})
         if (c.step_seconds != kNever) {
