@@ -10,6 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${COHORT_BIN:-$root/build/cohort}
 peer_python=${COHORT_PYTHON:-$root/.venv/bin/python}
 peers=${COHORT_PEERS:-$root/../shared/peers}
+data=${COHORT_DATA:-/usr/share/datasets/fashion-mnist}  # Fashion-MNIST's IDX files
 rounds=${1:-3}
 batch=${2:-256}
 steps=400
@@ -17,12 +18,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 peer() {  # MODEL: the eager PyTorch loop on cuda, samples/s of the steps after 50 warm-up
-  PYTHONPATH=$peers "$peer_python" - "$1" "$batch" "$steps" <<'PY'
+  PYTHONPATH=$peers "$peer_python" - "$1" "$batch" "$steps" "$data" <<'PY'
 import json, sys, time, torch
 import torch.nn.functional as F
-from ddp_fashion import DATA, load, make_model
+from ddp_fashion import load, make_model
 model_name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-x, y = load("train", DATA)
+x, y = load("train", sys.argv[4])
 x, y = x.cuda(), y.cuda()
 x = (x - x.mean()) / x.std()
 torch.manual_seed(0)
@@ -42,7 +43,7 @@ PY
 
 ours() {  # MODEL: cohort train on cuda; its samples/s counts every step
   "$bin" train "$root/examples/configs/mlp.toml" --quiet --out "$work/$1-$RANDOM" \
-    --set network.0.model="$1" --set train.device=cuda --set train.batch_size="$batch" \
+    --set network.0.model="$1" --set train.device=cuda --set train.batch_size="$batch" --set data.path="$data" \
     --set train.max_steps="$steps" --set train.log_every=1000 --set train.checkpoint_every_steps=0 |
     tail -1 | "$peer_python" -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({"runner": "cohort", "model": sys.argv[1], "samples_per_sec": r["samples_per_sec"]}))' "$1"
 }
