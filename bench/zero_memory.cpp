@@ -1,4 +1,4 @@
-// Sharded data parallelism (ZeRO 1 and 2) against DDP: per-rank memory of
+// Sharded data parallelism (ZeRO 1, 2 and 3) against DDP: per-rank memory of
 // parameters, gradients and optimiser state, and throughput, on a wide mlp
 // whose training state (AdamW) is hundreds of megabytes. Run as one rank of a
 // group (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); bench/zero_memory.sh
@@ -29,7 +29,7 @@
 namespace {
 
 struct Settings {
-  std::string mode = "zero2";  // ddp | zero1 | zero2
+  std::string mode = "zero2";  // ddp | zero1 | zero2 | zero3
   std::vector<int64_t> widths = {4096, 4096};
   int64_t steps = 30;
   int64_t warmup = 5;
@@ -50,6 +50,9 @@ struct Trainer {
   std::unique_ptr<cohort::ShardedDataParallel> sharded;
 
   void zero_grad() { sharded ? sharded->zero_grad() : ddp_optimizer->zero_grad(false); }
+  at::Tensor forward(torch::nn::Sequential& net, const at::Tensor& x) {
+    return sharded ? sharded->forward(x) : net->forward(x);
+  }
   void step() {
     if (sharded) {
       sharded->step();
@@ -72,10 +75,10 @@ Trainer make_trainer(const Settings& s, torch::nn::Sequential& net,
     t.ddp_optimizer = adamw(net->parameters(), s.lr);
     return t;
   }
-  if (s.mode != "zero1" && s.mode != "zero2")
-    throw cohort::InputError("zero_memory: --mode is ddp, zero1 or zero2, not " + s.mode);
+  if (s.mode != "zero1" && s.mode != "zero2" && s.mode != "zero3")
+    throw cohort::InputError("zero_memory: --mode is ddp, zero1, zero2 or zero3, not " + s.mode);
   cohort::ShardOptions options;
-  options.stage = s.mode == "zero1" ? 1 : 2;
+  options.stage = s.mode[4] - '0';
   t.sharded = std::make_unique<cohort::ShardedDataParallel>(
       net.ptr(), comm, [&](std::vector<at::Tensor> chunks) { return adamw(chunks, s.lr); },
       options);
@@ -109,7 +112,8 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
     const int64_t slice = ((step % per_epoch) * world + rank) * s.batch;
     const cohort::Batch batch = train->get(perm.narrow(0, slice, s.batch));
     trainer.zero_grad();
-    torch::nn::functional::cross_entropy(net->forward(batch.inputs), batch.targets).backward();
+    torch::nn::functional::cross_entropy(trainer.forward(net, batch.inputs), batch.targets)
+        .backward();
     trainer.step();
   }
   comm->barrier();
@@ -117,8 +121,9 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const cohort::ShardMemory m = trainer.memory(*net);
   // The largest of the ranks': the one that would run out first.
-  at::Tensor worst =
-      at::tensor({m.parameters, m.gradients, m.optimizer, peak_resident_bytes()}, at::kLong);
+  const int64_t gathered = trainer.sharded ? trainer.sharded->peak_gathered_bytes() : 0;
+  at::Tensor worst = at::tensor(
+      {m.parameters, m.gradients, m.optimizer, peak_resident_bytes(), gathered}, at::kLong);
   comm->allreduce(worst, cohort::ReduceOp::Max);
   const auto w = worst.accessor<int64_t, 1>();
   const double mb = 1024.0 * 1024.0;
@@ -134,6 +139,8 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
       {"optimizer_mb", w[2] / mb},
       {"state_mb", (w[0] + w[1] + w[2]) / mb},
       {"peak_rss_mb", w[3] / mb},
+      // Stage 3: the most parameter bytes held whole at once (units gathered).
+      {"gathered_peak_mb", w[4] / mb},
       {"samples_per_sec", static_cast<double>((s.steps - s.warmup) * s.batch * world) / seconds}};
 }
 
@@ -141,8 +148,8 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
 
 int main(int argc, char** argv) {
   Settings s;
-  CLI::App app{"ZeRO 1 and 2 against DDP: memory and throughput (run as one rank of a group)"};
-  app.add_option("--mode", s.mode, "ddp | zero1 | zero2");
+  CLI::App app{"ZeRO 1, 2 and 3 against DDP: memory and throughput (run as one rank of a group)"};
+  app.add_option("--mode", s.mode, "ddp | zero1 | zero2 | zero3");
   app.add_option("--widths", s.widths, "the mlp's hidden widths");
   app.add_option("--steps", s.steps, "steps, warm-up included");
   app.add_option("--warmup", s.warmup, "untimed steps");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ZeRO 1 and 2 against DDP, Cohort and PyTorch (DDP, FSDP2) in the same run:
+# ZeRO 1, 2 and 3 against DDP, Cohort and PyTorch (DDP, FSDP2) in the same run:
 # per-rank memory of parameters, gradients and AdamW state, and samples/s, on
 # an mlp 784-4096-4096-10 (20.0 M parameters: 306 MiB of training state with
 # AdamW), batch 64 per rank, 1 thread per rank, at N = 2 and 4 ranks (4 ranks
@@ -38,7 +38,7 @@ run_peer() {  # world mode
 
 for world in $worlds; do
   for ((round = 0; round < rounds; round++)); do
-    for mode in ddp zero1 zero2; do run_cohort "$world" "$mode"; done
+    for mode in ddp zero1 zero2 zero3; do run_cohort "$world" "$mode"; done
     for mode in ddp fsdp2; do run_peer "$world" "$mode"; done
   done
 done
@@ -62,6 +62,7 @@ for world in sorted({r["world_size"] for r in runs}):
                          "parameters_mb": round(rs[0]["parameters_mb"], 1),
                          "gradients_mb": round(rs[0]["gradients_mb"], 1),
                          "optimizer_mb": round(rs[0]["optimizer_mb"], 1),
-                         "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in rs), 1)}
+                         "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in rs), 1),
+                         "gathered_peak_mb": round(rs[0].get("gathered_peak_mb", 0), 1)}
     print(json.dumps(summary))
 PY

@@ -78,7 +78,7 @@ struct ParallelConfig {
   int64_t local_after = 0;            // local-sgd: synchronous steps first (post-local SGD)
   double bucket_mb = 25.0;            // ddp bucket cap
   // Sharded data parallelism (ZeRO, cohort/zero.h): 0 off, 1 the optimiser
-  // state split among the `data` replicas, 2 the gradients too.
+  // state split among the `data` replicas, 2 the gradients too, 3 the parameters too.
   int64_t shard = 0;
   double shard_unit_mb = 25.0;        // consecutive parameters per collective
   std::string comm_hook = "none";     // none | fp16 | bf16 | powersgd

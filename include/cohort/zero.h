@@ -1,4 +1,4 @@
-// Sharded data parallelism, ZeRO stages 1 and 2 (Rajbhandari et al., "ZeRO:
+// Sharded data parallelism, ZeRO stages 1 to 3 (Rajbhandari et al., "ZeRO:
 // Memory Optimizations Toward Training Trillion Parameter Models", SC 2020).
 // Every rank holds the whole model and computes gradients on its own slice of
 // the batch, as in DistributedDataParallel, but the optimiser state is split:
@@ -9,8 +9,14 @@
 //   stage 2: gradients are averaged by reduce-scatter, so each rank keeps only
 //            its chunk between steps; the whole gradients live from backward
 //            to step() only.
+//   stage 3: parameters are sharded too. The model must be a
+//            torch::nn::Sequential and run through forward() below: units of
+//            consecutive layers are all-gathered just before their forward
+//            (the next unit's gather prefetched) and freed after it, gathered
+//            again when backward reaches them and freed when their gradients
+//            are in. Between steps a rank holds only its chunks.
 //
-// Both compute exactly what one process computes on the union of the ranks'
+// All three compute exactly what one process computes on the union of the ranks'
 // batches (tests/dist/zero_worker.cpp checks it against one), with any
 // element-wise optimiser (SGD, Adam, AdamW, RMSprop, Adagrad, or one of the
 // program's own that updates each element from its own gradient and state).
@@ -24,6 +30,10 @@
 //     loss_on_my_slice().backward();  // backward may run several times: gradients add up
 //     sharded.step();                 // reduce, clip, update my chunks, gather the model
 //   }
+//
+// With stage 3 the loss is computed from sharded.forward(x), and the whole
+// parameters exist only inside it, in backward and under gather_whole():
+//   { auto whole = sharded.gather_whole(); save(model); }  // freed again here
 #pragma once
 
 #include <torch/nn/module.h>
@@ -31,17 +41,23 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "cohort/comm.h"
 #include "cohort/zero/flat_shard_plan.h"
 
+namespace torch::nn {
+class SequentialImpl;
+}  // namespace torch::nn
+
 namespace cohort {
 
 struct ShardOptions {
-  int stage = 1;  // 1 or 2
+  int stage = 1;  // 1, 2 or 3
   // Consecutive parameters are grouped into units of at most this many bytes;
-  // each unit is one collective per step.
+  // each unit is one collective per step (stage 3: per forward and backward,
+  // and a unit is whole layers).
   int64_t unit_cap_bytes = 25 * 1024 * 1024;
   // Above zero: gradients are scaled so that their global L2 norm (over every
   // rank's chunks) is at most this, as torch::nn::utils::clip_grad_norm_ does
@@ -54,14 +70,20 @@ struct ShardOptions {
 
 // Bytes this rank holds, by kind, between steps.
 struct ShardMemory {
-  int64_t parameters = 0;  // the whole model (ZeRO 1 and 2 shard no parameters)
-  int64_t gradients = 0;   // stage 1: the whole model's; stage 2: this rank's chunks
-  int64_t optimizer = 0;   // the optimiser's state for this rank's chunks
+  // The whole model (ZeRO 1 and 2 shard no parameters); stage 3: this rank's
+  // chunks (the units gathered for a moment are gathered_bytes()).
+  int64_t parameters = 0;
+  int64_t gradients = 0;  // stage 1: the whole model's; stages 2 and 3: this rank's chunks
+  int64_t optimizer = 0;  // the optimiser's state for this rank's chunks
 };
 
 // Makes the optimiser that updates this rank's chunks (one tensor per unit).
 using ShardOptimizerFactory =
     std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<at::Tensor> chunks)>;
+
+namespace zero {
+class GatheredUnits;
+}  // namespace zero
 
 class ShardedDataParallel {
  public:
@@ -69,14 +91,44 @@ class ShardedDataParallel {
   // difference), copies rank 0's parameters and buffers to every rank and
   // flattens the trainable parameters into one buffer per unit (they become
   // views into it). Every trainable parameter must have the same type and
-  // device. Collective: every rank constructs it at the same point.
+  // device. Collective: every rank constructs it at the same point. Stage 3
+  // frees the parameters' bytes here: the module runs through forward() and
+  // is whole only under gather_whole() from then on, also after this object
+  // is destroyed.
   ShardedDataParallel(std::shared_ptr<torch::nn::Module> module, CommunicatorPtr comm,
                       const ShardOptimizerFactory& make_optimizer, ShardOptions options = {});
   ~ShardedDataParallel();
   ShardedDataParallel(const ShardedDataParallel&) = delete;
   ShardedDataParallel& operator=(const ShardedDataParallel&) = delete;
 
-  // Zeroes the gradients (stage 1 keeps them, stage 2 drops the whole ones).
+  // Runs the model (a torch::nn::Sequential) on x. Stage 3 gathers each unit
+  // of layers for its forward and, when gradients will flow, arranges its
+  // gathering for backward; stages 1 and 2 run the module as it is.
+  at::Tensor forward(const at::Tensor& x);
+
+  // Stage 3: the whole parameters until the returned guard is destroyed (for
+  // evaluation, checkpoints, comparisons). Collective. Stages 1 and 2 hold
+  // them whole anyway: the guard does nothing.
+  class WholeParameters {
+   public:
+    explicit WholeParameters(zero::GatheredUnits* units);
+    ~WholeParameters();
+    WholeParameters(WholeParameters&& other) noexcept : units_(other.units_) {
+      other.units_ = nullptr;
+    }
+    WholeParameters(const WholeParameters&) = delete;
+    WholeParameters& operator=(const WholeParameters&) = delete;
+    WholeParameters& operator=(WholeParameters&&) = delete;
+    // Leaves the parameters whole when the guard goes (a trainer handing the
+    // trained model back).
+    void keep() { units_ = nullptr; }
+
+   private:
+    zero::GatheredUnits* units_;
+  };
+  [[nodiscard]] WholeParameters gather_whole();
+
+  // Zeroes the gradients (stage 1 keeps them, stages 2 and 3 drop the whole ones).
   void zero_grad();
   // After backward: averages the gradients across ranks, clips them by their
   // global norm, steps the optimiser on this rank's chunks and all-gathers
@@ -101,13 +153,22 @@ class ShardedDataParallel {
   const FlatShardPlan& plan() const { return plan_; }
   int stage() const { return options_.stage; }
   ShardMemory memory() const;
+  // Stage 3: bytes of the units held whole now (none between steps, unless
+  // under gather_whole()), and the most held at once so far. 0 otherwise.
+  int64_t gathered_bytes() const;
+  int64_t peak_gathered_bytes() const;
 
  private:
   // Moves unit u's parameters into one flat buffer and takes this rank's chunk.
   void flatten_unit(size_t u);
+  int64_t unit_cap_numel() const;
   void reduce_gradients();
   double clip_chunks();
   void gather_parameters();
+  // Stage 3's units of layers, the hooks that free them and their gatherer.
+  void shard_parameters_by_layer();
+  void before_unit_backward(size_t u);
+  void on_unit_gradient(size_t u);
 
   std::shared_ptr<torch::nn::Module> module_;
   CommunicatorPtr comm_;
@@ -121,6 +182,10 @@ class ShardedDataParallel {
   std::vector<at::Tensor> chunk_gradients_;  // and of its averaged gradients
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   double last_communication_seconds_ = 0;
+  std::vector<std::shared_ptr<torch::nn::SequentialImpl>> unit_layers_;  // stage 3: per unit
+  std::vector<int64_t> gradients_awaited_;  // stage 3: per unit, until it can be freed
+  std::vector<std::pair<size_t, unsigned>> parameter_hooks_;  // stage 3: parameter, hook
+  std::unique_ptr<zero::GatheredUnits> gathered_;
 };
 
 // The same count for a model trained whole (one process, DDP): its

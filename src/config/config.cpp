@@ -235,7 +235,8 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   r.read("average_every", p.average_every, at_least(1, kManySteps));
   r.read("local_after", p.local_after, at_least(0, kManySteps));
   r.read("bucket_mb", p.bucket_mb, positive(1e6));
-  r.read("shard", p.shard, at_least(0, 3, "0 = off, 1 = optimiser state, 2 = and gradients"));
+  r.read("shard", p.shard,
+         at_least(0, 3, "0 = off, 1 = optimiser state, 2 = and gradients, 3 = and parameters"));
   r.read("shard_unit_mb", p.shard_unit_mb, positive(1e6));
   r.read("comm_hook", p.comm_hook);
   r.read("timeout_seconds", p.timeout_seconds, positive(1e6));
@@ -244,9 +245,6 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   require_choice("parallel.schedule", p.schedule, {"gpipe", "1f1b"});
   require_choice("parallel.partition", p.partition, {"uniform", "params", "time"});
   require_choice("parallel.comm_hook", p.comm_hook, {"none", "fp16", "bf16", "powersgd"});
-  require(p.shard < 3,
-          "parallel.shard = 3 (parameters sharded too) is not built yet; use 1 (optimiser state) "
-          "or 2 (and gradients)");
 }
 
 void read_cooperate(TableReader r, CooperateConfig& c) {

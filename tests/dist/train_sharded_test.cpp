@@ -1,4 +1,4 @@
-// `cohort train` with parallel.shard = 1 and 2 (ZeRO, cohort/zero.h) against
+// `cohort train` with parallel.shard = 1, 2 and 3 (ZeRO, cohort/zero.h) against
 // one process with the whole batch, end to end through the CLI and the
 // launcher; checkpoints written from shards resumed under other layouts, and
 // the other way round.
@@ -16,7 +16,8 @@ using test::TempRunDir;
 
 // AdamW with clipping that acts (the gradients' norm starts near 2), and a
 // unit cap of 10 KiB: the mlp 784-64-32-10 is two units, {fc1.weight} and
-// the rest, both of even size, so at N = 2 each rank holds exactly half.
+// the rest (stage 3, whole layers: fc1 and the rest), all of even size, so
+// at N = 2 each rank holds exactly half.
 std::string layout(int data, int shard, int batch, const std::string& extra) {
   return fmt::format(
       "--nproc {} --set parallel.data={} --set parallel.shard={} --set train.batch_size={} "
@@ -52,24 +53,25 @@ nlohmann::json memory_of(const std::string& run_dir) {
   return nlohmann::json::parse(in).at("state_bytes").at(0);
 }
 
-TEST(TrainSharded, StagesOneAndTwoEqualOneProcessWithTheWholeBatch) {
+TEST(TrainSharded, EveryStageEqualsOneProcessWithTheWholeBatch) {
   TempRunDir single;
   test::train_ok(test::train_mlp(single.path, layout(1, 0, 32, "--set train.max_steps=20")));
   const auto whole = memory_of(single.path);
   struct Case {
     int data, shard, batch;
   };
-  for (const Case c : {Case{2, 1, 16}, Case{2, 2, 16}, Case{4, 2, 8}}) {
+  for (const Case c :
+       {Case{2, 1, 16}, Case{2, 2, 16}, Case{4, 2, 8}, Case{2, 3, 16}, Case{4, 3, 8}}) {
     SCOPED_TRACE(fmt::format("parallel.shard = {} on {} ranks", c.shard, c.data));
     TempRunDir run;
     test::train_ok(
         test::train_mlp(run.path, layout(c.data, c.shard, c.batch, "--set train.max_steps=20")));
     expect_same_state(single.path, run.path);
     const auto mine = memory_of(run.path);
-    // The bytes of rank 0 against the one process's: the whole parameters,
-    // 1/N of AdamW's two moments, and 1/N of the gradients at stage 2; more by
-    // the padding only, under N elements per unit (none at N = 2: both units
-    // are of even size).
+    // The bytes of rank 0 against the one process's: the whole parameters
+    // (1/N at stage 3), 1/N of AdamW's two moments, and 1/N of the gradients
+    // from stage 2; more by the padding only, under N elements per unit (none
+    // at N = 2: the units are of even size).
     const int64_t n = c.data, padding = 2 * (n - 1) * 4;
     auto bytes = [](const nlohmann::json& m, const char* kind) {
       return m.at(kind).get<int64_t>();
@@ -78,10 +80,11 @@ TEST(TrainSharded, StagesOneAndTwoEqualOneProcessWithTheWholeBatch) {
       EXPECT_GE(value, exact) << what;
       EXPECT_LE(value, exact + slack) << what;
     };
-    expect_within(bytes(mine, "parameters"), bytes(whole, "parameters"), padding, "parameters");
+    expect_within((c.shard == 3 ? n : 1) * bytes(mine, "parameters"), bytes(whole, "parameters"),
+                  padding, "parameters");
     expect_within(n * bytes(mine, "optimizer"), bytes(whole, "optimizer"), 2 * padding,
                   "optimiser state");
-    expect_within((c.shard == 2 ? n : 1) * bytes(mine, "gradients"), bytes(whole, "gradients"),
+    expect_within((c.shard >= 2 ? n : 1) * bytes(mine, "gradients"), bytes(whole, "gradients"),
                   padding, "gradients");
   }
 }
@@ -98,6 +101,9 @@ TEST(TrainSharded, CheckpointsResumeUnderAnotherLayout) {
       {{4, 2, 8}, {2, 0, 16}},   // shards of 4 ranks to DDP on 2
       {{4, 2, 8}, {1, 0, 32}},   // to one process
       {{1, 0, 32}, {2, 1, 16}},  // one process's state split among 2 ranks
+      {{4, 3, 8}, {2, 0, 16}},   // parameters sharded on 4 ranks to DDP on 2
+      {{4, 3, 8}, {1, 0, 32}},   // to one process
+      {{2, 0, 16}, {2, 3, 16}},  // DDP's state, parameters and all, sharded
   };
   for (const auto& [from, to] : moves) {
     SCOPED_TRACE(fmt::format("{} ranks, shard {} -> {} ranks, shard {}", from.data, from.shard,
@@ -115,7 +121,6 @@ TEST(TrainSharded, CheckpointsResumeUnderAnotherLayout) {
 
 TEST(TrainSharded, LayoutsItCannotShardAreRefusedBeforeAnyWorkerStarts) {
   const std::pair<std::string, std::string> cases[] = {
-      {layout(2, 3, 16, ""), "parallel.shard = 3 (parameters sharded too) is not built yet"},
       {layout(2, 1, 16, "--set parallel.pipeline=2"), "sharding pipeline stages"},
       {layout(2, 1, 16, "--set parallel.mode=local-sgd"), "parallel.mode = 'local-sgd'"},
   };

@@ -1,12 +1,15 @@
-// ShardedDataParallel (ZeRO 1 and 2) on real processes over Gloo on loopback:
+// ShardedDataParallel (ZeRO 1, 2 and 3) on real processes over Gloo on loopback:
 // N ranks of this binary run zero_worker.cpp's scenario and every rank must
 // exit cleanly; the refusals need only a world of one.
 #include "cohort/zero.h"
 
 #include <gtest/gtest.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/optim/lbfgs.h>
 #include <torch/optim/sgd.h>
+#include <torch/utils.h>
 
 #include <cstdio>
 
@@ -20,7 +23,7 @@ namespace {
 
 class ZeroEquivalence : public ::testing::TestWithParam<int> {};
 
-// Stages 1 and 2, SGD with momentum and AdamW, clipping that acts, one unit
+// Stages 1, 2 and 3, SGD with momentum and AdamW, clipping that acts, one unit
 // and four, one backward per step and two: each against one process stepping
 // on the union of the ranks' batches, and the memory each rank holds.
 TEST_P(ZeroEquivalence, MatchesOneProcessOnTheWholeBatch) {
@@ -52,7 +55,15 @@ TEST(Zero, RefusesWhatItCannotShard) {
   torch::nn::Linear net(4, 2);
   ShardOptions stage3;
   stage3.stage = 3;
-  EXPECT_THROW(ShardedDataParallel(net.ptr(), world, sgd, stage3), InputError);
+  try {  // stage 3 cuts the model at layers
+    ShardedDataParallel(net.ptr(), world, sgd, stage3);
+    ADD_FAILURE() << "stage 3 sharded a model without layers";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("torch::nn::Sequential"), std::string::npos) << e.what();
+  }
+  ShardOptions stage4;
+  stage4.stage = 4;
+  EXPECT_THROW(ShardedDataParallel(net.ptr(), world, sgd, stage4), InputError);
   EXPECT_THROW(ShardedDataParallel(net.ptr(), world,
                                    [](std::vector<at::Tensor> c) {
                                      return std::make_unique<torch::optim::LBFGS>(c);
@@ -90,6 +101,47 @@ TEST(Zero, AWorldOfOneStepsAsOneProcess) {
   }
   EXPECT_TRUE(at::allclose(a->weight, b->weight, 0, 1e-6));
   EXPECT_TRUE(at::allclose(a->bias, b->bias, 0, 1e-6));
+}
+
+// Stage 3 in a world of one: the chunk is the whole unit, but the buffers are
+// still freed between uses and gathered around forward and backward, so the
+// hooks and the storage's coming and going are exercised against plain SGD.
+TEST(Zero, Stage3InAWorldOfOneStepsAsOneProcess) {
+  const auto world = world_of_one();
+  torch::manual_seed(4);
+  auto layers = [] {
+    return torch::nn::Sequential(torch::nn::Linear(5, 7), torch::nn::ReLU(),
+                                 torch::nn::Linear(7, 3));
+  };
+  torch::nn::Sequential a = layers(), b = layers();
+  for (size_t i = 0; i < a->parameters().size(); ++i)
+    b->parameters()[i].set_data(a->parameters()[i].detach().clone());
+  ShardOptions options;
+  options.stage = 3;
+  options.unit_cap_bytes = 4;  // one unit per linear layer
+  ShardedDataParallel sharded(a.ptr(), world, sgd, options);
+  ASSERT_EQ(sharded.plan().units.size(), 2u);
+  EXPECT_EQ(sharded.memory().parameters, (5 * 7 + 7 + 7 * 3 + 3) * 4);  // the chunks alone
+  torch::optim::SGD plain(b->parameters(), torch::optim::SGDOptions(0.1));
+  const at::Tensor x = torch::randn({6, 5});
+  for (int s = 0; s < 3; ++s) {
+    sharded.zero_grad();
+    plain.zero_grad();
+    sharded.forward(x).pow(2).sum().backward();
+    b->forward(x).pow(2).sum().backward();
+    sharded.step();
+    plain.step();
+  }
+  {
+    torch::NoGradGuard no_grad;  // evaluation frees each unit after its forward
+    EXPECT_TRUE(at::allclose(sharded.forward(x), b->forward(x), 0, 1e-5));
+  }
+  EXPECT_EQ(sharded.memory().parameters, (5 * 7 + 7 + 7 * 3 + 3) * 4);
+  EXPECT_EQ(sharded.gathered_bytes(), 0);
+  EXPECT_EQ(sharded.peak_gathered_bytes(), (5 * 7 + 7 + 7 * 3 + 3) * 4);  // both, in forward
+  auto whole = sharded.gather_whole();
+  for (size_t i = 0; i < a->parameters().size(); ++i)
+    EXPECT_TRUE(at::allclose(a->parameters()[i], b->parameters()[i], 0, 1e-6)) << i;
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ using test::max_difference;
 Data make_data(int64_t rows) { return test::teacher_data(rows, kIn, kOut, 7); }
 
 // Parameter sizes 288, 24, 576, 24, 72, 3: with a 512-byte (128-element) cap,
-// units {288} {24} {576} {24, 72, 3}, the last padded at N = 2 and 4.
+// units {288} {24} {576} {24, 72, 3}, the last padded at N = 2 and 4; stage 3
+// cuts whole layers: {288, 24} {576, 24} {72, 3}.
 torch::nn::Sequential make_net(uint64_t seed) {
   torch::manual_seed(seed);
   return torch::nn::Sequential(torch::nn::Linear(kIn, kHidden), torch::nn::Tanh(),
@@ -65,8 +66,9 @@ struct Case {
   }
 };
 
-at::Tensor loss_on(torch::nn::Sequential& net, const Data& d, int64_t begin, int64_t rows) {
-  return torch::nn::functional::cross_entropy(net->forward(d.x.narrow(0, begin, rows)),
+template <typename Model>
+at::Tensor loss_on(Model& net, const Data& d, int64_t begin, int64_t rows) {
+  return torch::nn::functional::cross_entropy(net.forward(d.x.narrow(0, begin, rows)),
                                               d.y.narrow(0, begin, rows));
 }
 
@@ -79,16 +81,24 @@ torch::nn::Sequential train_reference(const Case& c, int world, const Data& data
   for (int64_t s = 0; s < kSteps; ++s) {
     optimizer->zero_grad();
     for (int64_t m = 0; m < c.micro; ++m)
-      (loss_on(net, data, (s * c.micro + m) * rows, rows) / c.micro).backward();
+      (loss_on(*net, data, (s * c.micro + m) * rows, rows) / c.micro).backward();
     norms->push_back(torch::nn::utils::clip_grad_norm_(net->parameters(), kMaxNorm));
     optimizer->step();
   }
   return net;
 }
 
+struct ShardedRun {
+  std::vector<double> norms;
+  ShardMemory memory;  // after the last step
+  FlatShardPlan plan;
+  int64_t most_after_backward = 0;  // stage 3: whole units' bytes after a backward, at most
+  int64_t peak_gathered = 0;        // stage 3: whole units' bytes at once, at most
+};
+
+// The weights each rank ends with (gathered whole for stage 3).
 torch::nn::Sequential train_sharded(const Case& c, const CommunicatorPtr& comm, const Data& data,
-                                    std::vector<double>* norms, ShardMemory* memory,
-                                    FlatShardPlan* plan) {
+                                    ShardedRun* run) {
   const int world = comm->size(), rank = comm->rank();
   auto net = make_net(1 + rank);  // rank 0's weights must reach every rank
   ShardOptions options;
@@ -101,39 +111,62 @@ torch::nn::Sequential train_sharded(const Case& c, const CommunicatorPtr& comm, 
   const int64_t rows = world * kBatch;
   for (int64_t s = 0; s < kSteps; ++s) {
     sharded.zero_grad();
-    for (int64_t m = 0; m < c.micro; ++m)
-      (loss_on(net, data, (s * c.micro + m) * rows + rank * kBatch, kBatch) / c.micro).backward();
-    norms->push_back(sharded.step());
+    for (int64_t m = 0; m < c.micro; ++m) {
+      (loss_on(sharded, data, (s * c.micro + m) * rows + rank * kBatch, kBatch) / c.micro)
+          .backward();
+      run->most_after_backward = std::max(run->most_after_backward, sharded.gathered_bytes());
+    }
+    run->norms.push_back(sharded.step());
   }
-  *memory = sharded.memory();
-  *plan = sharded.plan();
-  return net;
+  run->memory = sharded.memory();
+  run->plan = sharded.plan();
+  run->peak_gathered = sharded.peak_gathered_bytes();
+  auto whole = sharded.gather_whole();
+  auto copy = make_net(0);
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < copy->parameters().size(); ++i)
+    copy->parameters()[i].copy_(net->parameters()[i]);
+  return copy;
 }
 
-// What each rank holds: the whole padded model, its chunks of the optimiser
-// state (SGD: one momentum; AdamW: two moments), and the whole gradients
-// (stage 1) or its chunks (stage 2).
-void expect_memory(const Case& c, const FlatShardPlan& plan, const ShardMemory& m) {
+// What each rank holds: the whole padded model (stage 3: its chunks, also
+// right after each backward), its chunks of the optimiser state (SGD: one
+// momentum; AdamW: two moments), and the whole gradients (stage 1) or its
+// chunks. Stage 3 never holds more than two neighbouring units whole at once
+// (the one running and the one prefetched).
+void expect_memory(const Case& c, const ShardedRun& run) {
+  const FlatShardPlan& plan = run.plan;
+  const ShardMemory& m = run.memory;
   const int64_t chunk_bytes = plan.shard_numel() * 4, whole_bytes = plan.padded_numel() * 4;
-  EXPECT_EQ(m.parameters, whole_bytes);
-  EXPECT_EQ(m.gradients, c.stage == 1 ? whole_bytes : chunk_bytes);
-  EXPECT_EQ(m.optimizer, (c.optim == Optim::AdamW ? 2 : 1) * chunk_bytes);
+  EXPECT_EQ(m.parameters, c.stage == 3 ? chunk_bytes : whole_bytes) << c.name();
+  EXPECT_EQ(m.gradients, c.stage == 1 ? whole_bytes : chunk_bytes) << c.name();
+  EXPECT_EQ(m.optimizer, (c.optim == Optim::AdamW ? 2 : 1) * chunk_bytes) << c.name();
+  if (c.stage != 3) return;
+  EXPECT_EQ(run.most_after_backward, 0) << c.name() << ": units left whole after backward";
+  int64_t two_units = plan.units[0].padded_numel * 4;
+  for (size_t u = 0; u + 1 < plan.units.size(); ++u)
+    two_units =
+        std::max(two_units, (plan.units[u].padded_numel + plan.units[u + 1].padded_numel) * 4);
+  EXPECT_LE(run.peak_gathered, two_units) << c.name();
+  EXPECT_GT(run.peak_gathered, 0) << c.name();
+  if (plan.units.size() > 2) EXPECT_LT(run.peak_gathered, whole_bytes) << c.name();
 }
 
 void scenario_equivalence(const CommunicatorPtr& comm) {
   const int world = comm->size();
-  for (int stage : {1, 2}) {
+  for (int stage : {1, 2, 3}) {
     for (Optim optim : {Optim::SgdMomentum, Optim::AdamW}) {
       for (int64_t cap : {int64_t{25} << 20, int64_t{512}}) {
         for (int64_t micro : {1, 2}) {
           const Case c{stage, optim, cap, micro};
           const Data data = make_data(kSteps * micro * world * kBatch);
-          std::vector<double> ref_norms, norms;
-          ShardMemory memory;
-          FlatShardPlan plan;
-          auto sharded = train_sharded(c, comm, data, &norms, &memory, &plan);
+          std::vector<double> ref_norms;
+          ShardedRun run;
+          auto sharded = train_sharded(c, comm, data, &run);
           auto ref = train_reference(c, world, data, &ref_norms);
           const double diff = max_difference(*sharded, *ref);
+          const auto& norms = run.norms;
+          const auto& plan = run.plan;
           std::printf("%s: max |sharded - one process| = %.3g over %zu units, first norm %.4f\n",
                       c.name().c_str(), diff, plan.units.size(), norms[0]);
           EXPECT_LE(diff, kTolerance) << c.name();
@@ -141,9 +174,9 @@ void scenario_equivalence(const CommunicatorPtr& comm) {
           EXPECT_GT(ref_norms[0], kMaxNorm) << c.name();
           for (size_t s = 0; s < norms.size(); ++s)
             EXPECT_NEAR(norms[s], ref_norms[s], 1e-5 * ref_norms[s]) << c.name() << " step " << s;
-          EXPECT_EQ(plan.units.size(), cap == 512 ? 4u : 1u) << c.name();
+          EXPECT_EQ(plan.units.size(), cap == 512 ? (stage == 3 ? 3u : 4u) : 1u) << c.name();
           expect_same_on_all_ranks(*comm, *sharded);
-          expect_memory(c, plan, memory);
+          expect_memory(c, run);
         }
       }
     }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "cohort/error.h"
 
 namespace cohort {
@@ -84,6 +86,46 @@ TEST(FlatShardPlan, RefusesAnImpossibleWorldOrCap) {
   EXPECT_THROW(plan_flat_shards({10}, 0, 100), InputError);
   EXPECT_THROW(plan_flat_shards({10}, 2, 0), InputError);
   EXPECT_THROW(plan_flat_shards({-1}, 2, 10), InputError);
+}
+
+using Layers = std::vector<std::pair<size_t, size_t>>;
+
+Layers layers_of(const FlatShardPlan& plan) {
+  Layers layers;
+  for (const auto& unit : plan.units) layers.emplace_back(unit.first_layer, unit.end_layer);
+  return layers;
+}
+
+// An mlp as stage 3 sees it: flatten, linear (weight, bias), relu, linear, relu, linear.
+const std::vector<std::vector<int64_t>> kMlp = {{}, {784 * 256, 256}, {}, {256 * 256, 256},
+                                                {}, {256 * 10, 10}};
+
+TEST(LayerShardPlan, UnitsEndAtLayerBoundariesAndCoverEveryLayer) {
+  // A cap below every layer: one unit per parameterised layer; the leading
+  // flatten joins the first, each relu the unit before it.
+  const auto plan = plan_layer_shards(kMlp, 4, 1000);
+  EXPECT_EQ(layers_of(plan), (Layers{{0, 3}, {3, 5}, {5, 6}}));
+  EXPECT_EQ(groups_of(plan), (Groups{{0, 1}, {2, 3}, {4, 5}}));
+  EXPECT_EQ(plan.units[1].offsets, (std::vector<int64_t>{0, 256 * 256}));
+  EXPECT_EQ(plan.units[2].numel, 2570);
+  EXPECT_EQ(plan.units[2].padded_numel, 2572);
+}
+
+TEST(LayerShardPlan, GroupsWholeLayersUpToTheCap) {
+  // The last two linear layers (65792 + 2570) fit a cap of 70000; the first does not.
+  const auto plan = plan_layer_shards(kMlp, 2, 70000);
+  EXPECT_EQ(layers_of(plan), (Layers{{0, 3}, {3, 6}}));
+  EXPECT_EQ(groups_of(plan), (Groups{{0, 1}, {2, 3, 4, 5}}));
+  // A cap above the model: one unit, every layer.
+  EXPECT_EQ(layers_of(plan_layer_shards(kMlp, 2, int64_t{1} << 40)), (Layers{{0, 6}}));
+}
+
+TEST(LayerShardPlan, TrailingLayersWithoutParametersJoinTheLastUnit) {
+  const auto plan = plan_layer_shards({{6}, {}, {4}, {}, {}}, 2, 5);
+  EXPECT_EQ(layers_of(plan), (Layers{{0, 2}, {2, 5}}));
+  EXPECT_TRUE(plan_layer_shards({{}, {}}, 2, 5).units.empty());
+  EXPECT_THROW(plan_layer_shards(kMlp, 0, 5), InputError);
+  EXPECT_THROW(plan_layer_shards({{3, -1}}, 2, 5), InputError);
 }
 
 }  // namespace

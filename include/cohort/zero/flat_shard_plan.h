@@ -19,6 +19,10 @@ struct FlatShardUnit {
   std::vector<int64_t> offsets;
   int64_t numel = 0;         // the parameters' elements
   int64_t padded_numel = 0;  // numel rounded up to a multiple of the world size
+  // Stage 3's units are whole layers of a sequential model: [first_layer,
+  // end_layer). plan_flat_shards leaves both 0.
+  size_t first_layer = 0;
+  size_t end_layer = 0;
 };
 
 struct FlatShardPlan {
@@ -38,5 +42,14 @@ struct FlatShardPlan {
 // world size or the cap is below 1.
 FlatShardPlan plan_flat_shards(const std::vector<int64_t>& parameter_numels, int world_size,
                                int64_t unit_cap_numel);
+
+// Stage 3 gathers a unit's parameters just before its first layer runs and
+// frees them after its last, so units end at layer boundaries: consecutive
+// layers up to `unit_cap_numel` elements, a larger layer alone. Layers
+// without parameters join the unit before them (leading ones the first), so
+// the units cover every layer; a model without parameters has no units.
+// `layer_parameter_numels[l]`: layer l's trainable parameters in order.
+FlatShardPlan plan_layer_shards(const std::vector<std::vector<int64_t>>& layer_parameter_numels,
+                                int world_size, int64_t unit_cap_numel);
 
 }  // namespace cohort

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/optim/lbfgs.h>
 
 #include <chrono>
@@ -7,15 +8,16 @@
 #include "cohort/error.h"
 #include "cohort/zero.h"
 #include "parallel/ddp/model_sync.h"
+#include "parallel/zero/gathered_units.h"
 
 namespace cohort {
 namespace {
 
 void check_options(const ShardOptions& options) {
-  if (options.stage != 1 && options.stage != 2)
+  if (options.stage < 1 || options.stage > 3)
     throw InputError(fmt::format(
-        "ShardedDataParallel: stage {} is not one of 1 (optimiser state sharded) or 2 (and "
-        "gradients)",
+        "ShardedDataParallel: stage {} is not one of 1 (optimiser state sharded), 2 (and "
+        "gradients) or 3 (and parameters)",
         options.stage));
   if (options.unit_cap_bytes < 1)
     throw InputError("ShardedDataParallel: unit_cap_bytes must be 1 or more");
@@ -67,13 +69,14 @@ ShardedDataParallel::ShardedDataParallel(std::shared_ptr<torch::nn::Module> modu
   ddp::broadcast_from(*comm_, state, 0);
   check_uniform(parameters_, names);
 
-  std::vector<int64_t> numels;
-  for (const auto& p : parameters_) numels.push_back(p.numel());
-  const int64_t element_bytes =
-      parameters_.empty() ? 4 : static_cast<int64_t>(parameters_[0].element_size());
-  plan_ = plan_flat_shards(numels, comm_->size(),
-                           std::max<int64_t>(1, options_.unit_cap_bytes / element_bytes));
-  for (size_t u = 0; u < plan_.units.size(); ++u) flatten_unit(u);
+  if (options_.stage == 3) {
+    shard_parameters_by_layer();
+  } else {
+    std::vector<int64_t> numels;
+    for (const auto& p : parameters_) numels.push_back(p.numel());
+    plan_ = plan_flat_shards(numels, comm_->size(), unit_cap_numel());
+    for (size_t u = 0; u < plan_.units.size(); ++u) flatten_unit(u);
+  }
   optimizer_ = make_optimizer(chunks_);
   if (!optimizer_) throw InputError("ShardedDataParallel: the optimiser factory returned null");
   if (dynamic_cast<torch::optim::LBFGS*>(optimizer_.get()))
@@ -82,7 +85,16 @@ ShardedDataParallel::ShardedDataParallel(std::shared_ptr<torch::nn::Module> modu
         "shards; use an element-wise optimiser (sgd, adam, adamw) or DistributedDataParallel");
 }
 
-ShardedDataParallel::~ShardedDataParallel() = default;
+// The hooks call back into this object; the module may outlive it.
+ShardedDataParallel::~ShardedDataParallel() {
+  for (const auto& [p, hook] : parameter_hooks_) parameters_[p].remove_hook(hook);
+}
+
+int64_t ShardedDataParallel::unit_cap_numel() const {
+  const int64_t element_bytes =
+      parameters_.empty() ? 4 : static_cast<int64_t>(parameters_[0].element_size());
+  return std::max<int64_t>(1, options_.unit_cap_bytes / element_bytes);
+}
 
 void ShardedDataParallel::flatten_unit(size_t u) {
   const FlatShardUnit& unit = plan_.units[u];
@@ -103,6 +115,7 @@ void ShardedDataParallel::flatten_unit(size_t u) {
       p.mutable_grad() = flat_grad.narrow(0, unit.offsets[i], p.numel()).view(p.sizes());
   }
   at::Tensor chunk = chunks_of(flat, plan_.world_size)[rank].detach();
+  if (options_.stage == 3) chunk = chunk.clone();  // the buffer's bytes come and go
   at::Tensor chunk_grad =
       flat_grad.defined() ? chunks_of(flat_grad, plan_.world_size)[rank] : at::zeros_like(chunk);
   chunk.mutable_grad() = chunk_grad;
@@ -124,12 +137,16 @@ void ShardedDataParallel::zero_grad() {
 double ShardedDataParallel::step() {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
+  if (gathered_) {  // a forward without backward may have left units whole
+    gathered_->release_all();
+    std::fill(gradients_awaited_.begin(), gradients_awaited_.end(), 0);
+  }
   reduce_gradients();
   const double norm = clip_chunks();
   const auto reduced = Clock::now();
   optimizer_->step();
   const auto stepped = Clock::now();
-  gather_parameters();
+  if (options_.stage < 3) gather_parameters();
   if (options_.broadcast_buffers && !buffers_.empty()) ddp::broadcast_from(*comm_, buffers_, 0);
   last_communication_seconds_ = std::chrono::duration<double>(reduced - start).count() +
                                 std::chrono::duration<double>(Clock::now() - stepped).count();
@@ -207,6 +224,10 @@ void ShardedDataParallel::gather_parameters() {
 ShardMemory ShardedDataParallel::memory() const {
   ShardMemory m;
   for (const auto& flat : flat_parameters_) m.parameters += flat.nbytes();
+  if (gathered_) {
+    m.parameters = 0;
+    for (const auto& chunk : chunks_) m.parameters += chunk.nbytes();
+  }
   if (options_.stage == 1) {
     for (const auto& flat : flat_gradients_) m.gradients += flat.nbytes();
   } else {

@@ -65,9 +65,13 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   std::vector<at::Tensor> logits(nets_.size());
   for (size_t k : owned) {
     const auto start = TraceClock::now();
-    logits[k] = nets_[k].model->forward(batch.inputs);
+    logits[k] = forward(k, batch.inputs);
     trace_span(TraceLane::Compute, "forward", nets_[k].config.name, start, TraceClock::now(), step);
   }
+  // Codistillation's copies are taken from the models' parameters.
+  const auto whole = objective_.refreshes_at(step)
+                         ? gather_whole_parameters()
+                         : std::vector<ShardedDataParallel::WholeParameters>{};
   if (groups_.spread()) {
     const auto start = TraceClock::now();
     if (objective_.needs_peer_logits()) groups_.exchange_logits(logits);
@@ -207,12 +211,24 @@ void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
       {state.at("pbt_loss_sums").get<std::vector<double>>(), state.at("pbt_steps").get<int64_t>()});
 }
 
+at::Tensor ReplicaEngine::forward(size_t k, const at::Tensor& inputs) {
+  return sharded_[k] ? sharded_[k]->forward(inputs) : nets_[k].model->forward(inputs);
+}
+
+std::vector<ShardedDataParallel::WholeParameters> ReplicaEngine::gather_whole_parameters() {
+  std::vector<ShardedDataParallel::WholeParameters> whole;
+  for (size_t k : groups_.owned())
+    if (sharded_[k] && sharded_[k]->stage() == 3) whole.push_back(sharded_[k]->gather_whole());
+  return whole;
+}
+
 void ReplicaEngine::gather_networks() {
   for (size_t k : groups_.owned()) {
     if (!sharded_[k]) continue;
     sharded_[k]->gather_optimizer_state(*nets_[k].optimizer);
     whole_state_gathered_ = true;
   }
+  if (whole_parameters_.empty()) whole_parameters_ = gather_whole_parameters();
   if (local_sgd_) average_replicas(-1);
   groups_.gather_to_leader(nets_);
 }
@@ -228,6 +244,7 @@ bool ReplicaEngine::agree(bool leader_decision) {
 // The whole state is for the checkpoint just written; keeping it would undo
 // the sharding's saving.
 void ReplicaEngine::release_gathered_state() {
+  whole_parameters_.clear();
   if (!whole_state_gathered_) return;
   for (size_t k : groups_.owned())
     if (sharded_[k]) nets_[k].optimizer->state().clear();
@@ -277,6 +294,13 @@ void ReplicaEngine::record_memory(int64_t step) {
          m.optimizer}}.dump());
 }
 
-void ReplicaEngine::finish(RunSummary& summary) { summary.memory = memory(); }
+void ReplicaEngine::finish(RunSummary& summary) {
+  summary.memory = memory();
+  if (whole_parameters_.empty()) whole_parameters_ = gather_whole_parameters();
+}
+
+ReplicaEngine::~ReplicaEngine() {
+  for (auto& whole : whole_parameters_) whole.keep();
+}
 
 }  // namespace cohort

@@ -7,8 +7,10 @@
 // replicas in turn. With parallel.network = G each rank trains only its group's share of
 // the networks and exchanges with the other groups what the method needs
 // (network_groups.h). With parallel.shard the replicas split each network's
-// optimiser state (and gradients) instead (cohort/zero.h); the state is
-// gathered whole into the network's own optimiser only for checkpoints.
+// optimiser state (and gradients, and parameters) instead (cohort/zero.h); the
+// state is gathered whole into the network's own optimiser only for
+// checkpoints, and stage 3's parameters only for evaluation, checkpoints and
+// codistillation's copies.
 #pragma once
 
 #include <memory>
@@ -34,6 +36,8 @@ class ReplicaEngine : public StepEngine {
   // `nets` must already hold their restored state: DDP broadcasts rank 0's weights here.
   ReplicaEngine(const Config& config, const ProcessContext& ctx, std::vector<Network>& nets,
                 MetricsLog& metrics);
+  // Stage 3's networks are left whole: the caller may use them after training.
+  ~ReplicaEngine() override;
 
   StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) override;
   // Local SGD: averages the replicas, so what is evaluated and saved is their
@@ -45,7 +49,8 @@ class ReplicaEngine : public StepEngine {
   // Network groups, local SGD and sharded state gather collectively, so every
   // rank must know when the leader saves.
   bool agree(bool leader_decision) override;
-  // The bytes each of this rank's networks holds (summary.json's memory).
+  // The bytes each of this rank's networks holds (summary.json's memory);
+  // stage 3's parameters are gathered whole for the evaluation that follows.
   void finish(RunSummary& summary) override;
 
  private:
@@ -58,6 +63,8 @@ class ReplicaEngine : public StepEngine {
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
   // Instead of replicas_ with parallel.shard: per network, null as above.
   std::vector<std::unique_ptr<ShardedDataParallel>> sharded_;
+  // Stage 3: the whole parameters, held from gather_networks() to the next step.
+  std::vector<ShardedDataParallel::WholeParameters> whole_parameters_;
   // gather_networks() filled the networks' whole optimisers; the next step empties them.
   bool whole_state_gathered_ = false;
   bool memory_recorded_ = false;
@@ -71,6 +78,11 @@ class ReplicaEngine : public StepEngine {
   StepOutcome step_playing_replicas(const Batch& batch, int64_t step, int64_t total_steps);
   // Backward and the sharded optimiser step of network k.
   void step_sharded(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
+  // Network k's logits: through its ShardedDataParallel when it has one
+  // (stage 3 gathers the parameters layer by layer).
+  at::Tensor forward(size_t k, const at::Tensor& inputs);
+  // Stage 3: the owned networks' whole parameters while the result lives.
+  std::vector<ShardedDataParallel::WholeParameters> gather_whole_parameters();
   void release_gathered_state();
   std::vector<NetworkMemory> memory() const;
   void record_memory(int64_t step);
