@@ -24,10 +24,10 @@ struct TrainConfig {
   double checkpoint_every_seconds = 0;  // 0 = off
   int64_t keep_checkpoints = 3;
   bool checkpoint_on_interrupt = true;  // SIGINT/SIGTERM: save, then exit 128 + signal
-  bool timeline = false;     // Chrome trace of the run
-  bool tensorboard = false;  // TensorBoard event files next to metrics.jsonl
-  std::string device = "cpu";     // cpu | cuda | auto (cohort/device.h)
-  std::string precision = "fp32";  // fp32 | bf16 (autocast)
+  bool timeline = false;                // Chrome trace of the run
+  bool tensorboard = false;             // TensorBoard event files next to metrics.jsonl
+  std::string device = "cpu";           // cpu | cuda | auto (cohort/device.h)
+  std::string precision = "fp32";       // fp32 | bf16 (autocast)
 };
 
 // Where the data comes from (cohort/data.h), and how the trainer walks it.
@@ -58,6 +58,11 @@ struct NetworkConfig {
   // method (no peers, not in the ensemble), reported beside it to show what
   // cooperation changes.
   bool cooperate = true;
+  // This member's own layout (cohort/member_layout.h); absent (0, empty): the
+  // [parallel] mesh every member shares.
+  int64_t data = 0;            // replicas; 0 = parallel.data
+  int64_t pipeline = 0;        // stages; only 1 runs beside other members yet
+  std::vector<int64_t> ranks;  // replica i on ranks[i]; empty = placed in turn
 };
 
 struct ParallelConfig {
@@ -80,8 +85,11 @@ struct ParallelConfig {
   // Sharded data parallelism (ZeRO, cohort/zero.h): 0 off, 1 the optimiser
   // state split among the `data` replicas, 2 the gradients too, 3 the parameters too.
   int64_t shard = 0;
-  double shard_unit_mb = 25.0;        // consecutive parameters per collective
-  std::string comm_hook = "none";     // none | fp16 | bf16 | powersgd
+  double shard_unit_mb = 25.0;     // consecutive parameters per collective
+  std::string comm_hook = "none";  // none | fp16 | bf16 | powersgd
+  // auto: cohort train --nproc N profiles the members and runs the planner's
+  // data-parallel layouts (docs/planner.md); manual: the config's own.
+  std::string plan = "manual";
   double timeout_seconds = 60;
 };
 

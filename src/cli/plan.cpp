@@ -2,21 +2,21 @@
 // config on this machine and prints the layout and ranks the planner chooses
 // for each (plan/planner.h), against the naive layout. The last stdout line is
 // one JSON object.
-#include <ATen/ops/arange.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <unistd.h>
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
+#include "cli/machine_plan.h"
 #include "cohort/config.h"
 #include "cohort/data.h"
 #include "cohort/error.h"
+#include "cohort/member_layout.h"
 #include "cohort/plan/cluster_file.h"
 #include "cohort/plan/planner.h"
-#include "cohort/plan/profile.h"
 #include "train/checks/preflight.h"
 #include "train/process/threads.h"
 
@@ -28,24 +28,11 @@ struct PlanArgs {
   std::vector<std::string> overrides;
   int nproc = 0;
   std::string cluster;
-  // Loopback Gloo on this machine: about 1.5 GB/s for 16 MB allreduces and a
-  // few hundred microseconds for small ones (docs/benchmarks/allreduce.md).
-  double link_gbytes = 1.5;
-  double link_latency_us = 200;
-  double overlap = 0;
+  MachineLink link;
   int repeats = 5;
   int64_t global_batch = 0;  // 0: the config's train.batch_size x parallel.data
+  int max_pipeline = 8;
 };
-
-// This machine: one host of `nproc` ranks, its memory split among them.
-ClusterSpec this_machine(const PlanArgs& args) {
-  ClusterSpec c;
-  c.ranks = c.ranks_per_host = args.nproc;
-  c.within_host = c.between_hosts = Link{args.link_gbytes * 1e9, args.link_latency_us * 1e-6};
-  c.overlap = args.overlap;
-  c.memory_bytes = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / args.nproc;
-  return c;
-}
 
 std::string layout_text(const Layout& l) {
   if (l.pipeline == 1) return fmt::format("data {}", l.data);
@@ -86,30 +73,31 @@ int run_plan(const PlanArgs& args) {
     throw InputError("cohort plan needs --nproc N (the ranks to plan for) or --cluster FILE");
   Config config = load_config(args.config, args.overrides);
   configure_threads(config.train.threads);
-  const Splits splits = load_splits(config.data);
-  config = fit_to_data(config, splits.train->spec());
-  ClusterSpec cluster = args.cluster.empty() ? this_machine(args) : load_cluster(args.cluster);
+  config = fit_to_data(config, load_splits(config.data).train->spec());
+  ClusterSpec cluster =
+      args.cluster.empty() ? this_machine(args.nproc, args.link) : load_cluster(args.cluster);
   if (!args.cluster.empty() && args.nproc > 0) cluster.ranks = args.nproc;
+  // The config's own layouts are checked before the profile's minute is spent.
+  const bool given = uses_member_layouts(config);
+  const auto placed = given ? given_layouts(config, cluster.ranks) : std::vector<MemberPlan>{};
 
-  const int64_t batch = std::min<int64_t>(config.train.batch_size, splits.train->size());
-  const at::Tensor order = at::arange(splits.train->size());
-  const at::Tensor sample = make_batch(*splits.train, order, 0, batch).inputs;
-  std::vector<MemberCost> members;
-  for (size_t i = 0; i < config.networks.size(); ++i) {
-    members.push_back(profile_member(config, i, sample, args.repeats));
-    fmt::print("cohort plan: profiled {}: {:.3f} ms per sample, {:.1f} MB of parameters\n",
-               members.back().name, members.back().seconds_per_sample() * 1e3,
-               members.back().total_parameter_bytes() / 1e6);
-  }
-  PlanOptions options;
-  options.global_batch =
-      args.global_batch > 0 ? args.global_batch : config.train.batch_size * config.parallel.data;
-  if (config.parallel.micro_batches > 1) options.micro_batches = int(config.parallel.micro_batches);
+  const auto members = profile_cohort(config, args.repeats, [](const MemberCost& m) {
+    fmt::print("cohort plan: profiled {}: {:.3f} ms per sample, {:.1f} MB of parameters\n", m.name,
+               m.seconds_per_sample() * 1e3, m.total_parameter_bytes() / 1e6);
+  });
+  PlanOptions options = plan_options(config, args.global_batch);
+  options.max_pipeline = args.max_pipeline;
   const CohortPlan plan = plan_cohort(members, cluster, options);
   const CohortPlan naive = naive_plan(members, cluster, options);
   fmt::print("cohort plan: {} members on {} ranks ({} per host), global batch {}\n", members.size(),
              cluster.ranks, cluster.ranks_per_host, options.global_batch);
   print_plan(plan, naive);
+  std::optional<CohortPlan> own;
+  if (given) {
+    own = evaluate_plan(members, placed, cluster, options);
+    fmt::print("the config's own layouts: {:.2f} ms, bottleneck {}\n", own->step_seconds * 1e3,
+               own->bottleneck);
+  }
   nlohmann::json out{{"ranks", cluster.ranks},
                      {"global_batch", options.global_batch},
                      {"step_seconds", plan.step_seconds},
@@ -119,6 +107,9 @@ int run_plan(const PlanArgs& args) {
                      {"peak_memory_bytes", plan.peak_memory_bytes},
                      {"members", nlohmann::json::array()}};
   for (const MemberPlan& m : plan.members) out["members"].push_back(member_json(m));
+  out["naive_members"] = nlohmann::json::array();
+  for (const MemberPlan& m : naive.members) out["naive_members"].push_back(member_json(m));
+  if (own) out["given_step_seconds"] = own->step_seconds;
   std::cout << out.dump() << std::endl;
   return 0;
 }
@@ -139,13 +130,13 @@ Runner add_plan_command(CLI::App& app) {
                   "A cluster description (TOML: ranks, ranks_per_host, speed, memory_gb, overlap, "
                   "[within_host] and [between_hosts] gbytes_per_second, latency_us) to plan for "
                   "instead of this machine");
-  cmd->add_option("--link-gbps", args->link_gbytes,
+  cmd->add_option("--link-gbps", args->link.gbytes_per_second,
                   "This machine's link between ranks, GB/s (default: loopback Gloo, 1.5)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--link-latency-us", args->link_latency_us,
+  cmd->add_option("--link-latency-us", args->link.latency_us,
                   "This machine's latency per message, microseconds (default 200)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--overlap", args->overlap,
+  cmd->add_option("--overlap", args->link.overlap,
                   "Fraction of the gradient allreduce hidden behind backward (default 0)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--repeats", args->repeats, "Timed runs per layer when profiling (default 5)")
@@ -153,6 +144,10 @@ Runner add_plan_command(CLI::App& app) {
   cmd->add_option("--global-batch", args->global_batch,
                   "Samples per step of each member (default: train.batch_size x parallel.data)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--max-pipeline", args->max_pipeline,
+                  "The deepest pipeline to consider (default 8; 1: data-parallel layouts only, "
+                  "what parallel.plan = auto runs)")
+      ->check(CLI::Range(1, 1024));
   return [args] { return run_plan(*args); };
 }
 

@@ -1,5 +1,6 @@
 // cohort train [CONFIG] [--set k=v]... [--out DIR] [--resume RUN_DIR]
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,13 +10,18 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/machine_plan.h"
 #include "cohort/checkpoint.h"
 #include "cohort/config.h"
+#include "cohort/data.h"
 #include "cohort/error.h"
 #include "cohort/launch.h"
+#include "cohort/member_layout.h"
 #include "cohort/rendezvous.h"
 #include "cohort/trainer.h"
 #include "launch/elastic_plan.h"
+#include "train/checks/preflight.h"
+#include "train/process/threads.h"
 #include "train/record/run_dir.h"
 
 namespace cohort::cli {
@@ -94,7 +100,8 @@ std::string first_difference(const std::string& given, const std::string& saved)
     if (!more_given) a.clear();
     if (!more_saved) b.clear();
     if (!b.empty() && b.front() == '[') section = b + " ";
-    if (a != b) return fmt::format("{}{} in its config.toml, {} in CONFIG and --set", section, b, a);
+    if (a != b)
+      return fmt::format("{}{} in its config.toml, {} in CONFIG and --set", section, b, a);
   }
 }
 
@@ -105,10 +112,10 @@ void require_same_config(const TrainArgs& args, const std::string& run_dir) {
   const std::string given = to_toml(load_config(args.config_path, args.overrides));
   const std::string saved = to_toml(load_config(run_dir + "/config.toml", {}));
   if (given == saved) return;
-  throw InputError(fmt::format(
-      "--auto-resume: {} holds a run of another config ({}): drop CONFIG and "
-      "--set to continue it, or pass --overwrite or another --out to start this one",
-      run_dir, first_difference(given, saved)));
+  throw InputError(
+      fmt::format("--auto-resume: {} holds a run of another config ({}): drop CONFIG and "
+                  "--set to continue it, or pass --overwrite or another --out to start this one",
+                  run_dir, first_difference(given, saved)));
 }
 
 // Under torchrun, mpirun or srun every rank runs this command on its own, so the
@@ -137,12 +144,43 @@ bool restarted_by_torchrun() {
 void check_elastic_plan(const Config& config, const TrainArgs& args) {
   const auto& p = config.parallel;
   if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || p.shard != 0 ||
-      config.cooperate.fused)
+      config.cooperate.fused || uses_member_layouts(config))
     throw InputError(fmt::format(
         "--nproc {}: elastic membership re-forms data-parallel jobs only; set parallel.mode = "
-        "'sync', parallel.network = 1, parallel.pipeline = 1, parallel.shard = 0 and "
-        "cooperate.fused = false, or give --nproc {}",
+        "'sync', parallel.network = 1, parallel.pipeline = 1, parallel.shard = 0, "
+        "cooperate.fused = false and no [[network]] data, pipeline or ranks, or give --nproc {}",
         args.nproc_text, args.nproc));
+}
+
+// parallel.plan = "auto": the launcher profiles the members here, runs the
+// planner for --nproc ranks (data-parallel layouts: pipelined members cannot
+// run beside others yet) and hands the workers each member's data and ranks.
+// The run's config.toml records the chosen layouts, so a resume keeps them.
+void plan_layouts(TrainArgs& args, const std::string& config_path) {
+  if (std::getenv("RANK"))
+    throw InputError(
+        "parallel.plan = 'auto' is planned by cohort train --nproc N before it starts the ranks; "
+        "under torchrun, mpirun or srun run `cohort plan CONFIG --nproc N` and give each "
+        "[[network]] its ranks");
+  Config config = load_config(config_path, args.overrides);
+  configure_threads(config.train.threads);
+  config = fit_to_data(config, load_splits(config.data).train->spec());
+  const bool say = !args.quiet;
+  const auto members = profile_cohort(config, 5, [say](const MemberCost& m) {
+    if (say) fmt::print(stderr, "parallel.plan = auto: profiled {}\n", m.name);
+  });
+  PlanOptions options = plan_options(config);
+  options.max_pipeline = 1;
+  const CohortPlan plan = plan_cohort(members, this_machine(args.nproc, MachineLink{}), options);
+  const AppliedPlan applied = apply_plan(plan);
+  if (say)
+    fmt::print(
+        stderr, "parallel.plan = auto: predicted step {:.2f} ms on {} ranks, bottleneck {}; {}\n",
+        plan.step_seconds * 1e3, applied.ranks, plan.bottleneck, fmt::join(applied.overrides, " "));
+  args.overrides.insert(args.overrides.end(), applied.overrides.begin(), applied.overrides.end());
+  args.overrides.push_back("parallel.plan=manual");
+  args.nproc = args.min_nproc = applied.ranks;
+  args.nproc_text = std::to_string(applied.ranks);
 }
 
 int run_train(TrainArgs args) {
@@ -156,7 +194,7 @@ int run_train(TrainArgs args) {
   if (args.overwrite && (!args.resume.empty() || args.auto_resume)) {
     throw InputError("--overwrite starts a new run: it cannot go with --resume or --auto-resume");
   }
-  const bool launcher = args.nproc > 1 && !std::getenv("RANK");
+  bool launcher = args.nproc > 1 && !std::getenv("RANK");
   require_shared_run_dir(args);
   RunOptions options;
   options.overwrite = args.overwrite;
@@ -183,7 +221,17 @@ int run_train(TrainArgs args) {
     }
   }
   options.progress = !args.quiet;
-  const Config config = load_config(config_path, args.overrides);
+  Config config = load_config(config_path, args.overrides);
+  if (config.parallel.plan == "auto") {
+    if (ranks.elastic())
+      throw InputError(
+          fmt::format("--nproc {}: parallel.plan = 'auto' plans for a fixed number "
+                      "of ranks; give --nproc N",
+                      args.nproc_text));
+    plan_layouts(args, config_path);
+    config = load_config(config_path, args.overrides);
+    launcher = args.nproc > 1 && !std::getenv("RANK");
+  }
   if (launcher) {
     // Bad input is reported once, here, before any worker starts.
     check_training_plan(config, args.nproc);
@@ -228,7 +276,9 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
   cmd->add_option("--nproc", args->nproc_text,
                   "Start this many local ranks under the launcher "
-                  "(parallel.network x data x pipeline; servers + data for async); MIN:MAX: "
+                  "(parallel.network x data x pipeline; servers + data for async; with "
+                  "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
+                  "the ranks to plan for); MIN:MAX: "
                   "elastic, a data-parallel job that loses a rank re-forms on the others (at "
                   "least MIN) and grows back to MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,

@@ -209,6 +209,9 @@ NetworkConfig read_network(const toml::node& node, size_t index) {
                   "-1 = train.seed + the network's index"));
   r.read("init", n.init);
   r.read("cooperate", n.cooperate);
+  r.read("data", n.data, at_least(0, kManyRanks, "0 = parallel.data"));
+  r.read("pipeline", n.pipeline, at_least(0, kManyRanks, "0 = parallel.pipeline"));
+  r.read("ranks", n.ranks, at_least(0, kManyRanks));
   r.finish();
   const auto optimizers = optimizer_names();
   require_choice(prefix + "optimizer", n.optimizer, {optimizers.begin(), optimizers.end()});
@@ -239,12 +242,14 @@ void read_parallel(TableReader r, ParallelConfig& p) {
          at_least(0, 3, "0 = off, 1 = optimiser state, 2 = and gradients, 3 = and parameters"));
   r.read("shard_unit_mb", p.shard_unit_mb, positive(1e6));
   r.read("comm_hook", p.comm_hook);
+  r.read("plan", p.plan);
   r.read("timeout_seconds", p.timeout_seconds, positive(1e6));
   r.finish();
   require_choice("parallel.mode", p.mode, {"sync", "async", "local-sgd"});
   require_choice("parallel.schedule", p.schedule, {"gpipe", "1f1b"});
   require_choice("parallel.partition", p.partition, {"uniform", "params", "time"});
   require_choice("parallel.comm_hook", p.comm_hook, {"none", "fp16", "bf16", "powersgd"});
+  require_choice("parallel.plan", p.plan, {"manual", "auto"});
 }
 
 void read_cooperate(TableReader r, CooperateConfig& c) {

@@ -18,11 +18,16 @@ toml::array array_of(const std::vector<T>& values) {
 }
 
 toml::table data_table(const DataConfig& d) {
-  return toml::table{{"format", d.format},     {"path", d.path},
-                     {"train", d.train},       {"test", d.test},
-                     {"task", d.task},         {"target", d.target},
-                     {"size", array_of(d.image_size)}, {"mean", array_of(d.mean)},
-                     {"std", array_of(d.stddev)}, {"shuffle", d.shuffle}};
+  return toml::table{{"format", d.format},
+                     {"path", d.path},
+                     {"train", d.train},
+                     {"test", d.test},
+                     {"task", d.task},
+                     {"target", d.target},
+                     {"size", array_of(d.image_size)},
+                     {"mean", array_of(d.mean)},
+                     {"std", array_of(d.stddev)},
+                     {"shuffle", d.shuffle}};
 }
 
 }  // namespace
@@ -52,6 +57,11 @@ std::string to_toml(const Config& c) {
                                    {"seed", n.seed},
                                    {"init", n.init},
                                    {"cooperate", n.cooperate}});
+    // A member's own layout only where it has one: absent keys mean the [parallel] mesh.
+    auto& written = *networks.back().as_table();
+    if (n.data) written.insert("data", n.data);
+    if (n.pipeline) written.insert("pipeline", n.pipeline);
+    if (!n.ranks.empty()) written.insert("ranks", array_of(n.ranks));
   }
   const auto& t = c.train;
   const auto& p = c.parallel;
@@ -90,6 +100,7 @@ std::string to_toml(const Config& c) {
                                             {"shard", p.shard},
                                             {"shard_unit_mb", p.shard_unit_mb},
                                             {"comm_hook", p.comm_hook},
+                                            {"plan", p.plan},
                                             {"timeout_seconds", p.timeout_seconds}}},
                    {"cooperate", toml::table{{"method", k.method},
                                              {"alpha", k.alpha},

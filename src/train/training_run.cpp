@@ -173,10 +173,13 @@ TrainingRun::TrainingRun(const Config& given, const RunOptions& options)
   const auto& tc = config_.train;
   check_datasets(config_.data, *splits_.train, *splits_.test);
   for (size_t i = 0; i < nets_.size(); ++i) check_network_accepts(nets_[i], *splits_.train, i);
-  steps_per_epoch_ = samplers_.front().batches_per_epoch(tc.batch_size, true);
+  rows_per_step_ = ctx_.members ? tc.batch_size * config_.parallel.data : tc.batch_size;
+  steps_per_epoch_ = samplers_.front().batches_per_epoch(rows_per_step_, true);
   if (steps_per_epoch_ < 1) {
-    throw InputError(fmt::format("train.batch_size = {} is larger than the {} training samples",
-                                 tc.batch_size, splits_.train->size()));
+    throw InputError(
+        fmt::format("a step's {} samples are more than the {} training samples: "
+                    "lower train.batch_size",
+                    rows_per_step_, splits_.train->size()));
   }
   total_steps_ = steps_per_epoch_ * tc.epochs;
   if (tc.max_steps > 0) total_steps_ = std::min(total_steps_, tc.max_steps);
@@ -235,7 +238,7 @@ std::unique_ptr<StepEngine> TrainingRun::make_engine() {
                                             *metrics_, timeline_step);
   }
   if (config_.cooperate.fused) return std::make_unique<FusedEngine>(config_, ctx_, nets_);
-  return std::make_unique<ReplicaEngine>(config_, ctx_, nets_, *metrics_);
+  return std::make_unique<ReplicaEngine>(config_, ctx_, nets_, *metrics_, rows_per_step_);
 }
 
 void TrainingRun::start() {
@@ -250,7 +253,11 @@ void TrainingRun::start() {
                                  {"world_size", ctx_.world.world_size},
                                  {"wall_seconds", seconds_since(wall_start_)}}
                       .dump());
-  if (ctx_.leader() && options_.progress && (ctx_.stages > 1 || ctx_.network_groups > 1)) {
+  if (ctx_.leader() && options_.progress && ctx_.members) {
+    std::vector<std::string> names;
+    for (const Network& n : nets_) names.push_back(n.config.name);
+    progress_.message(fmt::format("members' layouts: {}", ctx_.members->describe(names)));
+  } else if (ctx_.leader() && options_.progress && (ctx_.stages > 1 || ctx_.network_groups > 1)) {
     const MeshLayout layout = training_mesh(config_.parallel);
     progress_.message(
         fmt::format("placement {}: {}", layout.describe(), describe_placement(layout)));
@@ -283,7 +290,7 @@ at::Tensor TrainingRun::epoch_order() const {
 Batch TrainingRun::next_batch(const at::Tensor& order) {
   fault_point("step", pos_.step);
   step_start_ = Clock::now();
-  const int64_t size = config_.train.batch_size;
+  const int64_t size = rows_per_step_;
   const at::Tensor batch = order.slice(1, pos_.batch * size, (pos_.batch + 1) * size).reshape(-1);
   return place_batch(make_batch(*splits_.train, batch, 0, batch.size(0)), ctx_.placement);
 }
@@ -308,31 +315,41 @@ void TrainingRun::log(const StepOutcome& outcome, const Batch& batch) {
   const auto& tc = config_.train;
   if (pos_.step % tc.log_every == 0 || pos_.step == total_steps_) {
     const StepCosts costs = engine_->take_costs();
+    const int64_t interval_steps = interval_.steps();
     const double seconds = interval_.write(*metrics_, nets_, pos_.step, pos_.epoch, total_steps_,
                                            costs, seconds_since(wall_start_));
     if (compares_ranks_)
-      record_rank_times(seconds - costs.exposed_communication - costs.pipeline_idle);
+      record_rank_times(
+          seconds - costs.exposed_communication - costs.pipeline_idle,
+          double(costs.exchange_bytes) / double(std::max<int64_t>(1, interval_steps)));
   }
   progress_.update(pos_.step, pos_.epoch, outcome.loss[0], interval_.rate(), tc.log_every);
 }
 
 // Collective over the world: every rank logs at the same steps.
-void TrainingRun::record_rank_times(double busy_seconds) {
-  at::Tensor mine = at::full({1}, busy_seconds, at::TensorOptions(at::kDouble));
+void TrainingRun::record_rank_times(double busy_seconds, double exchange_bytes_per_step) {
+  at::Tensor mine =
+      at::tensor(std::vector<double>{busy_seconds, exchange_bytes_per_step}, at::kDouble);
   if (ctx_.placement.device.is_cuda()) mine = mine.to(ctx_.placement.device);  // NCCL's tensors
-  std::vector<double> busy;
-  for (const at::Tensor& t : ctx_.comm->allgather(mine)) busy.push_back(t.item<double>());
+  std::vector<double> busy, exchanged;
+  for (const at::Tensor& t : ctx_.comm->allgather(mine)) {
+    const at::Tensor values = t.cpu();
+    busy.push_back(values[0].item<double>());
+    exchanged.push_back(values[1].item<double>());
+  }
   if (!ctx_.leader()) return;
   const RankTimes times = compare_ranks(std::move(busy));
-  metrics_->write(nlohmann::json{{"kind", "ranks"},
-                                 {"step", pos_.step},
-                                 {"epoch", pos_.epoch},
-                                 {"busy_seconds", times.busy_seconds},
-                                 {"slowest_rank", times.slowest},
-                                 {"slowest_over_others", times.over_others},
-                                 {"straggler", times.straggler},
-                                 {"wall_seconds", seconds_since(wall_start_)}}
-                      .dump());
+  nlohmann::json record{{"kind", "ranks"},
+                        {"step", pos_.step},
+                        {"epoch", pos_.epoch},
+                        {"busy_seconds", times.busy_seconds},
+                        {"slowest_rank", times.slowest},
+                        {"slowest_over_others", times.over_others},
+                        {"straggler", times.straggler},
+                        {"wall_seconds", seconds_since(wall_start_)}};
+  if (std::any_of(exchanged.begin(), exchanged.end(), [](double b) { return b > 0; }))
+    record["exchange_bytes_per_step"] = exchanged;
+  metrics_->write(record.dump());
   if (times.straggler) {
     progress_.message(
         fmt::format("rank {} is straggling: busy {:.1f}x the other ranks' median "

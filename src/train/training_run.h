@@ -64,7 +64,8 @@ class TrainingRun {
   void record_evaluation(const std::string& network, const Evaluation& e);
   // Every rank's busy time over the interval just logged, gathered; the leader
   // names the slowest in metrics.jsonl (a `ranks` record).
-  void record_rank_times(double busy_seconds);
+  // With cooperating networks on several ranks, also each rank's exchange bytes per step.
+  void record_rank_times(double busy_seconds, double exchange_bytes_per_step);
   std::unique_ptr<StepEngine> make_engine();
 
   using Clock = std::chrono::steady_clock;
@@ -78,6 +79,10 @@ class TrainingRun {
   // One per replica this rank plays (ctx_.accumulate; one unless re-formed).
   std::vector<ShardedSampler> samplers_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;
+  // Samples each replica this rank plays reads per step: train.batch_size, or
+  // with members' own layouts the whole global batch (parallel.data x
+  // train.batch_size), which each member splits among its replicas.
+  int64_t rows_per_step_ = 0;
   Position pos_;
   std::string resumed_from_;  // the checkpoint a resume started from
   std::string engine_state_;  // what the engine saved in it (PBT's interval so far)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "cohort/checkpoint.h"
@@ -64,6 +65,28 @@ inline void expect_same_weights(const std::string& a_dir, const std::string& b_d
     const double diff = (pa[i].second - pb[i].second).abs().max().item<double>();
     EXPECT_LT(diff, atol) << pa[i].first;
   }
+}
+
+// Every tensor of every network in the newest checkpoints of two run folders
+// within `atol`, at the same step, and PBT's perturbed hyperparameters equal.
+inline void expect_same_cohort(const std::string& a_dir, const std::string& b_dir, double atol) {
+  const TrainingState a = load_checkpoint(latest_checkpoint(a_dir));
+  const TrainingState b = load_checkpoint(latest_checkpoint(b_dir));
+  ASSERT_EQ(a.step, b.step);
+  ASSERT_EQ(a.networks.size(), b.networks.size());
+  for (size_t n = 0; n < a.networks.size(); ++n) {
+    const auto& ta = a.networks[n].tensors;
+    const auto& tb = b.networks[n].tensors;
+    ASSERT_EQ(ta.size(), tb.size()) << a.networks[n].name;
+    for (size_t i = 0; i < ta.size(); ++i) {
+      ASSERT_EQ(ta[i].first, tb[i].first);
+      const double diff = (ta[i].second - tb[i].second).abs().max().item<double>();
+      EXPECT_LE(diff, atol) << a.networks[n].name << " " << ta[i].first;
+    }
+  }
+  // PBT's perturbed hyperparameters ride in `extra`.
+  EXPECT_EQ(nlohmann::json::parse(a.extra_json)["hyperparameters"],
+            nlohmann::json::parse(b.extra_json)["hyperparameters"]);
 }
 
 // The last line of a run's output: the parent's JSON summary.

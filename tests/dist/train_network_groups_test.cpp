@@ -15,6 +15,7 @@
 namespace cohort {
 namespace {
 
+using test::expect_same_cohort;
 using test::TempRunDir;
 
 // Two or four mlps of different widths (the architectures may differ), 20 steps.
@@ -25,25 +26,6 @@ std::string cohort_command(const std::string& out, int networks, const std::stri
     args +=
         fmt::format("--set network.{0}.model=mlp --set 'network.{0}.widths={1}' ", k, widths[k]);
   return test::train_mlp(out, args + extra);
-}
-
-void expect_same_cohort(const std::string& a_dir, const std::string& b_dir, double atol) {
-  const TrainingState a = load_checkpoint(latest_checkpoint(a_dir));
-  const TrainingState b = load_checkpoint(latest_checkpoint(b_dir));
-  ASSERT_EQ(a.networks.size(), b.networks.size());
-  for (size_t n = 0; n < a.networks.size(); ++n) {
-    const auto& ta = a.networks[n].tensors;
-    const auto& tb = b.networks[n].tensors;
-    ASSERT_EQ(ta.size(), tb.size()) << a.networks[n].name;
-    for (size_t i = 0; i < ta.size(); ++i) {
-      ASSERT_EQ(ta[i].first, tb[i].first);
-      const double diff = (ta[i].second - tb[i].second).abs().max().item<double>();
-      EXPECT_LE(diff, atol) << a.networks[n].name << " " << ta[i].first;
-    }
-  }
-  // PBT's perturbed hyperparameters ride in `extra`.
-  EXPECT_EQ(nlohmann::json::parse(a.extra_json)["hyperparameters"],
-            nlohmann::json::parse(b.extra_json)["hyperparameters"]);
 }
 
 struct Case {

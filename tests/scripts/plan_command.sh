@@ -53,4 +53,17 @@ printf 'ranks_per_host = 4\n' >"$work/noranks.toml"
 expect 2 "needs .ranks = N." -- "$bin" plan "$config" --cluster "$work/noranks.toml"
 printf 'ranks = 2\nmemory_gb = 0.0001\n' >"$work/tiny.toml"
 expect 2 "fits no layout on 2 ranks" -- "$bin" plan "$config" --cluster "$work/tiny.toml" "${quick[@]}"
+
+# A config with its members' own layouts: their predicted step beside the plan;
+# data-parallel plans only with --max-pipeline 1.
+members="$root/examples/configs/member_layouts.toml"
+"$bin" plan "$members" --nproc 3 --max-pipeline 1 "${quick[@]}" >"$work/given.out" 2>"$work/given.err"
+check "plan of a config with its own layouts exits 0" test $? -eq 0
+check "its last line is a consistent plan" check_plan "$work/given.out" 3
+check "it predicts the config's own layouts" "$py" -c '
+import json, sys
+p = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert p["given_step_seconds"] > 0, p
+assert all(m["pipeline"] == 1 for m in p["members"]), p' "$work/given.out"
+expect 2 "rank 3 of 4 trains no network" -- "$bin" plan "$members" --nproc 4
 finish

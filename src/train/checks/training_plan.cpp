@@ -2,6 +2,7 @@
 
 #include "cohort/error.h"
 #include "cohort/fused.h"
+#include "cohort/member_layout.h"
 #include "cohort/models.h"
 #include "cohort/trainer.h"
 #include "registry/lookup.h"
@@ -204,6 +205,27 @@ void check_sharded_plan(const Config& config) {
   }
 }
 
+// Members with their own layouts (cohort/member_layout.h) replace the shared
+// mesh: synchronous replicas of whole networks, placed on the world's ranks.
+void check_member_layouts(const Config& config, int world_size) {
+  const auto& p = config.parallel;
+  if (p.mode != "sync")
+    throw InputError(fmt::format(
+        "[[network]] data, pipeline or ranks give members their own synchronous replicas; "
+        "parallel.mode = '{}' is not built for them: set parallel.mode = 'sync'",
+        p.mode));
+  if (p.network != 1 || p.pipeline != 1)
+    throw InputError(fmt::format(
+        "[[network]] data, pipeline or ranks place every member themselves; parallel.network = "
+        "{} and parallel.pipeline = {} would place them too: set both to 1",
+        p.network, p.pipeline));
+  if (config.cooperate.fused)
+    throw InputError(
+        "[[network]] data, pipeline or ranks place members on their own ranks, but "
+        "cooperate.fused = true trains them as one model: remove one of the two");
+  place_members(config, world_size);
+}
+
 }  // namespace
 
 void check_training_plan(const Config& config, int world_size) {
@@ -214,6 +236,11 @@ void check_training_plan(const Config& config, int world_size) {
         fmt::format("cooperate.method = '{}' needs at least two [[network]] entries", method));
   }
   check_controls(config);
+  if (uses_member_layouts(config)) {
+    check_member_layouts(config, world_size);
+    check_sharded_plan(config);
+    return;
+  }
   check_network_groups(config);
   check_sharded_plan(config);
   const auto& p = config.parallel;

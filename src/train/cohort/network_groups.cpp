@@ -24,23 +24,32 @@ std::vector<size_t> NetworkShare::owned_by(int group) const {
   return out;
 }
 
-NetworkGroups::NetworkGroups(NetworkShare share, int group, int data_rank, CommunicatorPtr peers)
+NetworkGroups::NetworkGroups(NetworkShare share, int group, int data_rank, CommunicatorPtr peers,
+                             CommunicatorPtr replicas)
     : share_(share),
       group_(group),
       data_rank_(data_rank),
       peers_(std::move(peers)),
+      replicas_(std::move(replicas)),
       owned_(share.owned_by(group)) {}
 
-void NetworkGroups::exchange_logits(std::vector<at::Tensor>& logits) {
-  if (!spread()) return;
+std::vector<at::Tensor> NetworkGroups::peer_logits(const std::vector<at::Tensor>& logits) {
+  std::vector<at::Tensor> peers(logits.size());
   std::vector<at::Tensor> mine;
-  for (size_t k : owned_) mine.push_back(logits[k].detach());
-  const auto all = peers_->allgather(at::stack(mine).contiguous());
+  for (size_t k : owned_) {
+    peers[k] = logits[k].detach();
+    mine.push_back(peers[k]);
+  }
+  if (!spread()) return peers;
+  const at::Tensor packed = at::stack(mine).contiguous();
+  bytes_sent_ += int64_t(packed.nbytes()) * (share_.groups - 1);  // to each other group
+  const auto all = peers_->allgather(packed);
   for (int g = 0; g < share_.groups; ++g) {
     if (g == group_) continue;
     const auto networks = share_.owned_by(g);
-    for (size_t i = 0; i < networks.size(); ++i) logits[networks[i]] = all[size_t(g)][int64_t(i)];
+    for (size_t i = 0; i < networks.size(); ++i) peers[networks[i]] = all[size_t(g)][int64_t(i)];
   }
+  return peers;
 }
 
 void NetworkGroups::exchange_outcome(std::vector<double>& losses, std::vector<double>& accuracy) {
@@ -67,6 +76,7 @@ void NetworkGroups::refresh_copies(std::vector<Network>& nets) {
   // every rank knows each one's packed size from its own copy.
   for (size_t k = 0; k < nets.size(); ++k) {
     at::Tensor packed = pack_state(*nets[k].model);
+    if (owns(k)) bytes_sent_ += int64_t(packed.nbytes()) * (share_.groups - 1);
     peers_->broadcast(packed, share_.owner(k));
     if (!owns(k)) unpack_state(packed, *nets[k].model);
   }

@@ -2,15 +2,9 @@
 // are split along the mesh's "network" dimension into G groups and group g
 // trains networks [g*K/G, (g+1)*K/G); along "data" each group replicates them.
 // Ranks of one data coordinate see the same batches, so cooperating networks
-// see the same samples in the same order wherever they live.
-//
-// Every rank still holds all K networks (same seeds, same checkpoint): the ones
-// it does not train are copies that the exchanges below keep exactly as fresh as
-// the cooperative method needs, and no fresher:
-//   mutual learning   every network's logits on the batch, every step (allgather)
-//   codistillation   the weights, when the stale copies are refreshed (broadcasts)
-//   PBT              an exploited member takes its parent's state (point to point)
-//   evaluation/save  the leader takes every network's state (point to point)
+// see the same samples in the same order wherever they live; they exchange
+// (network_exchange.h) with the ranks of their data coordinate in the other
+// groups: logits by allgather, weights by broadcasts, states point to point.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -18,6 +12,7 @@
 #include <vector>
 
 #include "cohort/comm.h"
+#include "train/cohort/network_exchange.h"
 #include "train/networks/network.h"
 
 namespace cohort {
@@ -32,35 +27,31 @@ struct NetworkShare {
   std::vector<size_t> owned_by(int group) const;
 };
 
-class NetworkGroups {
+class NetworkGroups : public NetworkExchange {
  public:
   // `peers`: the ranks of this data coordinate along "network" (one per group,
-  // ordered by group); null when there is one group.
-  NetworkGroups(NetworkShare share, int group, int data_rank, CommunicatorPtr peers);
+  // ordered by group); null when there is one group. `replicas`: this group's
+  // replicas of this stage (null: one).
+  NetworkGroups(NetworkShare share, int group, int data_rank, CommunicatorPtr peers,
+                CommunicatorPtr replicas);
 
-  bool spread() const { return share_.groups > 1; }
-  const std::vector<size_t>& owned() const { return owned_; }
+  bool spread() const override { return share_.groups > 1; }
+  const std::vector<size_t>& owned() const override { return owned_; }
   bool owns(size_t network) const { return share_.owner(network) == group_; }
+  CommunicatorPtr replica_group(size_t) const override { return replicas_; }
 
-  // Mutual learning: `logits` holds this group's networks' logits on the batch
-  // (others undefined); fills in every other network's, detached.
-  void exchange_logits(std::vector<at::Tensor>& logits);
-  // Every network's loss and accuracy on the step, from the groups that trained them.
-  void exchange_outcome(std::vector<double>& losses, std::vector<double>& accuracy);
-  // Codistillation: every copy takes its network's current weights and buffers.
-  void refresh_copies(std::vector<Network>& nets);
-  // PBT's exploit across groups: `member` becomes its parent's copy (weights,
-  // buffers, optimiser state) wherever the two are trained.
-  void copy_network(std::vector<Network>& nets, size_t member, size_t parent);
-  // Collective over all groups: the leader's copies become the trained networks,
-  // optimiser state included, before it evaluates or saves them.
-  void gather_to_leader(std::vector<Network>& nets);
+  std::vector<at::Tensor> peer_logits(const std::vector<at::Tensor>& logits) override;
+  void exchange_outcome(std::vector<double>& losses, std::vector<double>& accuracy) override;
+  void refresh_copies(std::vector<Network>& nets) override;
+  void copy_network(std::vector<Network>& nets, size_t member, size_t parent) override;
+  void gather_to_leader(std::vector<Network>& nets) override;
 
  private:
   NetworkShare share_;
   int group_;
   int data_rank_;
   CommunicatorPtr peers_;
+  CommunicatorPtr replicas_;
   std::vector<size_t> owned_;
 };
 

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cohort/optim.h"
+#include "train/cohort/member_exchange.h"
+#include "train/cohort/network_groups.h"
 #include "train/engines/comm_hook_choice.h"
 
 namespace cohort {
@@ -29,63 +31,106 @@ std::unique_ptr<ShardedDataParallel> make_sharded(const Config& config, Network&
   return sharded;
 }
 
+std::unique_ptr<NetworkExchange> make_exchange(const ProcessContext& ctx, size_t networks,
+                                               int64_t batch_rows) {
+  if (ctx.members)
+    return std::make_unique<MemberExchange>(ctx.members, ctx.world.rank, ctx.comm,
+                                            ctx.member_groups, batch_rows, ctx.placement.device);
+  return std::make_unique<NetworkGroups>(NetworkShare{ctx.network_groups, networks},
+                                         ctx.network_group, ctx.data_rank, ctx.network_peers(),
+                                         ctx.data_group());
+}
+
+at::Tensor rows_of(const at::Tensor& t, const at::Tensor& rows) {
+  return rows.defined() ? t.index_select(0, rows) : t;
+}
+
 }  // namespace
 
 ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
-                             std::vector<Network>& nets, MetricsLog& metrics)
+                             std::vector<Network>& nets, MetricsLog& metrics, int64_t batch_rows)
     : nets_(nets),
       metrics_(metrics),
       objective_(config.cooperate, parse_task(config.data.task), models_of(nets), cooperating(nets),
                  specs_of(nets)),
       population_(config.cooperate, config.train.seed),
-      groups_(NetworkShare{ctx.network_groups, nets.size()}, ctx.network_group, ctx.data_rank,
-              ctx.network_peers()),
+      exchange_(make_exchange(ctx, nets.size(), batch_rows)),
       replicas_(nets.size()),
       sharded_(nets.size()),
       world_(ctx.comm),
-      replica_group_(ctx.data_group()),
+      member_layouts_(ctx.members != nullptr),
       replicas_played_(ctx.accumulate) {
   if (config.parallel.mode == "local-sgd")
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
-  if (!replica_group_) return;
-  for (size_t k : groups_.owned()) {
+  for (size_t k : exchange_->owned()) {
+    const CommunicatorPtr group = exchange_->replica_group(k);
+    if (!group) continue;
     if (config.parallel.shard > 0) {
-      sharded_[k] = make_sharded(config, nets_[k], replica_group_);
+      sharded_[k] = make_sharded(config, nets_[k], group);
       continue;
     }
-    replicas_[k] = std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), replica_group_,
-                                                             ddp_options(config));
+    replicas_[k] =
+        std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), group, ddp_options(config));
   }
+}
+
+bool ReplicaEngine::replicated(size_t k) const {
+  const CommunicatorPtr group = exchange_->replica_group(k);
+  return group && group->size() > 1;
+}
+
+// One objective call per set of networks that train on the same rows; the
+// peers' logits are cut to those rows.
+std::vector<at::Tensor> ReplicaEngine::owned_losses(int64_t step, const Batch& batch,
+                                                    const std::vector<at::Tensor>& logits,
+                                                    const std::vector<at::Tensor>& peers) {
+  std::vector<at::Tensor> losses(nets_.size());
+  for (const std::vector<size_t>& group : exchange_->row_groups()) {
+    const at::Tensor rows = exchange_->rows(group.front());
+    std::vector<at::Tensor> seen(nets_.size());
+    for (size_t j = 0; j < nets_.size(); ++j) {
+      if (std::find(group.begin(), group.end(), j) != group.end())
+        seen[j] = logits[j];
+      else if (j < peers.size() && peers[j].defined())
+        seen[j] = rows_of(peers[j], rows);
+    }
+    const auto mine = objective_.losses(step, rows_of(batch.inputs, rows), seen,
+                                        rows_of(batch.targets, rows), &group);
+    for (size_t k : group) losses[k] = mine[k];
+  }
+  return losses;
 }
 
 StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
   if (replicas_played_ > 1) return step_playing_replicas(batch, step, total_steps);
   release_gathered_state();
-  const std::vector<size_t>& owned = groups_.owned();
+  const std::vector<size_t>& owned = exchange_->owned();
   std::vector<at::Tensor> logits(nets_.size());
   for (size_t k : owned) {
     const auto start = TraceClock::now();
-    logits[k] = forward(k, batch.inputs);
+    logits[k] = forward(k, rows_of(batch.inputs, exchange_->rows(k)));
     trace_span(TraceLane::Compute, "forward", nets_[k].config.name, start, TraceClock::now(), step);
   }
   // Codistillation's copies are taken from the models' parameters.
   const auto whole = objective_.refreshes_at(step)
                          ? gather_whole_parameters()
                          : std::vector<ShardedDataParallel::WholeParameters>{};
-  if (groups_.spread()) {
+  std::vector<at::Tensor> peers;
+  if (exchange_->spread()) {
     const auto start = TraceClock::now();
-    if (objective_.needs_peer_logits()) groups_.exchange_logits(logits);
-    if (objective_.refreshes_at(step)) groups_.refresh_copies(nets_);
+    if (objective_.needs_peer_logits()) peers = exchange_->peer_logits(logits);
+    if (objective_.refreshes_at(step)) exchange_->refresh_copies(nets_);
     account_blocking_communication("exchange", "networks", start, TraceClock::now(), step);
   }
   const auto objective_start = TraceClock::now();
-  const auto losses = objective_.losses(step, batch.inputs, logits, batch.targets, &owned);
+  const auto losses = owned_losses(step, batch, logits, peers);
   trace_span(TraceLane::Compute, "loss", "", objective_start, TraceClock::now(), step);
   StepOutcome outcome;
   outcome.loss.assign(nets_.size(), 0.0);
   outcome.accuracy.assign(nets_.size(), 0.0);
   for (size_t k : owned) {
-    outcome.accuracy[k] = batch_accuracy(objective_.task(), logits[k], batch.targets);
+    outcome.accuracy[k] =
+        batch_accuracy(objective_.task(), logits[k], rows_of(batch.targets, exchange_->rows(k)));
   }
   for (size_t k : owned) {
     auto& n = nets_[k];
@@ -118,10 +163,11 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   }
   if (!memory_recorded_) record_memory(step);
   if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
-  groups_.exchange_outcome(outcome.loss, outcome.accuracy);
+  exchange_->exchange_outcome(outcome.loss, outcome.accuracy);
   population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
-    groups_.copy_network(nets_, member, parent);
+    exchange_->copy_network(nets_, member, parent);
   });
+  costs_.exchange_bytes += exchange_->take_bytes_sent();
   return outcome;
 }
 
@@ -135,7 +181,7 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
 // synchronous, so none of step()'s exchanges apply.
 StepOutcome ReplicaEngine::step_playing_replicas(const Batch& batch, int64_t step,
                                                  int64_t total_steps) {
-  const std::vector<size_t>& owned = groups_.owned();
+  const std::vector<size_t>& owned = exchange_->owned();
   const auto inputs = batch.inputs.chunk(replicas_played_);
   const auto targets = batch.targets.chunk(replicas_played_);
   StepOutcome outcome;
@@ -186,15 +232,15 @@ StepOutcome ReplicaEngine::step_playing_replicas(const Batch& batch, int64_t ste
                step);
   }
   population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
-    groups_.copy_network(nets_, member, parent);
+    exchange_->copy_network(nets_, member, parent);
   });
   return outcome;
 }
 
 void ReplicaEngine::average_replicas(int64_t step) {
-  if (!replica_group_) return;
   const auto start = TraceClock::now();
-  for (size_t k : groups_.owned()) average_parameters(*nets_[k].model, *replica_group_);
+  for (size_t k : exchange_->owned())
+    if (replicated(k)) average_parameters(*nets_[k].model, *exchange_->replica_group(k));
   account_blocking_communication("average replicas", "", start, TraceClock::now(), step);
 }
 
@@ -217,27 +263,27 @@ at::Tensor ReplicaEngine::forward(size_t k, const at::Tensor& inputs) {
 
 std::vector<ShardedDataParallel::WholeParameters> ReplicaEngine::gather_whole_parameters() {
   std::vector<ShardedDataParallel::WholeParameters> whole;
-  for (size_t k : groups_.owned())
+  for (size_t k : exchange_->owned())
     if (sharded_[k] && sharded_[k]->stage() == 3) whole.push_back(sharded_[k]->gather_whole());
   return whole;
 }
 
 void ReplicaEngine::gather_networks() {
-  for (size_t k : groups_.owned()) {
+  for (size_t k : exchange_->owned()) {
     if (!sharded_[k]) continue;
     sharded_[k]->gather_optimizer_state(*nets_[k].optimizer);
     whole_state_gathered_ = true;
   }
   if (whole_parameters_.empty()) whole_parameters_ = gather_whole_parameters();
   if (local_sgd_) average_replicas(-1);
-  groups_.gather_to_leader(nets_);
+  exchange_->gather_to_leader(nets_);
 }
 
 bool ReplicaEngine::agree(bool leader_decision) {
   const bool sharded =
-      replica_group_ && replica_group_->size() > 1 &&
       std::any_of(sharded_.begin(), sharded_.end(), [](const auto& s) { return s != nullptr; });
-  if (!world_ || (!local_sgd_ && !groups_.spread() && !sharded)) return leader_decision;
+  if (!world_ || (!local_sgd_ && !exchange_->spread() && !sharded && !member_layouts_))
+    return leader_decision;
   return broadcast_decision(*world_, leader_decision);
 }
 
@@ -246,7 +292,7 @@ bool ReplicaEngine::agree(bool leader_decision) {
 void ReplicaEngine::release_gathered_state() {
   whole_parameters_.clear();
   if (!whole_state_gathered_) return;
-  for (size_t k : groups_.owned())
+  for (size_t k : exchange_->owned())
     if (sharded_[k]) nets_[k].optimizer->state().clear();
   whole_state_gathered_ = false;
 }
@@ -271,7 +317,7 @@ void ReplicaEngine::step_sharded(size_t k, const at::Tensor& loss, int64_t step,
 
 std::vector<NetworkMemory> ReplicaEngine::memory() const {
   std::vector<NetworkMemory> held;
-  for (size_t k : groups_.owned()) {
+  for (size_t k : exchange_->owned()) {
     const Network& n = nets_[k];
     const ShardMemory s =
         sharded_[k] ? sharded_[k]->memory() : whole_model_memory(n.parameters, *n.optimizer);

@@ -6,7 +6,9 @@
 // steps. A rank of an elastic job re-formed on fewer ranks plays several
 // replicas in turn. With parallel.network = G each rank trains only its group's share of
 // the networks and exchanges with the other groups what the method needs
-// (network_groups.h). With parallel.shard the replicas split each network's
+// (network_groups.h); with members' own layouts each rank trains the members
+// placed on it, each on its replica's rows of the global batch
+// (member_exchange.h). With parallel.shard the replicas split each network's
 // optimiser state (and gradients, and parameters) instead (cohort/zero.h); the
 // state is gathered whole into the network's own optimiser only for
 // checkpoints, and stage 3's parameters only for evaluation, checkpoints and
@@ -22,7 +24,7 @@
 #include "cohort/local_sgd.h"
 #include "cohort/metrics.h"
 #include "cohort/zero.h"
-#include "train/cohort/network_groups.h"
+#include "train/cohort/network_exchange.h"
 #include "train/cohort/objective.h"
 #include "train/cohort/population.h"
 #include "train/engines/step_engine.h"
@@ -34,8 +36,9 @@ namespace cohort {
 class ReplicaEngine : public StepEngine {
  public:
   // `nets` must already hold their restored state: DDP broadcasts rank 0's weights here.
+  // `batch_rows`: the rows of every batch step() is given.
   ReplicaEngine(const Config& config, const ProcessContext& ctx, std::vector<Network>& nets,
-                MetricsLog& metrics);
+                MetricsLog& metrics, int64_t batch_rows);
   // Stage 3's networks are left whole: the caller may use them after training.
   ~ReplicaEngine() override;
 
@@ -58,8 +61,9 @@ class ReplicaEngine : public StepEngine {
   MetricsLog& metrics_;
   Objective objective_;
   PopulationSchedule population_;
-  NetworkGroups groups_;
-  // Per network; null for networks trained by another group, or with one replica.
+  // Where the networks train: network groups on the mesh, or members' own layouts.
+  std::unique_ptr<NetworkExchange> exchange_;
+  // Per network; null for networks trained on other ranks, or with one replica.
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
   // Instead of replicas_ with parallel.shard: per network, null as above.
   std::vector<std::unique_ptr<ShardedDataParallel>> sharded_;
@@ -69,10 +73,16 @@ class ReplicaEngine : public StepEngine {
   bool whole_state_gathered_ = false;
   bool memory_recorded_ = false;
   CommunicatorPtr world_;
-  CommunicatorPtr replica_group_;
+  bool member_layouts_ = false;
   std::optional<LocalSgdSchedule> local_sgd_;
   int64_t replicas_played_ = 1;  // ProcessContext::accumulate
   void average_replicas(int64_t step);
+  // Each owned network's loss on the rows it trains on.
+  std::vector<at::Tensor> owned_losses(int64_t step, const Batch& batch,
+                                       const std::vector<at::Tensor>& logits,
+                                       const std::vector<at::Tensor>& peers);
+  // Whether network k has replicas on other ranks that average with it.
+  bool replicated(size_t k) const;
   // An elastic job re-formed on fewer ranks: the step of every replica this
   // rank plays, their gradients accumulated before DDP averages them.
   StepOutcome step_playing_replicas(const Batch& batch, int64_t step, int64_t total_steps);

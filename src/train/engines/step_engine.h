@@ -24,6 +24,7 @@ struct StepCosts {
   double exposed_communication = 0;  // the part the step waited for (not hidden behind backward)
   double pipeline_idle = 0;          // a stage waiting for its neighbours: bubble and transfers
   int64_t staleness = 0;  // parameter servers: the largest lead of a step over the slowest worker
+  int64_t exchange_bytes = 0;  // cooperating networks on other ranks: logits, weights, states sent
 };
 
 // Each network's loss (its whole objective) and accuracy on the step's batch.

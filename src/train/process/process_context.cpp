@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <map>
 
 #include "cohort/error.h"
 #include "cohort/trainer.h"
@@ -59,6 +60,21 @@ int replicas_per_rank_from_environment(const Config& config) {
   return replicas_per_rank(int(config.parallel.data), count);
 }
 
+// Every rank creates every member's group, in member order (c10d's rule for
+// sub-groups); members on the same ranks share one.
+std::vector<CommunicatorPtr> member_groups(const MemberLayouts& layouts,
+                                           const CommunicatorPtr& world) {
+  std::vector<CommunicatorPtr> groups(layouts.members());
+  std::map<std::vector<int>, CommunicatorPtr> made;
+  for (size_t k = 0; k < layouts.members(); ++k) {
+    if (layouts.replicas(k) == 1) continue;
+    auto [it, fresh] = made.try_emplace(layouts.ranks(k));
+    if (fresh) it->second = world->new_group(layouts.ranks(k), fmt::format("member {}", k));
+    groups[k] = it->second;
+  }
+  return groups;
+}
+
 }  // namespace
 
 ProcessContext join_job(const Config& config) {
@@ -92,6 +108,17 @@ ProcessContext join_job(const Config& config) {
       ctx.server_index = ctx.world.rank - ctx.data_size;
     }
     ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
+    return ctx;
+  }
+  if (uses_member_layouts(config)) {
+    ctx.members =
+        std::make_shared<const MemberLayouts>(place_members(config, ctx.world.world_size));
+    if (ctx.world.world_size > 1) {
+      ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
+      ctx.member_groups = member_groups(*ctx.members, ctx.comm);
+    } else {
+      ctx.member_groups.resize(config.networks.size());
+    }
     return ctx;
   }
   const MeshLayout layout = training_mesh(p);

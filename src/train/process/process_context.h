@@ -9,6 +9,7 @@
 #include "cohort/comm.h"
 #include "cohort/config.h"
 #include "cohort/device.h"
+#include "cohort/member_layout.h"
 #include "cohort/mesh.h"
 #include "cohort/rendezvous.h"
 
@@ -26,11 +27,19 @@ struct ProcessContext {
   // Replicas of the config each rank plays in turn: 1, or more in an elastic
   // job re-formed on fewer ranks (launch/elastic_plan.h). data_size counts ranks.
   int accumulate = 1;
-  int stage = 0, stages = 1;                  // which pipeline stage it holds, of how many
+  int stage = 0, stages = 1;  // which pipeline stage it holds, of how many
   // Parameter servers (parallel.mode = "async") follow the workers: ranks
   // data_size .. data_size + servers - 1.
   int servers = 0;
   int server_index = -1;  // this rank's server, or -1 for a worker
+
+  // Members with their own layouts (cohort/member_layout.h): each member's
+  // ranks, and per member the group of its replicas (null where this rank does
+  // not train it, or it has one replica). Null otherwise; the fields above then
+  // describe the shared mesh, and here data_size is 1: every rank reads the
+  // whole global batch and each member takes its replica's rows.
+  std::shared_ptr<const MemberLayouts> members;
+  std::vector<CommunicatorPtr> member_groups;
 
   bool is_server() const { return server_index >= 0; }
 

@@ -43,6 +43,7 @@ double IntervalLog::write(MetricsLog& metrics, const std::vector<Network>& nets,
                                  {"comm_exposed_seconds", costs.exposed_communication},
                                  {"pipeline_idle_seconds", costs.pipeline_idle},
                                  {"staleness", costs.staleness},
+                                 {"exchange_bytes_per_step", double(costs.exchange_bytes) / steps},
                                  {"wall_seconds", wall_seconds}});
     metrics.write(record.dump());
   }

@@ -26,6 +26,8 @@ class IntervalLog {
   double write(MetricsLog& metrics, const std::vector<Network>& nets, int64_t step, int64_t epoch,
                int64_t total_steps, const StepCosts& costs, double wall_seconds);
 
+  // Steps added since the last record.
+  int64_t steps() const { return steps_; }
   // Samples per second over the last interval written (0 before the first).
   double rate() const { return rate_; }
 

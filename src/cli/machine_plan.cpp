@@ -1,0 +1,84 @@
+#include "cli/machine_plan.h"
+
+#include <ATen/ops/arange.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "cohort/data.h"
+#include "cohort/error.h"
+#include "cohort/member_layout.h"
+#include "cohort/plan/profile.h"
+
+namespace cohort::cli {
+
+ClusterSpec this_machine(int nproc, const MachineLink& link) {
+  ClusterSpec c;
+  c.ranks = c.ranks_per_host = nproc;
+  c.within_host = c.between_hosts = Link{link.gbytes_per_second * 1e9, link.latency_us * 1e-6};
+  c.overlap = link.overlap;
+  c.memory_bytes = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / nproc;
+  return c;
+}
+
+std::vector<MemberCost> profile_cohort(const Config& config, int repeats,
+                                       const std::function<void(const MemberCost&)>& say) {
+  const Splits splits = load_splits(config.data);
+  const int64_t batch = std::min<int64_t>(config.train.batch_size, splits.train->size());
+  const at::Tensor order = at::arange(splits.train->size());
+  const at::Tensor sample = make_batch(*splits.train, order, 0, batch).inputs;
+  std::vector<MemberCost> members;
+  for (size_t i = 0; i < config.networks.size(); ++i) {
+    members.push_back(profile_member(config, i, sample, repeats));
+    say(members.back());
+  }
+  return members;
+}
+
+PlanOptions plan_options(const Config& config, int64_t global_batch) {
+  PlanOptions options;
+  options.global_batch =
+      global_batch > 0 ? global_batch : config.train.batch_size * config.parallel.data;
+  if (config.parallel.micro_batches > 1) options.micro_batches = int(config.parallel.micro_batches);
+  return options;
+}
+
+std::vector<MemberPlan> given_layouts(const Config& config, int nproc) {
+  const MemberLayouts layouts = place_members(config, nproc);
+  std::vector<MemberPlan> placed;
+  for (size_t k = 0; k < layouts.members(); ++k) {
+    MemberPlan m;
+    m.name = config.networks[k].name;
+    m.layout.data = layouts.replicas(k);
+    m.ranks = layouts.ranks(k);
+    placed.push_back(std::move(m));
+  }
+  return placed;
+}
+
+AppliedPlan apply_plan(const CohortPlan& plan) {
+  std::vector<int> used;
+  for (const MemberPlan& m : plan.members) used.insert(used.end(), m.ranks.begin(), m.ranks.end());
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  AppliedPlan applied;
+  applied.ranks = int(used.size());
+  for (size_t k = 0; k < plan.members.size(); ++k) {
+    const MemberPlan& m = plan.members[k];
+    if (m.layout.pipeline != 1)
+      throw Error(
+          fmt::format("the plan pipelines member {} ('{}'), which cohort train cannot "
+                      "run beside other members yet",
+                      k, m.name));
+    std::vector<int> ranks;
+    for (int r : m.ranks)
+      ranks.push_back(int(std::lower_bound(used.begin(), used.end(), r) - used.begin()));
+    applied.overrides.push_back(fmt::format("network.{}.ranks=[{}]", k, fmt::join(ranks, ", ")));
+    applied.overrides.push_back(fmt::format("network.{}.data={}", k, m.layout.data));
+  }
+  return applied;
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,48 @@
+// Profiling a config's members on this machine and planning their layouts
+// (plan/planner.h): what `cohort plan` prints and `parallel.plan = "auto"` runs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cohort/config.h"
+#include "cohort/plan/planner.h"
+
+namespace cohort::cli {
+
+// Loopback Gloo on this machine: about 1.5 GB/s for 16 MB allreduces and a few
+// hundred microseconds for small ones (docs/benchmarks/allreduce.md).
+struct MachineLink {
+  double gbytes_per_second = 1.5;
+  double latency_us = 200;
+  double overlap = 0;  // fraction of the gradient allreduce hidden behind backward
+};
+
+// One host of `nproc` ranks, its memory split among them.
+ClusterSpec this_machine(int nproc, const MachineLink& link);
+
+// Each member's costs, measured on a batch of the config's own data; `say`
+// reports each member as it is profiled. `config` must be fitted to its data.
+std::vector<MemberCost> profile_cohort(const Config& config, int repeats,
+                                       const std::function<void(const MemberCost&)>& say);
+
+// The planner's options for the config: its global batch and micro-batches.
+PlanOptions plan_options(const Config& config, int64_t global_batch = 0);
+
+// The config's own member layouts (cohort/member_layout.h) as the planner's
+// placements, to predict their step (evaluate_plan).
+std::vector<MemberPlan> given_layouts(const Config& config, int nproc);
+
+// What makes `cohort train` run a plan: each member's `--set` data and ranks,
+// and the ranks to start. Ranks the plan leaves idle are not started (the ones
+// it uses are numbered from 0 in order). Error for a pipelined member, which
+// cannot run beside others yet.
+struct AppliedPlan {
+  std::vector<std::string> overrides;
+  int ranks = 0;
+};
+AppliedPlan apply_plan(const CohortPlan& plan);
+
+}  // namespace cohort::cli

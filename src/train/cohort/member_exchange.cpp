@@ -1,0 +1,163 @@
+#include "train/cohort/member_exchange.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cohort/network_state.h"
+#include "cohort/pbt.h"
+#include "cohort/stale_peers.h"
+#include "train/engines/stage_state.h"
+
+namespace cohort {
+namespace {
+
+// Point-to-point tags on the world group (send_tensors uses tag and tag + 1).
+constexpr int kGatherTag = 1 << 22;
+constexpr int kExploitTag = kGatherTag + 8;
+
+bool same_ranks_everywhere(const MemberLayouts& layouts) {
+  for (size_t k = 1; k < layouts.members(); ++k)
+    if (layouts.ranks(k) != layouts.ranks(0)) return false;
+  return true;
+}
+
+// What a ring allreduce of `bytes` sends from each of `ranks` ranks.
+int64_t ring_allreduce_bytes(int64_t bytes, int ranks) {
+  return ranks > 1 ? 2 * (ranks - 1) * bytes / ranks : 0;
+}
+
+}  // namespace
+
+MemberExchange::MemberExchange(std::shared_ptr<const MemberLayouts> layouts, int rank,
+                               CommunicatorPtr world, std::vector<CommunicatorPtr> groups,
+                               int64_t batch_rows, c10::Device device)
+    : layouts_(std::move(layouts)),
+      rank_(rank),
+      world_(std::move(world)),
+      groups_(std::move(groups)),
+      owned_(layouts_->trained_on(rank)),
+      rows_(layouts_->members()),
+      // Members all on the same ranks train on the same rows everywhere: each
+      // rank has its peers' logits already, and trains every network.
+      spread_(world_ && !same_ranks_everywhere(*layouts_)) {
+  for (size_t k : owned_) {
+    const int replicas = layouts_->replicas(k);
+    if (replicas == 1) continue;
+    rows_[k] = at::arange(layouts_->replica_on(k, rank_), batch_rows, replicas,
+                          at::TensorOptions().dtype(at::kLong).device(device));
+  }
+}
+
+std::vector<std::vector<size_t>> MemberExchange::row_groups() const {
+  std::vector<std::vector<size_t>> out;
+  std::vector<std::pair<int, int>> keys;  // (replicas, replica) of each group
+  for (size_t k : owned_) {
+    const std::pair<int, int> key{layouts_->replicas(k), layouts_->replica_on(k, rank_)};
+    const auto it = std::find(keys.begin(), keys.end(), key);
+    if (it != keys.end()) {
+      out[size_t(it - keys.begin())].push_back(k);
+      continue;
+    }
+    keys.push_back(key);
+    out.push_back({k});
+  }
+  return out;
+}
+
+std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor>& logits) {
+  std::vector<at::Tensor> peers(logits.size());
+  if (!spread_) {
+    for (size_t k : owned_) peers[k] = logits[k].detach();
+    return peers;
+  }
+  // Each row of member k comes from exactly one of its replicas: the sum is a copy.
+  const at::Tensor& any = logits[owned_.front()];
+  const int64_t batch_rows = rows_[owned_.front()].defined()
+                                 ? any.size(0) * layouts_->replicas(owned_.front())
+                                 : any.size(0);
+  auto shape = any.sizes().vec();
+  shape[0] = batch_rows;
+  shape.insert(shape.begin(), int64_t(logits.size()));
+  at::Tensor all = at::zeros(shape, any.options().requires_grad(false));
+  for (size_t k : owned_) {
+    if (rows_[k].defined())
+      all[int64_t(k)].index_copy_(0, rows_[k], logits[k].detach());
+    else
+      all[int64_t(k)].copy_(logits[k].detach());
+  }
+  world_->allreduce(all);
+  bytes_sent_ += ring_allreduce_bytes(int64_t(all.nbytes()), world_->size());
+  for (size_t k = 0; k < logits.size(); ++k) peers[k] = all[int64_t(k)];
+  return peers;
+}
+
+void MemberExchange::exchange_outcome(std::vector<double>& losses, std::vector<double>& accuracy) {
+  if (!world_) return;
+  const size_t n = losses.size();
+  std::vector<double> led(2 * n, 0.0);
+  for (size_t k = 0; k < n; ++k) {
+    if (!leads(k)) continue;
+    led[k] = losses[k];
+    led[n + k] = accuracy[k];
+  }
+  at::Tensor sums = at::tensor(led, at::kDouble);
+  world_->allreduce(sums);
+  bytes_sent_ += ring_allreduce_bytes(int64_t(sums.nbytes()), world_->size());
+  const double* v = sums.data_ptr<double>();
+  for (size_t k = 0; k < n; ++k) {
+    losses[k] = v[k];
+    accuracy[k] = v[n + k];
+  }
+}
+
+void MemberExchange::refresh_copies(std::vector<Network>& nets) {
+  if (!spread_) return;
+  // One broadcast per member from its lead rank: architectures may differ, and
+  // every rank knows each one's packed size from its own copy.
+  for (size_t k = 0; k < nets.size(); ++k) {
+    at::Tensor packed = pack_state(*nets[k].model);
+    if (leads(k)) bytes_sent_ += int64_t(packed.nbytes()) * (world_->size() - 1);
+    world_->broadcast(packed, layouts_->lead_rank(k));
+    if (!trains(k)) unpack_state(packed, *nets[k].model);
+  }
+}
+
+// Every replica of `member` takes the parent's state: locally where it also
+// trains the parent (its replicas are identical), else from the parent's lead.
+void MemberExchange::copy_network(std::vector<Network>& nets, size_t member, size_t parent) {
+  Network& target = nets[member];
+  const int source = layouts_->lead_rank(parent);
+  for (int to : layouts_->ranks(member)) {
+    if (layouts_->replica_on(parent, to) >= 0) {
+      if (to == rank_)
+        exploit(*nets[parent].model, *nets[parent].optimizer, *target.model, *target.optimizer);
+      continue;
+    }
+    if (rank_ == source) {
+      const NamedTensors state = capture_state(*nets[parent].model, *nets[parent].optimizer);
+      send_tensors(*world_, state, to, kExploitTag);
+    } else if (rank_ == to) {
+      restore_state(*target.model, *target.optimizer, recv_tensors(*world_, source, kExploitTag),
+                    fmt::format("network '{}' exploiting '{}'", target.config.name,
+                                nets[parent].config.name));
+    }
+  }
+}
+
+void MemberExchange::gather_to_leader(std::vector<Network>& nets) {
+  if (!world_) return;
+  for (size_t k = 0; k < nets.size(); ++k) {
+    if (layouts_->replica_on(k, 0) >= 0) continue;
+    const int source = layouts_->lead_rank(k);
+    if (rank_ == source) {
+      send_tensors(*world_, capture_state(*nets[k].model, *nets[k].optimizer), 0, kGatherTag);
+    } else if (rank_ == 0) {
+      restore_state(*nets[k].model, *nets[k].optimizer, recv_tensors(*world_, source, kGatherTag),
+                    fmt::format("network '{}' from rank {}", nets[k].config.name, source));
+    }
+  }
+}
+
+}  // namespace cohort

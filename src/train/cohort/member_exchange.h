@@ -1,0 +1,54 @@
+// The exchanges of members with their own layouts (cohort/member_layout.h),
+// over the world group. Member k's replica i trains on rows i, i + D, ... of
+// the global batch; its first replica (its lead rank) speaks for it: reports
+// its loss, broadcasts its weights, sends its state. Mutual learning sums every
+// member's logits, each row from the one replica that computed it, into every
+// rank's copy of all members' logits on the whole batch (one allreduce of K x
+// batch x classes numbers), so each rank has the peers' predictions on whatever
+// rows its own members train on.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <vector>
+
+#include "cohort/member_layout.h"
+#include "train/cohort/network_exchange.h"
+
+namespace cohort {
+
+class MemberExchange : public NetworkExchange {
+ public:
+  // `world`: null in a one-process job. `groups[k]`: member k's replicas (null
+  // where this rank does not train it or it has one replica). `batch_rows`: the
+  // global batch's rows; the row indices live on `device`.
+  MemberExchange(std::shared_ptr<const MemberLayouts> layouts, int rank, CommunicatorPtr world,
+                 std::vector<CommunicatorPtr> groups, int64_t batch_rows, c10::Device device);
+
+  const std::vector<size_t>& owned() const override { return owned_; }
+  bool spread() const override { return spread_; }
+  CommunicatorPtr replica_group(size_t k) const override { return groups_[k]; }
+  at::Tensor rows(size_t k) const override { return rows_[k]; }
+  std::vector<std::vector<size_t>> row_groups() const override;
+
+  std::vector<at::Tensor> peer_logits(const std::vector<at::Tensor>& logits) override;
+  void exchange_outcome(std::vector<double>& losses, std::vector<double>& accuracy) override;
+  void refresh_copies(std::vector<Network>& nets) override;
+  void copy_network(std::vector<Network>& nets, size_t member, size_t parent) override;
+  void gather_to_leader(std::vector<Network>& nets) override;
+
+ private:
+  bool trains(size_t k) const { return layouts_->replica_on(k, rank_) >= 0; }
+  bool leads(size_t k) const { return layouts_->lead_rank(k) == rank_; }
+
+  std::shared_ptr<const MemberLayouts> layouts_;
+  int rank_;
+  CommunicatorPtr world_;
+  std::vector<CommunicatorPtr> groups_;
+  std::vector<size_t> owned_;
+  std::vector<at::Tensor> rows_;  // per owned member with several replicas, else undefined
+  bool spread_ = false;
+};
+
+}  // namespace cohort
