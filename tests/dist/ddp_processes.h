@@ -10,7 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -80,6 +83,16 @@ inline std::vector<RankResult> run_ranks(int world_size, const std::string& scen
   }
   std::filesystem::remove_all(dir);
   return results;
+}
+
+// Rank 0's measured differences (its lines holding "max |") into this test's
+// output, and every rank must have passed its own checks.
+inline void expect_every_rank_passed(const std::vector<RankResult>& results) {
+  std::istringstream lines(results[0].output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("max |") != std::string::npos) std::printf("rank 0: %s\n", line.c_str());
+  for (size_t r = 0; r < results.size(); ++r)
+    EXPECT_EQ(results[r].exit_code, 0) << "rank " << r << ":\n" << results[r].output;
 }
 
 }  // namespace cohort::test

@@ -29,13 +29,7 @@ class ZeroEquivalence : public ::testing::TestWithParam<int> {};
 TEST_P(ZeroEquivalence, MatchesOneProcessOnTheWholeBatch) {
   const auto results =
       run_ranks(GetParam(), "equivalence", std::chrono::seconds(300), "ZeroWorker.Run");
-  for (size_t start = 0, end; (end = results[0].output.find('\n', start)) != std::string::npos;
-       start = end + 1) {
-    const std::string line = results[0].output.substr(start, end - start);
-    if (line.find("max |") != std::string::npos) std::printf("rank 0: %s\n", line.c_str());
-  }
-  for (size_t r = 0; r < results.size(); ++r)
-    EXPECT_EQ(results[r].exit_code, 0) << "rank " << r << ":\n" << results[r].output;
+  expect_every_rank_passed(results);
 }
 
 INSTANTIATE_TEST_SUITE_P(WorldSizes, ZeroEquivalence, ::testing::Values(2, 4));

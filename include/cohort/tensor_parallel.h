@@ -1,0 +1,116 @@
+// Tensor parallelism (Megatron-LM's layers): one layer's weight split among the
+// T ranks of a group, each rank computing its share of the layer's output.
+//   ColumnParallelLinear  W split by output rows: y_i = x W_i^T + b_i. Its
+//                         input's gradient is summed over the group (f).
+//   RowParallelLinear     W split by input columns, the input already split
+//                         (or split here): y = sum_i x_i W_i^T + b, the sum an
+//                         allreduce (g).
+//   SplitOutputConv2d     a convolution split by output channel, the channels
+//                         all-gathered after it.
+//   vocab_parallel_cross_entropy  the cross-entropy of logits split by class
+//                         among the ranks, never gathered whole: three
+//                         allreduces of one number per sample.
+// A column-parallel layer followed by a row-parallel one needs no collective
+// between them (the element-wise activation applies to each rank's slice);
+// the pair costs one allreduce forward and one backward. Every rank of the group
+// sees the same batch; layers outside these are replicated. The group must
+// outlive the modules and the autograd graphs they build.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+
+#include "cohort/comm.h"
+
+namespace cohort::tp {
+
+// Which part of `total` the rank `index` of `parts` holds: [begin, begin + size).
+// InputError unless `parts` divides `total` (every rank the same share).
+struct Share {
+  int64_t begin = 0;
+  int64_t size = 0;
+};
+Share share_of(int64_t total, int parts, int index, const char* what);
+
+// Megatron's conjugate operators, differentiable:
+// identity forward, the gradient summed over the group backward (f) ...
+at::Tensor copy_to_group(const at::Tensor& x, Communicator& group);
+// ... and the sum over the group forward, identity backward (g).
+at::Tensor reduce_from_group(const at::Tensor& x, Communicator& group);
+// The ranks' slices concatenated along `dim` forward, this rank's slice of the
+// gradient backward; and the converse.
+at::Tensor gather_from_group(const at::Tensor& x, Communicator& group, int64_t dim);
+at::Tensor split_to_group(const at::Tensor& x, Communicator& group, int64_t dim);
+
+class ColumnParallelLinearImpl : public torch::nn::Cloneable<ColumnParallelLinearImpl> {
+ public:
+  // `gather_output`: all-gather the output slices (for a replicated layer next);
+  // otherwise each rank keeps its out/T features.
+  ColumnParallelLinearImpl(int64_t in, int64_t out, CommunicatorPtr group, bool bias = true,
+                           bool gather_output = false);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x);
+  // This rank's rows of a whole layer's weight [out, in] and bias [out].
+  void load_whole(const at::Tensor& weight, const at::Tensor& bias);
+  // The whole weight and bias, gathered (collective).
+  std::pair<at::Tensor, at::Tensor> gather_whole() const;
+
+  at::Tensor weight, bias;  // [out/T, in], [out/T] (undefined without bias)
+
+ private:
+  int64_t in_, out_;
+  CommunicatorPtr group_;
+  bool has_bias_, gather_output_;
+};
+TORCH_MODULE(ColumnParallelLinear);
+
+class RowParallelLinearImpl : public torch::nn::Cloneable<RowParallelLinearImpl> {
+ public:
+  // `input_is_parallel`: the input is already this rank's in/T features (a
+  // column-parallel layer's output); otherwise it is split here.
+  RowParallelLinearImpl(int64_t in, int64_t out, CommunicatorPtr group, bool bias = true,
+                        bool input_is_parallel = true);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x);
+  // This rank's columns of a whole layer's weight [out, in]; the bias [out] whole.
+  void load_whole(const at::Tensor& weight, const at::Tensor& bias);
+  std::pair<at::Tensor, at::Tensor> gather_whole() const;
+
+  at::Tensor weight, bias;  // [out, in/T], [out] (the same on every rank)
+
+ private:
+  int64_t in_, out_;
+  CommunicatorPtr group_;
+  bool has_bias_, input_is_parallel_;
+};
+TORCH_MODULE(RowParallelLinear);
+
+class SplitOutputConv2dImpl : public torch::nn::Cloneable<SplitOutputConv2dImpl> {
+ public:
+  SplitOutputConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t padding,
+                        CommunicatorPtr group, bool gather_output = true);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x);
+  void load_whole(const at::Tensor& weight, const at::Tensor& bias);
+  std::pair<at::Tensor, at::Tensor> gather_whole() const;
+
+  at::Tensor weight, bias;  // [out/T, in, k, k], [out/T]
+
+ private:
+  int64_t in_, out_, kernel_, padding_;
+  CommunicatorPtr group_;
+  bool gather_output_;
+};
+TORCH_MODULE(SplitOutputConv2d);
+
+// Mean cross-entropy over the batch of logits [N, C/T] that hold this rank's
+// classes (share_of(C, T, rank)), `targets` [N] the whole classes; equal to
+// cross_entropy on the gathered logits, gradient included.
+at::Tensor vocab_parallel_cross_entropy(const at::Tensor& local_logits, const at::Tensor& targets,
+                                        Communicator& group);
+
+}  // namespace cohort::tp
