@@ -20,6 +20,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
@@ -112,5 +113,23 @@ TORCH_MODULE(SplitOutputConv2d);
 // cross_entropy on the gathered logits, gradient included.
 at::Tensor vocab_parallel_cross_entropy(const at::Tensor& local_logits, const at::Tensor& targets,
                                         Communicator& group);
+
+// A Sequential's tensor-parallel form over `group`, starting from its weights:
+// each Linear followed (through element-wise layers only: ReLU, Tanh, GELU,
+// Sigmoid) by another Linear becomes column-parallel and that next one
+// row-parallel, the pair exchanging nothing between them; a Linear left over
+// becomes row-parallel splitting its own input; each Conv2d (stride 1, no
+// groups or dilation) is split by output channel and gathered. Other layers
+// without parameters (pooling, flatten, activations) are copied. Its output is
+// the whole model's, on every rank. The zoo's mlp and cnn have such forms.
+// InputError naming the layer for what cannot be split: a layer with
+// parameters of another kind (normalisation, a user's module), or a size T
+// does not divide.
+torch::nn::Sequential parallel_form(const torch::nn::Sequential& whole,
+                                    const CommunicatorPtr& group);
+
+// The other way: `whole`'s parameters take the gathered values of the split
+// ones of `parallel` (collective over the group), e.g. before a checkpoint.
+void gather_into(const torch::nn::Sequential& parallel, torch::nn::Sequential& whole);
 
 }  // namespace cohort::tp

@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "cohort/error.h"
+#include "cohort/models.h"
 #include "cohort/rendezvous.h"
 #include "cohort/tensor_parallel.h"
 #include "dist/rank_checks.h"
@@ -145,6 +147,59 @@ void scenario_split_input_and_conv(const CommunicatorPtr& group) {
   EXPECT_LT(worst, kTolerance);
 }
 
+// The zoo's mlp and cnn in their tensor-parallel forms (parallel_form), trained
+// 3 steps with SGD-momentum beside the whole models from the same weights:
+// every loss, and every weight once gathered back (gather_into).
+void scenario_zoo(const CommunicatorPtr& group, const std::string& model) {
+  ModelSpec spec;
+  spec.name = model;
+  spec.widths = {64, 32};
+  spec.channels = 4;
+  torch::manual_seed(4);
+  auto reference = build_model(spec);
+  torch::manual_seed(4);
+  auto whole = build_model(spec);
+  auto parallel = tp::parallel_form(whole, group);
+  auto whole_optimizer = optimizer(Optim::SgdMomentum, reference->parameters());
+  auto parallel_optimizer = optimizer(Optim::SgdMomentum, parallel->parameters());
+  auto gen = at::detail::createCPUGenerator(13);
+  const at::Tensor x = at::randn({3 * 8, 1, 28, 28}, gen);
+  const at::Tensor y = at::randint(0, 10, {3 * 8}, gen);
+  for (int64_t step = 0; step < 3; ++step) {
+    const at::Tensor xs = x.narrow(0, step * 8, 8), ys = y.narrow(0, step * 8, 8);
+    whole_optimizer->zero_grad();
+    const at::Tensor want = torch::nn::functional::cross_entropy(reference->forward(xs), ys);
+    want.backward();
+    whole_optimizer->step();
+    parallel_optimizer->zero_grad();
+    const at::Tensor got = torch::nn::functional::cross_entropy(parallel->forward(xs), ys);
+    got.backward();
+    parallel_optimizer->step();
+    EXPECT_NEAR(got.item<double>(), want.item<double>(), kTolerance) << model << " step " << step;
+  }
+  tp::gather_into(parallel, whole);
+  const double worst = test::max_difference(*whole, *reference);
+  std::printf("zoo %s T=%d: max |parallel form - whole| = %.3g\n", model.c_str(), group->size(),
+              worst);
+  EXPECT_LT(worst, kTolerance);
+}
+
+// What parallel_form cannot split is refused naming the layer.
+void scenario_refusals(const CommunicatorPtr& group) {
+  ModelSpec spec;
+  spec.name = "resnet";
+  spec.channels = 4;
+  try {
+    tp::parallel_form(build_model(spec), group);
+    ADD_FAILURE() << "the resnet's convolutions without bias were split";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 0"), std::string::npos) << e.what();
+  }
+  spec.name = "mlp";
+  spec.widths = {6};  // 6 features among 4 ranks
+  if (group->size() == 4) EXPECT_THROW(tp::parallel_form(build_model(spec), group), InputError);
+}
+
 TEST(TensorParallelWorker, Run) {
   const char* scenario = std::getenv("COHORT_DDP_SCENARIO");
   if (scenario == nullptr) GTEST_SKIP() << "rank entry of the tensor-parallel tests";
@@ -153,6 +208,9 @@ TEST(TensorParallelWorker, Run) {
   scenario_mlp(comm, Optim::SgdMomentum);
   scenario_mlp(comm, Optim::AdamW);
   scenario_split_input_and_conv(comm);
+  scenario_zoo(comm, "mlp");
+  scenario_zoo(comm, "cnn");
+  scenario_refusals(comm);
 }
 
 }  // namespace
