@@ -71,6 +71,9 @@ struct ParallelConfig {
   int64_t network = 1;
   int64_t data = 1;
   int64_t pipeline = 1;
+  // Tensor parallelism (cohort/tensor_parallel.h): each network's layers split
+  // among this many ranks, each replica of it on `tensor` ranks.
+  int64_t tensor = 1;
   std::string mode = "sync";  // sync | async | local-sgd
   int64_t micro_batches = 1;
   std::string schedule = "1f1b";     // gpipe | 1f1b

@@ -22,8 +22,10 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
+#include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "cohort/comm.h"
 
@@ -114,22 +116,48 @@ TORCH_MODULE(SplitOutputConv2d);
 at::Tensor vocab_parallel_cross_entropy(const at::Tensor& local_logits, const at::Tensor& targets,
                                         Communicator& group);
 
-// A Sequential's tensor-parallel form over `group`, starting from its weights:
-// each Linear followed (through element-wise layers only: ReLU, Tanh, GELU,
-// Sigmoid) by another Linear becomes column-parallel and that next one
-// row-parallel, the pair exchanging nothing between them; a Linear left over
-// becomes row-parallel splitting its own input; each Conv2d (stride 1, no
-// groups or dilation) is split by output channel and gathered. Other layers
-// without parameters (pooling, flatten, activations) are copied. Its output is
-// the whole model's, on every rank. The zoo's mlp and cnn have such forms.
-// InputError naming the layer for what cannot be split: a layer with
-// parameters of another kind (normalisation, a user's module), or a size T
-// does not divide.
+// A Sequential's tensor-parallel form, planned without processes: what each
+// layer becomes. Each Linear followed (through element-wise layers only: ReLU,
+// Tanh, GELU, Sigmoid) by another Linear becomes column-parallel and that next
+// one row-parallel, the pair exchanging nothing between them; a Linear left
+// over becomes row-parallel splitting its own input; each Conv2d (stride 1, a
+// square kernel, equal padding, one group, a bias) is split by output channel
+// and gathered. Other layers without parameters (pooling, flatten,
+// activations) are copied. The form's output is the whole model's, on every
+// rank. The zoo's mlp and cnn have such forms. InputError naming the layer for
+// what cannot be split over `parts` ranks: a layer with parameters of another
+// kind (normalisation, a residual block), a size `parts` does not divide.
+enum class LayerSplit { Column, Row, RowSplittingInput, OutputChannels, Copy };
+std::vector<LayerSplit> plan_parallel_form(const torch::nn::Sequential& whole, int parts);
+
+// The form itself over `group`, starting from `whole`'s weights.
 torch::nn::Sequential parallel_form(const torch::nn::Sequential& whole,
                                     const CommunicatorPtr& group);
 
 // The other way: `whole`'s parameters take the gathered values of the split
 // ones of `parallel` (collective over the group), e.g. before a checkpoint.
 void gather_into(const torch::nn::Sequential& parallel, torch::nn::Sequential& whole);
+
+// For each of the form's parameters (in parameters() order, which is the whole
+// model's): the dimension it is split along, or -1 when every rank holds it whole.
+std::vector<int64_t> split_dims(const torch::nn::Sequential& parallel);
+
+// torch's clip_grad_norm_ over the whole model's gradients: the split
+// parameters' squares summed over the group, the whole ones counted once.
+// Returns the norm before clipping.
+double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm, Communicator& group);
+
+// A whole optimiser's state (SGD, Adam, AdamW) from the form's, gathered along
+// the split dimensions (collective), for checkpoints; and back, each rank
+// taking its slices, on resume. The optimisers hold the models' parameters in
+// the same order.
+void gather_optimizer_state(const torch::nn::Sequential& parallel,
+                            const torch::optim::Optimizer& parallel_optimizer,
+                            const torch::nn::Sequential& whole,
+                            torch::optim::Optimizer& whole_optimizer, Communicator& group);
+void load_optimizer_state(const torch::nn::Sequential& whole,
+                          const torch::optim::Optimizer& whole_optimizer,
+                          const torch::nn::Sequential& parallel,
+                          torch::optim::Optimizer& parallel_optimizer, Communicator& group);
 
 }  // namespace cohort::tp

@@ -143,7 +143,7 @@ bool restarted_by_torchrun() {
 // parallel.data is MAX, check_training_plan has made sure.)
 void check_elastic_plan(const Config& config, const TrainArgs& args) {
   const auto& p = config.parallel;
-  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || p.shard != 0 ||
+  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || p.shard != 0 || p.tensor != 1 ||
       config.cooperate.fused || uses_member_layouts(config))
     throw InputError(fmt::format(
         "--nproc {}: elastic membership re-forms data-parallel jobs only; set parallel.mode = "

@@ -227,6 +227,7 @@ void read_parallel(TableReader r, ParallelConfig& p) {
   r.read("network", p.network, at_least(1, kManyRanks));
   r.read("data", p.data, at_least(1, kManyRanks));
   r.read("pipeline", p.pipeline, at_least(1, kManyRanks));
+  r.read("tensor", p.tensor, at_least(1, kManyRanks));
   r.read("mode", p.mode);
   r.read("micro_batches", p.micro_batches, at_least(1, 1 << 20));
   r.read("schedule", p.schedule);

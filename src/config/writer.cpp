@@ -86,6 +86,7 @@ std::string to_toml(const Config& c) {
                    {"parallel", toml::table{{"network", p.network},
                                             {"data", p.data},
                                             {"pipeline", p.pipeline},
+                                            {"tensor", p.tensor},
                                             {"mode", p.mode},
                                             {"micro_batches", p.micro_batches},
                                             {"schedule", p.schedule},

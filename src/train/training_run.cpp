@@ -257,7 +257,8 @@ void TrainingRun::start() {
     std::vector<std::string> names;
     for (const Network& n : nets_) names.push_back(n.config.name);
     progress_.message(fmt::format("members' layouts: {}", ctx_.members->describe(names)));
-  } else if (ctx_.leader() && options_.progress && (ctx_.stages > 1 || ctx_.network_groups > 1)) {
+  } else if (ctx_.leader() && options_.progress &&
+             (ctx_.stages > 1 || ctx_.network_groups > 1 || ctx_.tensors > 1)) {
     const MeshLayout layout = training_mesh(config_.parallel);
     progress_.message(
         fmt::format("placement {}: {}", layout.describe(), describe_placement(layout)));

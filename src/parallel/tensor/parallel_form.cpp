@@ -32,9 +32,17 @@ std::string layer_name(size_t i, const nn::Module& m) {
   return fmt::format("layer {} ({})", i, m.name());
 }
 
+void require_divides(int parts, int64_t size, size_t i, const nn::Module& m, const char* what) {
+  if (size % parts != 0)
+    throw InputError(fmt::format(
+        "tensor parallelism over {} ranks splits the {} of {} evenly, but it has {}: choose a "
+        "tensor degree that divides {}, or another size",
+        parts, what, layer_name(i, m), size, size));
+}
+
 // Stride 1, no dilation or groups, the same padding both ways, a square kernel
 // with a bias: what SplitOutputConv2d computes.
-SplitOutputConv2d split_conv(size_t i, const nn::Conv2dImpl& conv, const CommunicatorPtr& group) {
+void check_conv(size_t i, const nn::Conv2dImpl& conv, int parts) {
   const auto& o = conv.options;
   const auto* padding = std::get_if<torch::ExpandingArray<2>>(&o.padding());
   const auto& k = *o.kernel_size();
@@ -46,44 +54,81 @@ SplitOutputConv2d split_conv(size_t i, const nn::Conv2dImpl& conv, const Communi
         "tensor parallelism splits convolutions of stride 1 with a square kernel, equal padding, "
         "one group and a bias; {} is another kind: replace it, or train without parallel.tensor",
         layer_name(i, conv)));
-  SplitOutputConv2d split(o.in_channels(), o.out_channels(), k[0], (**padding)[0], group);
-  split->load_whole(conv.weight, conv.bias);
-  return split;
+  require_divides(parts, o.out_channels(), i, conv, "output channels");
+}
+
+template <typename Layer>
+Layer from_whole(Layer layer, const at::Tensor& weight, const at::Tensor& bias) {
+  layer->load_whole(weight, bias);
+  return layer;
 }
 
 }  // namespace
 
-nn::Sequential parallel_form(const nn::Sequential& whole, const CommunicatorPtr& group) {
-  nn::Sequential out;
+std::vector<LayerSplit> plan_parallel_form(const nn::Sequential& whole, int parts) {
+  std::vector<LayerSplit> plan;
   bool split_input = false;  // the previous Linear left each rank its slice of the features
   for (size_t i = 0; i < whole->size(); ++i) {
     const auto m = whole->ptr(i);
     if (const auto* linear = m->as<nn::Linear>()) {
-      const auto& o = linear->options;
       if (split_input || !linear_follows(whole, i)) {
-        RowParallelLinear row(o.in_features(), o.out_features(), group, o.bias(), split_input);
-        row->load_whole(linear->weight, linear->bias);
-        out->push_back(row);
+        require_divides(parts, linear->options.in_features(), i, *m, "input features");
+        plan.push_back(split_input ? LayerSplit::Row : LayerSplit::RowSplittingInput);
         split_input = false;
       } else {
-        ColumnParallelLinear column(o.in_features(), o.out_features(), group, o.bias());
-        column->load_whole(linear->weight, linear->bias);
-        out->push_back(column);
+        require_divides(parts, linear->options.out_features(), i, *m, "output features");
+        plan.push_back(LayerSplit::Column);
         split_input = true;
       }
-      continue;
-    }
-    if (const auto* conv = m->as<nn::Conv2d>()) {
-      out->push_back(split_conv(i, *conv, group));
-      continue;
-    }
-    if (!m->parameters().empty() || !m->buffers().empty())
+    } else if (const auto* conv = m->as<nn::Conv2d>()) {
+      check_conv(i, *conv, parts);
+      plan.push_back(LayerSplit::OutputChannels);
+    } else if (m->parameters().empty() && m->buffers().empty()) {
+      plan.push_back(LayerSplit::Copy);
+    } else {
       throw InputError(fmt::format(
           "tensor parallelism splits Linear and Conv2d layers and copies those without "
           "parameters; {} holds parameters or buffers of another kind: train it without "
           "parallel.tensor, or build its parallel form from cohort/tensor_parallel.h's layers",
           layer_name(i, *m)));
-    out->push_back((whole->begin() + int64_t(i))->clone());
+    }
+  }
+  return plan;
+}
+
+nn::Sequential parallel_form(const nn::Sequential& whole, const CommunicatorPtr& group) {
+  const auto plan = plan_parallel_form(whole, group->size());
+  nn::Sequential out;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto m = whole->ptr(i);
+    const auto* linear = m->as<nn::Linear>();
+    switch (plan[i]) {
+      case LayerSplit::Column:
+        out->push_back(from_whole(ColumnParallelLinear(linear->options.in_features(),
+                                                       linear->options.out_features(), group,
+                                                       linear->options.bias()),
+                                  linear->weight, linear->bias));
+        break;
+      case LayerSplit::Row:
+      case LayerSplit::RowSplittingInput:
+        out->push_back(from_whole(
+            RowParallelLinear(linear->options.in_features(), linear->options.out_features(),
+                              group, linear->options.bias(), plan[i] == LayerSplit::Row),
+            linear->weight, linear->bias));
+        break;
+      case LayerSplit::OutputChannels: {
+        const auto* conv = m->as<nn::Conv2d>();
+        const auto& o = conv->options;
+        const int64_t padding = (**std::get_if<torch::ExpandingArray<2>>(&o.padding()))[0];
+        out->push_back(from_whole(SplitOutputConv2d(o.in_channels(), o.out_channels(),
+                                                    (*o.kernel_size())[0], padding, group),
+                                  conv->weight, conv->bias));
+        break;
+      }
+      case LayerSplit::Copy:
+        out->push_back((whole->begin() + int64_t(i))->clone());
+        break;
+    }
   }
   return out;
 }
@@ -108,6 +153,20 @@ void gather_into(const nn::Sequential& parallel, nn::Sequential& whole) {
       copy(s->gather_whole(), w->weight, w->bias);
     }
   }
+}
+
+std::vector<int64_t> split_dims(const nn::Sequential& parallel) {
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < parallel->size(); ++i) {
+    const auto m = parallel->ptr(i);
+    if (const auto* r = m->as<RowParallelLinear>()) {
+      dims.push_back(1);                            // weight: input columns
+      if (r->bias.defined()) dims.push_back(-1);    // bias: whole on every rank
+      continue;
+    }
+    for (size_t p = 0; p < m->parameters().size(); ++p) dims.push_back(0);  // output rows
+  }
+  return dims;
 }
 
 }  // namespace cohort::tp

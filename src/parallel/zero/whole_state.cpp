@@ -1,69 +1,21 @@
 // Between a sharded optimiser's chunk states and a whole optimiser's
 // per-parameter states, so that checkpoints do not depend on the layout.
 #include <fmt/format.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
-
-#include <functional>
-
 #include "cohort/error.h"
 #include "cohort/zero.h"
+#include "parallel/common/optimizer_state_kind.h"
 
 namespace cohort {
 namespace {
 
 using torch::optim::OptimizerParamState;
 
-// A kind of optimiser state: its tensors in a fixed order (undefined ones
-// included), and a state of the same kind with other tensors and the same
-// scalars (Adam's step count).
-struct StateKind {
-  std::function<std::vector<at::Tensor>(const OptimizerParamState&)> tensors;
-  std::function<std::unique_ptr<OptimizerParamState>(const OptimizerParamState&,
-                                                     const std::vector<at::Tensor>&)>
-      with;
-};
-
-template <typename State>
-StateKind adam_like() {
-  return {[](const OptimizerParamState& s) {
-            const auto& a = static_cast<const State&>(s);
-            return std::vector<at::Tensor>{a.exp_avg(), a.exp_avg_sq(), a.max_exp_avg_sq()};
-          },
-          [](const OptimizerParamState& s, const std::vector<at::Tensor>& t) {
-            auto copy = std::make_unique<State>(static_cast<const State&>(s));
-            copy->exp_avg(t[0]).exp_avg_sq(t[1]).max_exp_avg_sq(t[2]);
-            return copy;
-          }};
-}
-
 StateKind kind_of(const torch::optim::Optimizer& optimizer) {
-  if (dynamic_cast<const torch::optim::SGD*>(&optimizer))
-    return {[](const OptimizerParamState& s) {
-              return std::vector<at::Tensor>{
-                  static_cast<const torch::optim::SGDParamState&>(s).momentum_buffer()};
-            },
-            [](const OptimizerParamState& s, const std::vector<at::Tensor>& t) {
-              auto copy = std::make_unique<torch::optim::SGDParamState>(
-                  static_cast<const torch::optim::SGDParamState&>(s));
-              copy->momentum_buffer(t[0]);
-              return copy;
-            }};
-  if (dynamic_cast<const torch::optim::AdamW*>(&optimizer))
-    return adam_like<torch::optim::AdamWParamState>();
-  if (dynamic_cast<const torch::optim::Adam*>(&optimizer))
-    return adam_like<torch::optim::AdamParamState>();
-  throw InputError(
-      "ShardedDataParallel: only SGD, Adam and AdamW states can be gathered into a whole "
-      "optimiser (for checkpoints); save this optimiser's chunks yourself");
+  return state_kind_of(optimizer, "ShardedDataParallel");
 }
 
 void check_same_kind(const torch::optim::Optimizer& a, const torch::optim::Optimizer& b) {
-  if (typeid(a) != typeid(b))
-    throw InputError(
-        "ShardedDataParallel: the whole optimiser must be of the sharded one's kind (both SGD, "
-        "both Adam or both AdamW)");
+  check_same_state_kind(a, b, "ShardedDataParallel");
 }
 
 }  // namespace

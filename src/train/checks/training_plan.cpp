@@ -3,6 +3,7 @@
 #include "cohort/error.h"
 #include "cohort/fused.h"
 #include "cohort/member_layout.h"
+#include "cohort/tensor_parallel.h"
 #include "cohort/models.h"
 #include "cohort/trainer.h"
 #include "registry/lookup.h"
@@ -214,16 +215,45 @@ void check_member_layouts(const Config& config, int world_size) {
         "[[network]] data, pipeline or ranks give members their own synchronous replicas; "
         "parallel.mode = '{}' is not built for them: set parallel.mode = 'sync'",
         p.mode));
-  if (p.network != 1 || p.pipeline != 1)
+  if (p.network != 1 || p.pipeline != 1 || p.tensor != 1)
     throw InputError(fmt::format(
         "[[network]] data, pipeline or ranks place every member themselves; parallel.network = "
-        "{} and parallel.pipeline = {} would place them too: set both to 1",
-        p.network, p.pipeline));
+        "{}, parallel.pipeline = {} and parallel.tensor = {} would place them too: set them to 1",
+        p.network, p.pipeline, p.tensor));
   if (config.cooperate.fused)
     throw InputError(
         "[[network]] data, pipeline or ranks place members on their own ranks, but "
         "cooperate.fused = true trains them as one model: remove one of the two");
   place_members(config, world_size);
+}
+
+// Tensor parallelism (cohort/tensor_parallel.h) splits each network's layers
+// among `tensor` ranks in synchronous training of whole networks.
+void check_tensor_plan(const Config& config) {
+  const auto& p = config.parallel;
+  if (p.tensor == 1) return;
+  const bool alone = p.mode == "sync" && p.pipeline == 1 && p.shard == 0 && p.network == 1 &&
+                     !config.cooperate.fused && config.cooperate.method != "pbt";
+  if (!alone)
+    throw InputError(fmt::format(
+        "parallel.tensor = {} runs with synchronous data parallelism of whole networks only (not "
+        "yet with pipelines, sharding, network groups, fused arrays or PBT): set "
+        "parallel.mode = 'sync', parallel.pipeline = 1, parallel.shard = 0, parallel.network = 1 "
+        "and cooperate.method other than 'pbt', or parallel.tensor = 1",
+        p.tensor));
+  for (size_t k = 0; k < config.networks.size(); ++k) {
+    const NetworkConfig& n = config.networks[k];
+    if (registered_optimizer(n.optimizer))
+      throw InputError(fmt::format(
+          "parallel.tensor = {} with network.{}.optimizer = '{}': a registered optimiser's state "
+          "cannot be gathered from tensor slices into a checkpoint; use sgd, adam or adamw",
+          p.tensor, k, n.optimizer));
+    try {
+      tp::plan_parallel_form(build_model(n.model), int(p.tensor));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("network.{} ('{}'): {}", k, n.name, e.what()));
+    }
+  }
 }
 
 }  // namespace
@@ -243,6 +273,7 @@ void check_training_plan(const Config& config, int world_size) {
   }
   check_network_groups(config);
   check_sharded_plan(config);
+  check_tensor_plan(config);
   const auto& p = config.parallel;
   if (p.mode != "sync") {
     check_asynchronous_plan(config, world_size);
@@ -254,12 +285,14 @@ void check_training_plan(const Config& config, int world_size) {
                     "0 or choose async",
                     p.servers));
   }
-  const int64_t needed = p.network * p.data * p.pipeline;
+  const int64_t needed = p.network * p.data * p.pipeline * p.tensor;
   if (world_size != needed) {
+    const std::string tensor =
+        p.tensor > 1 ? fmt::format(" x parallel.tensor = {}", p.tensor) : std::string();
     throw InputError(fmt::format(
-        "the layout parallel.network = {} x parallel.data = {} x parallel.pipeline = {} needs {} "
-        "processes, the job has {}: train with --nproc {} (or launch {} ranks)",
-        p.network, p.data, p.pipeline, needed, world_size, needed, needed));
+        "the layout parallel.network = {} x parallel.data = {} x parallel.pipeline = {}{} needs "
+        "{} processes, the job has {}: train with --nproc {} (or launch {} ranks)",
+        p.network, p.data, p.pipeline, tensor, needed, world_size, needed, needed));
   }
   if (p.pipeline == 1) return;
   if (config.networks.size() != 1) {

@@ -57,20 +57,23 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
       exchange_(make_exchange(ctx, nets.size(), batch_rows)),
       replicas_(nets.size()),
       sharded_(nets.size()),
+      tensor_(nets.size()),
       world_(ctx.comm),
       member_layouts_(ctx.members != nullptr),
       replicas_played_(ctx.accumulate) {
   if (config.parallel.mode == "local-sgd")
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
   for (size_t k : exchange_->owned()) {
+    if (const CommunicatorPtr slices = ctx.tensor_group())
+      tensor_[k] = std::make_unique<TensorNetwork>(nets_[k], slices);
     const CommunicatorPtr group = exchange_->replica_group(k);
     if (!group) continue;
     if (config.parallel.shard > 0) {
       sharded_[k] = make_sharded(config, nets_[k], group);
       continue;
     }
-    replicas_[k] =
-        std::make_unique<DistributedDataParallel>(nets_[k].model.ptr(), group, ddp_options(config));
+    const auto model = tensor_[k] ? tensor_[k]->model().ptr() : nets_[k].model.ptr();
+    replicas_[k] = std::make_unique<DistributedDataParallel>(model, group, ddp_options(config));
   }
 }
 
@@ -115,6 +118,9 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   const auto whole = objective_.refreshes_at(step)
                          ? gather_whole_parameters()
                          : std::vector<ShardedDataParallel::WholeParameters>{};
+  if (objective_.refreshes_at(step))
+    for (size_t k : owned)
+      if (tensor_[k]) tensor_[k]->gather_into_whole(false);
   std::vector<at::Tensor> peers;
   if (exchange_->spread()) {
     const auto start = TraceClock::now();
@@ -133,33 +139,11 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
         batch_accuracy(objective_.task(), logits[k], rows_of(batch.targets, exchange_->rows(k)));
   }
   for (size_t k : owned) {
-    auto& n = nets_[k];
     outcome.loss[k] = losses[k].item<double>();
-    if (sharded_[k]) {
+    if (sharded_[k])
       step_sharded(k, losses[k], step, total_steps);
-      continue;
-    }
-    set_learning_rate(*n.optimizer, learning_rate_at(n.config, step, total_steps));
-    n.optimizer->zero_grad();
-    const auto backward_start = TraceClock::now();
-    const bool alone = local_sgd_ && !local_sgd_->synchronous(step);
-    if (alone && replicas_[k]) {
-      auto quiet = replicas_[k]->no_sync();
-      losses[k].backward();
-    } else {
-      losses[k].backward();
-    }
-    if (replicas_[k] && !alone) {
-      replicas_[k]->synchronize();
-      account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
-    }
-    const auto optimizer_start = TraceClock::now();
-    trace_span(TraceLane::Compute, "backward", n.config.name, backward_start, optimizer_start,
-               step);
-    clip_gradients(n.parameters, n.config.grad_clip);
-    n.optimizer->step();
-    trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
-               step);
+    else
+      step_network(k, losses[k], step, total_steps);
   }
   if (!memory_recorded_) record_memory(step);
   if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
@@ -258,7 +242,9 @@ void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
 }
 
 at::Tensor ReplicaEngine::forward(size_t k, const at::Tensor& inputs) {
-  return sharded_[k] ? sharded_[k]->forward(inputs) : nets_[k].model->forward(inputs);
+  if (sharded_[k]) return sharded_[k]->forward(inputs);
+  if (tensor_[k]) return tensor_[k]->model()->forward(inputs);
+  return nets_[k].model->forward(inputs);
 }
 
 std::vector<ShardedDataParallel::WholeParameters> ReplicaEngine::gather_whole_parameters() {
@@ -270,6 +256,10 @@ std::vector<ShardedDataParallel::WholeParameters> ReplicaEngine::gather_whole_pa
 
 void ReplicaEngine::gather_networks() {
   for (size_t k : exchange_->owned()) {
+    if (tensor_[k]) {
+      tensor_[k]->gather_into_whole(true);
+      whole_state_gathered_ = true;
+    }
     if (!sharded_[k]) continue;
     sharded_[k]->gather_optimizer_state(*nets_[k].optimizer);
     whole_state_gathered_ = true;
@@ -282,7 +272,9 @@ void ReplicaEngine::gather_networks() {
 bool ReplicaEngine::agree(bool leader_decision) {
   const bool sharded =
       std::any_of(sharded_.begin(), sharded_.end(), [](const auto& s) { return s != nullptr; });
-  if (!world_ || (!local_sgd_ && !exchange_->spread() && !sharded && !member_layouts_))
+  const bool sliced =
+      std::any_of(tensor_.begin(), tensor_.end(), [](const auto& t) { return t != nullptr; });
+  if (!world_ || (!local_sgd_ && !exchange_->spread() && !sharded && !sliced && !member_layouts_))
     return leader_decision;
   return broadcast_decision(*world_, leader_decision);
 }
@@ -293,8 +285,39 @@ void ReplicaEngine::release_gathered_state() {
   whole_parameters_.clear();
   if (!whole_state_gathered_) return;
   for (size_t k : exchange_->owned())
-    if (sharded_[k]) nets_[k].optimizer->state().clear();
+    if (sharded_[k] || tensor_[k]) nets_[k].optimizer->state().clear();
   whole_state_gathered_ = false;
+}
+
+// Backward (DDP averaging the replicas' gradients as it runs) and the
+// optimiser's step of network k, whole or in its tensor-parallel form.
+void ReplicaEngine::step_network(size_t k, const at::Tensor& loss, int64_t step,
+                                 int64_t total_steps) {
+  const Network& n = nets_[k];
+  torch::optim::Optimizer& optimizer = tensor_[k] ? tensor_[k]->optimizer() : *n.optimizer;
+  set_learning_rate(optimizer, learning_rate_at(n.config, step, total_steps));
+  optimizer.zero_grad();
+  const auto backward_start = TraceClock::now();
+  const bool alone = local_sgd_ && !local_sgd_->synchronous(step);
+  if (alone && replicas_[k]) {
+    auto quiet = replicas_[k]->no_sync();
+    loss.backward();
+  } else {
+    loss.backward();
+  }
+  if (replicas_[k] && !alone) {
+    replicas_[k]->synchronize();
+    account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
+  }
+  const auto optimizer_start = TraceClock::now();
+  trace_span(TraceLane::Compute, "backward", n.config.name, backward_start, optimizer_start, step);
+  if (tensor_[k])
+    tensor_[k]->clip(n.config.grad_clip);
+  else
+    clip_gradients(n.parameters, n.config.grad_clip);
+  optimizer.step();
+  trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
+             step);
 }
 
 void ReplicaEngine::step_sharded(size_t k, const at::Tensor& loss, int64_t step,
@@ -319,8 +342,9 @@ std::vector<NetworkMemory> ReplicaEngine::memory() const {
   std::vector<NetworkMemory> held;
   for (size_t k : exchange_->owned()) {
     const Network& n = nets_[k];
-    const ShardMemory s =
-        sharded_[k] ? sharded_[k]->memory() : whole_model_memory(n.parameters, *n.optimizer);
+    const ShardMemory s = sharded_[k]  ? sharded_[k]->memory()
+                          : tensor_[k] ? tensor_[k]->memory()
+                                       : whole_model_memory(n.parameters, *n.optimizer);
     held.push_back({n.config.name, s.parameters, s.gradients, s.optimizer});
   }
   return held;

@@ -12,7 +12,10 @@
 // optimiser state (and gradients, and parameters) instead (cohort/zero.h); the
 // state is gathered whole into the network's own optimiser only for
 // checkpoints, and stage 3's parameters only for evaluation, checkpoints and
-// codistillation's copies.
+// codistillation's copies. With parallel.tensor each rank trains its slices of
+// every network's layers (tensor_network.h), DDP averaging each slice among the
+// replicas; the whole networks take the slices' weights (and state) at the same
+// moments.
 #pragma once
 
 #include <memory>
@@ -28,6 +31,7 @@
 #include "train/cohort/objective.h"
 #include "train/cohort/population.h"
 #include "train/engines/step_engine.h"
+#include "train/engines/tensor_network.h"
 #include "train/networks/network.h"
 #include "train/process/process_context.h"
 
@@ -67,6 +71,8 @@ class ReplicaEngine : public StepEngine {
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
   // Instead of replicas_ with parallel.shard: per network, null as above.
   std::vector<std::unique_ptr<ShardedDataParallel>> sharded_;
+  // With parallel.tensor: per network, its tensor-parallel form; null otherwise.
+  std::vector<std::unique_ptr<TensorNetwork>> tensor_;
   // Stage 3: the whole parameters, held from gather_networks() to the next step.
   std::vector<ShardedDataParallel::WholeParameters> whole_parameters_;
   // gather_networks() filled the networks' whole optimisers; the next step empties them.
@@ -86,6 +92,7 @@ class ReplicaEngine : public StepEngine {
   // An elastic job re-formed on fewer ranks: the step of every replica this
   // rank plays, their gradients accumulated before DDP averages them.
   StepOutcome step_playing_replicas(const Batch& batch, int64_t step, int64_t total_steps);
+  void step_network(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
   // Backward and the sharded optimiser step of network k.
   void step_sharded(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
   // Network k's logits: through its ShardedDataParallel when it has one

@@ -21,6 +21,11 @@ CommunicatorPtr ProcessContext::pipeline_group() const {
   return stages > 1 ? mesh->group("pipeline") : nullptr;
 }
 
+CommunicatorPtr ProcessContext::tensor_group() const {
+  if (tensors == 1) return nullptr;
+  return mesh ? mesh->group("tensor") : comm;
+}
+
 CommunicatorPtr ProcessContext::network_peers() const {
   if (network_groups == 1) return nullptr;
   return mesh ? mesh->group("network") : comm;
@@ -29,11 +34,12 @@ CommunicatorPtr ProcessContext::network_peers() const {
 MeshLayout training_mesh(const ParallelConfig& parallel) {
   return MeshLayout({{"network", int(parallel.network)},
                      {"data", int(parallel.data)},
-                     {"pipeline", int(parallel.pipeline)}});
+                     {"pipeline", int(parallel.pipeline)},
+                     {"tensor", int(parallel.tensor)}});
 }
 
 std::string describe_placement(const MeshLayout& layout) {
-  static const char* const kWords[] = {"network", "replica", "stage"};
+  static const char* const kWords[] = {"network", "replica", "stage", "slice"};
   std::string out;
   for (int r = 0; r < layout.size(); ++r) {
     const auto c = layout.coordinate(r);
@@ -129,6 +135,8 @@ ProcessContext join_job(const Config& config) {
   ctx.data_size = int(p.data);
   ctx.stage = coordinate[2];
   ctx.stages = int(p.pipeline);
+  ctx.tensor_rank = coordinate[3];
+  ctx.tensors = int(p.tensor);
   if (layout.size() > 1) {
     ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
     // Sub-groups only where a dimension has several ranks; a lone dimension

@@ -28,6 +28,7 @@ struct ProcessContext {
   // job re-formed on fewer ranks (launch/elastic_plan.h). data_size counts ranks.
   int accumulate = 1;
   int stage = 0, stages = 1;  // which pipeline stage it holds, of how many
+  int tensor_rank = 0, tensors = 1;  // its slice of each layer (tensor parallelism), of how many
   // Parameter servers (parallel.mode = "async") follow the workers: ranks
   // data_size .. data_size + servers - 1.
   int servers = 0;
@@ -49,13 +50,16 @@ struct ProcessContext {
   // there), and the ranks of this replica's pipeline; null when of size one.
   CommunicatorPtr data_group() const;
   CommunicatorPtr pipeline_group() const;
+  // The ranks that split each layer of this replica among them; null when one.
+  CommunicatorPtr tensor_group() const;
   // The ranks of this replica and stage in every network group, ordered by group.
   CommunicatorPtr network_peers() const;
 };
 
-// The mesh ranks are placed on: row-major, so the stages of one replica are
-// neighbouring ranks, then the replicas of one network group
-// (rank = (group * data + replica) * pipeline + stage).
+// The mesh ranks are placed on: row-major, so the tensor slices of one stage
+// are neighbouring ranks, then the stages of one replica, then the replicas of
+// one network group (rank = ((group * data + replica) * pipeline + stage) *
+// tensor + slice).
 MeshLayout training_mesh(const ParallelConfig& parallel);
 
 // "rank 0: network 0 replica 0, rank 1: ..." (dimensions of size one left out)

@@ -1,0 +1,101 @@
+// parallel.tensor = T in cohort train against one process, end to end through
+// the CLI and the launcher. A tensor-parallel step computes the one process's
+// step with each layer's products split among the ranks: the row-parallel
+// layers' partial sums and the clipping norm add in another order, a few ulps
+// per step (tests/dist/tensor_parallel_worker.cpp measures 3e-8 to 1.6e-7 over
+// 6 steps), so every tensor of the checkpoint, weights and optimiser state,
+// after 20 steps within 1e-5, DDP's tolerance (TrainDataParallel).
+#include <fmt/format.h>
+
+#include "train_harness.h"
+
+namespace cohort {
+namespace {
+
+using test::expect_same_cohort;
+using test::TempRunDir;
+
+std::string run(const std::string& out, const std::string& args) {
+  return test::train_mlp(out, "--set train.max_steps=20 " + args);
+}
+
+struct Case {
+  const char* name;
+  std::string network;  // the model and its optimiser
+  std::string layout;   // --nproc and the layout beside parallel.tensor
+  std::string single;   // the one process's batch, where the layout splits it
+};
+
+class TrainTensorParallel : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TrainTensorParallel, EqualsOneProcess) {
+  const Case c = GetParam();
+  TempRunDir single, split;
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(run(single.path, c.network + " " + c.single)));
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(run(split.path, c.network + " " + c.layout)));
+  expect_same_cohort(single.path, split.path, 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, TrainTensorParallel,
+    ::testing::Values(
+        // The mlp: column, row, then a row layer splitting its own input;
+        // AdamW with global-norm clipping at 0.5 over the slices.
+        Case{"mlp_adamw_clipped_t2",
+             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+             "--set network.0.grad_clip=0.5",
+             "--nproc 2 --set parallel.tensor=2", ""},
+        // The cnn: its convolutions split by output channel, SGD with momentum.
+        Case{"cnn_sgd_momentum_t2", "--set network.0.model=cnn --set network.0.channels=4",
+             "--nproc 2 --set parallel.tensor=2", ""},
+        // Two mlps learning from each other, 2 replicas x 2 slices on 4 ranks,
+        // against one process with the double batch.
+        Case{"mutual_data2_x_tensor2",
+             "--set cooperate.method=mutual --set network.1.model=mlp "
+             "--set 'network.1.widths=[32]'",
+             "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set train.batch_size=16",
+             "--set train.batch_size=32"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// 10 steps split among 2 ranks then 10 in one process, and the reverse: the
+// one process's 20 steps, optimiser state included.
+TEST(TrainTensorParallelResume, CheckpointsResumeUnderAnotherLayout) {
+  const std::string adamw = "--set network.0.optimizer=adamw --set network.0.lr=0.003 ";
+  TempRunDir reference;
+  ASSERT_NO_FATAL_FAILURE(test::train_ok(run(reference.path, adamw)));
+  const std::pair<std::string, std::string> moves[] = {
+      {"--nproc 2 --set parallel.tensor=2", "--set parallel.tensor=1"},
+      {"", "--nproc 2 --set parallel.tensor=2"},
+  };
+  for (const auto& [from, to] : moves) {
+    SCOPED_TRACE(from + " -> " + to);
+    TempRunDir dir;
+    ASSERT_NO_FATAL_FAILURE(
+        test::train_ok(run(dir.path, adamw + from) + " --set train.max_steps=10"));
+    ASSERT_EQ(load_checkpoint(latest_checkpoint(dir.path)).step, 10);
+    ASSERT_NO_FATAL_FAILURE(test::train_ok(fmt::format(
+        "{} train --resume {} --quiet --set train.max_steps=20 {}", COHORT_BIN, dir.path, to)));
+    expect_same_cohort(reference.path, dir.path, 1e-5);
+  }
+}
+
+TEST(TrainTensorParallelResume, WhatCannotBeSplitIsRefusedBeforeAnyWorkerStarts) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"--nproc 2 --set parallel.tensor=2 --set network.0.model=resnet", "layer 0"},
+      {"--nproc 4 --set parallel.tensor=4 --set 'network.0.widths=[6]'",
+       "splits the output features of layer 1"},
+      {"--nproc 4 --set parallel.tensor=2 --set parallel.pipeline=2",
+       "parallel.tensor = 2 runs with synchronous data parallelism of whole networks only"},
+      {"--nproc 3 --set parallel.tensor=2", "x parallel.tensor = 2 needs 2 processes"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto result = test::run_shell(run("/nonexistent/never-made", args), 60);
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_NE(result.output.find(message), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("[rank"), std::string::npos) << "a worker started:\n"
+                                                              << result.output;
+  }
+}
+
+}  // namespace
+}  // namespace cohort
