@@ -116,7 +116,8 @@ TEST(TrainMemberLayouts, LayoutsThatCannotRunAreRefusedBeforeAnyWorkerStarts) {
   const std::pair<std::string, std::string> cases[] = {
       {"--nproc 2 --set network.0.pipeline=2", "a pipelined member beside others"},
       {"--nproc 4 --set network.0.data=1", "rank 3 of 4 trains no network"},
-      {"--nproc 2 --set network.0.data=2 --set parallel.network=2", "set both to 1"},
+      {"--nproc 2 --set network.0.data=2 --set parallel.network=2",
+       "would place them too: set them to 1"},
       {"--nproc 2 --set network.0.data=2 --set parallel.mode=local-sgd",
        "set parallel.mode = 'sync'"},
   };

@@ -54,6 +54,14 @@ INSTANTIATE_TEST_SUITE_P(
              "--set cooperate.method=mutual --set network.1.model=mlp "
              "--set 'network.1.widths=[32]'",
              "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set train.batch_size=16",
+             "--set train.batch_size=32"},
+        // A 3-D layout: 2 replicas x 2 pipeline stages (1F1B, 2 micro-batches) x 2
+        // slices of each stage's layers, on 8 ranks, AdamW clipped at 0.5.
+        Case{"three_d_data2_pipeline2_tensor2",
+             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+             "--set network.0.grad_clip=0.5",
+             "--nproc 8 --set parallel.data=2 --set parallel.pipeline=2 --set parallel.tensor=2 "
+             "--set parallel.micro_batches=2 --set train.batch_size=16",
              "--set train.batch_size=32"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -84,8 +92,8 @@ TEST(TrainTensorParallelResume, WhatCannotBeSplitIsRefusedBeforeAnyWorkerStarts)
       {"--nproc 2 --set parallel.tensor=2 --set network.0.model=resnet", "layer 0"},
       {"--nproc 4 --set parallel.tensor=4 --set 'network.0.widths=[6]'",
        "splits the output features of layer 1"},
-      {"--nproc 4 --set parallel.tensor=2 --set parallel.pipeline=2",
-       "parallel.tensor = 2 runs with synchronous data parallelism of whole networks only"},
+      {"--nproc 4 --set parallel.tensor=2 --set parallel.data=2 --set parallel.shard=1",
+       "parallel.tensor = 2 runs with synchronous data and pipeline parallelism only"},
       {"--nproc 3 --set parallel.tensor=2", "x parallel.tensor = 2 needs 2 processes"},
   };
   for (const auto& [args, message] : cases) {

@@ -55,8 +55,7 @@ void move_state(const torch::optim::Optimizer& from, const std::vector<at::Tenso
 
 }  // namespace
 
-double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm,
-                      Communicator& group) {
+double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm, Communicator& group) {
   const auto params = parallel->parameters();
   const auto dims = split_dims(parallel);
   // [split parameters' squares, whole ones' squares]: only the first is summed.

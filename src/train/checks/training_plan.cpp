@@ -3,8 +3,8 @@
 #include "cohort/error.h"
 #include "cohort/fused.h"
 #include "cohort/member_layout.h"
-#include "cohort/tensor_parallel.h"
 #include "cohort/models.h"
+#include "cohort/tensor_parallel.h"
 #include "cohort/trainer.h"
 #include "registry/lookup.h"
 
@@ -232,14 +232,14 @@ void check_member_layouts(const Config& config, int world_size) {
 void check_tensor_plan(const Config& config) {
   const auto& p = config.parallel;
   if (p.tensor == 1) return;
-  const bool alone = p.mode == "sync" && p.pipeline == 1 && p.shard == 0 && p.network == 1 &&
-                     !config.cooperate.fused && config.cooperate.method != "pbt";
-  if (!alone)
+  const bool supported = p.mode == "sync" && p.shard == 0 && p.network == 1 &&
+                         !config.cooperate.fused && config.cooperate.method != "pbt";
+  if (!supported)
     throw InputError(fmt::format(
-        "parallel.tensor = {} runs with synchronous data parallelism of whole networks only (not "
-        "yet with pipelines, sharding, network groups, fused arrays or PBT): set "
-        "parallel.mode = 'sync', parallel.pipeline = 1, parallel.shard = 0, parallel.network = 1 "
-        "and cooperate.method other than 'pbt', or parallel.tensor = 1",
+        "parallel.tensor = {} runs with synchronous data and pipeline parallelism only (not yet "
+        "with sharding, network groups, fused arrays or PBT): set parallel.mode = 'sync', "
+        "parallel.shard = 0, parallel.network = 1 and cooperate.method other than 'pbt', or "
+        "parallel.tensor = 1",
         p.tensor));
   for (size_t k = 0; k < config.networks.size(); ++k) {
     const NetworkConfig& n = config.networks[k];

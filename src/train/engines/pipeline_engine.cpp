@@ -10,9 +10,10 @@
 #include "cohort/network_state.h"
 #include "cohort/optim.h"
 #include "cohort/pipeline/schedule.h"
+#include "cohort/tensor_parallel.h"
 #include "train/engines/comm_hook_choice.h"
-#include "train/record/run_dir.h"
 #include "train/engines/stage_state.h"
+#include "train/record/run_dir.h"
 
 namespace cohort {
 namespace {
@@ -41,8 +42,18 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
   // between processes, and replicas must cut alike for their gradients to match.
   partition_ = agree_partition(*ctx.comm, net_.model, ctx.stages,
                                parse_partition_method(p.partition), sample);
-  stage_ = std::make_unique<PipelineStage>(stage_layers(net_.model, partition_, ctx.stage),
-                                           ctx.pipeline_group());
+  whole_stage_ = stage_layers(net_.model, partition_, ctx.stage);
+  if (const auto slices = ctx.tensor_group()) {
+    // The stage's layers split among the slices (cohort/tensor_parallel.h),
+    // with their own optimiser: a resumed network's state is split into it.
+    auto form = tp::parallel_form(whole_stage_, slices);
+    slice_optimizer_ = make_optimizer(net_.config, form->parameters());
+    tp::load_optimizer_state(whole_stage_, *net_.optimizer, form, *slice_optimizer_, *slices);
+    net_.optimizer->state().clear();
+    stage_ = std::make_unique<PipelineStage>(form, ctx.pipeline_group());
+  } else {
+    stage_ = std::make_unique<PipelineStage>(whole_stage_, ctx.pipeline_group());
+  }
   options_.schedule = parse_schedule(p.schedule);
   options_.micro_batches = int(p.micro_batches);
   options_.recompute = p.recompute;
@@ -57,7 +68,10 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
 }
 
 StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
-  set_learning_rate(*net_.optimizer, learning_rate_at(net_.config, step, total_steps));
+  // The whole state gathered for the last checkpoint is stale from here on.
+  if (slice_optimizer_) net_.optimizer->state().clear();
+  torch::optim::Optimizer& optimizer = slice_optimizer_ ? *slice_optimizer_ : *net_.optimizer;
+  set_learning_rate(optimizer, learning_rate_at(net_.config, step, total_steps));
   // The optimiser holds the whole network; layers of other stages have no
   // gradient and the optimisers skip them.
   if (replicas_ && options_.micro_batches > 1) accumulating_.emplace(*replicas_);
@@ -67,7 +81,7 @@ StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total
       account_ddp_step(replicas_->last_timeline(), "", step);
     }
     clip_gradients_across_stages(net_.config.grad_clip);
-    net_.optimizer->step();
+    optimizer.step();
   });
   // Only the last stage computes loss and accuracy; the leader reports them.
   at::Tensor outcome = at::tensor(
@@ -83,11 +97,18 @@ StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total
 
 void PipelineEngine::clip_gradients_across_stages(double max_norm) {
   if (max_norm <= 0) return;
-  // The norm of the whole network's gradient, as one process would clip it.
-  at::Tensor squares = at::zeros({1}, at::kDouble);
-  for (const auto& p : stage_->parameters()) {
-    if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum().cpu();
+  // The norm of the whole network's gradient, as one process would clip it:
+  // split parameters' squares summed over the slices, then every stage's.
+  const auto params = stage_->parameters();
+  const auto dims =
+      slice_optimizer_ ? tp::split_dims(stage_->layers()) : std::vector<int64_t>(params.size(), -1);
+  at::Tensor split = at::zeros({1}, at::kDouble), squares = at::zeros({1}, at::kDouble);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor& g = params[i].grad();
+    if (g.defined()) (dims[i] < 0 ? squares : split) += g.to(at::kDouble).pow(2).sum().cpu();
   }
+  if (slice_optimizer_) ctx_.tensor_group()->allreduce(split, ReduceOp::Sum);
+  squares += split;
   stage_->comm().allreduce(squares, ReduceOp::Sum);
   const double norm = std::sqrt(squares.item<double>());
   const double coefficient = max_norm / (norm + 1e-6);
@@ -100,6 +121,14 @@ void PipelineEngine::clip_gradients_across_stages(double max_norm) {
 void PipelineEngine::gather_networks() {
   // Replicas hold identical weights: replica 0's stages are enough.
   if (ctx_.data_rank != 0) return;
+  // Each slice's stage first takes its layers whole (collective over the
+  // slices); then the slices of every stage gather alike, each into its own
+  // stage 0, of which the leader saves.
+  if (slice_optimizer_) {
+    tp::gather_into(stage_->layers(), whole_stage_);
+    tp::gather_optimizer_state(stage_->layers(), *slice_optimizer_, whole_stage_, *net_.optimizer,
+                               *ctx_.tensor_group());
+  }
   const NamedTensors mine = capture_state(*net_.model, *net_.optimizer);
   const auto owners = owning_stages(mine, net_.model, partition_);
   if (ctx_.stage != 0) {

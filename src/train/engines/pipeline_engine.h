@@ -5,6 +5,8 @@
 // clips by the norm of the whole network's gradient, and steps the optimiser.
 // The leader (replica 0, stage 0) gathers the other stages' layers before it
 // evaluates or saves, so checkpoints hold the whole network whatever the layout.
+// With parallel.tensor each stage's layers are split among T slice ranks
+// (data x pipeline x tensor), gathered whole before the stages' gather.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -17,9 +19,9 @@
 #include "cohort/ddp.h"
 #include "cohort/metrics.h"
 #include "cohort/pipeline.h"
+#include "train/engines/step_engine.h"
 #include "train/networks/network.h"
 #include "train/process/process_context.h"
-#include "train/engines/step_engine.h"
 
 namespace cohort {
 
@@ -46,6 +48,11 @@ class PipelineEngine : public StepEngine {
   const ProcessContext& ctx_;
   Network& net_;
   Partition partition_;
+  // This stage's layers of the whole network (sharing its parameters), and with
+  // parallel.tensor the optimiser of this rank's slices of them (the stage then
+  // runs their tensor-parallel form).
+  torch::nn::Sequential whole_stage_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> slice_optimizer_;
   std::unique_ptr<PipelineStage> stage_;
   // Replicas: the stage's layers under DDP on the data group. Backward passes
   // accumulate locally (no_sync) until the step's last one, whose gradient
