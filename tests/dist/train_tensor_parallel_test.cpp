@@ -55,6 +55,12 @@ INSTANTIATE_TEST_SUITE_P(
              "--set 'network.1.widths=[32]'",
              "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set train.batch_size=16",
              "--set train.batch_size=32"},
+        // Network groups above the slices: each of two mlps on its own pair of
+        // ranks, split in two, learning from the other by mutual learning.
+        Case{"network_groups2_x_tensor2",
+             "--set cooperate.method=mutual --set network.1.model=mlp "
+             "--set 'network.1.widths=[32]'",
+             "--nproc 4 --set parallel.network=2 --set parallel.tensor=2", ""},
         // A 3-D layout: 2 replicas x 2 pipeline stages (1F1B, 2 micro-batches) x 2
         // slices of each stage's layers, on 8 ranks, AdamW clipped at 0.5.
         Case{"three_d_data2_pipeline2_tensor2",
@@ -93,7 +99,8 @@ TEST(TrainTensorParallelResume, WhatCannotBeSplitIsRefusedBeforeAnyWorkerStarts)
       {"--nproc 4 --set parallel.tensor=4 --set 'network.0.widths=[6]'",
        "splits the output features of layer 1"},
       {"--nproc 4 --set parallel.tensor=2 --set parallel.data=2 --set parallel.shard=1",
-       "parallel.tensor = 2 runs with synchronous data and pipeline parallelism only"},
+       "parallel.tensor = 2 runs with synchronous data and pipeline parallelism and network "
+       "groups only"},
       {"--nproc 3 --set parallel.tensor=2", "x parallel.tensor = 2 needs 2 processes"},
   };
   for (const auto& [args, message] : cases) {

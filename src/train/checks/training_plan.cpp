@@ -232,14 +232,13 @@ void check_member_layouts(const Config& config, int world_size) {
 void check_tensor_plan(const Config& config) {
   const auto& p = config.parallel;
   if (p.tensor == 1) return;
-  const bool supported = p.mode == "sync" && p.shard == 0 && p.network == 1 &&
-                         !config.cooperate.fused && config.cooperate.method != "pbt";
+  const bool supported = p.mode == "sync" && p.shard == 0 && !config.cooperate.fused &&
+                         config.cooperate.method != "pbt";
   if (!supported)
     throw InputError(fmt::format(
-        "parallel.tensor = {} runs with synchronous data and pipeline parallelism only (not yet "
-        "with sharding, network groups, fused arrays or PBT): set parallel.mode = 'sync', "
-        "parallel.shard = 0, parallel.network = 1 and cooperate.method other than 'pbt', or "
-        "parallel.tensor = 1",
+        "parallel.tensor = {} runs with synchronous data and pipeline parallelism and network "
+        "groups only (not yet with sharding, fused arrays or PBT): set parallel.mode = 'sync', "
+        "parallel.shard = 0 and cooperate.method other than 'pbt', or parallel.tensor = 1",
         p.tensor));
   for (size_t k = 0; k < config.networks.size(); ++k) {
     const NetworkConfig& n = config.networks[k];

@@ -283,9 +283,11 @@ bool ReplicaEngine::agree(bool leader_decision) {
 // the sharding's saving.
 void ReplicaEngine::release_gathered_state() {
   whole_parameters_.clear();
+  for (size_t k : exchange_->owned())
+    if (tensor_[k]) tensor_[k]->release_whole();
   if (!whole_state_gathered_) return;
   for (size_t k : exchange_->owned())
-    if (sharded_[k] || tensor_[k]) nets_[k].optimizer->state().clear();
+    if (sharded_[k]) nets_[k].optimizer->state().clear();
   whole_state_gathered_ = false;
 }
 
