@@ -142,8 +142,12 @@ void gather_into(const torch::nn::Sequential& parallel, torch::nn::Sequential& w
 // model's): the dimension it is split along, or -1 when every rank holds it whole.
 std::vector<int64_t> split_dims(const torch::nn::Sequential& parallel);
 
-// torch's clip_grad_norm_ over the whole model's gradients: the split
-// parameters' squares summed over the group, the whole ones counted once.
+// The squared L2 norm of the whole model's gradient, from the form's on this
+// rank: the split parameters' squares summed over the group (collective), the
+// whole ones counted once.
+double squared_grad_norm(const torch::nn::Sequential& parallel, Communicator& group);
+
+// torch's clip_grad_norm_ over the whole model's gradients (squared_grad_norm).
 // Returns the norm before clipping.
 double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm, Communicator& group);
 

@@ -55,10 +55,10 @@ void move_state(const torch::optim::Optimizer& from, const std::vector<at::Tenso
 
 }  // namespace
 
-double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm, Communicator& group) {
+double squared_grad_norm(const torch::nn::Sequential& parallel, Communicator& group) {
   const auto params = parallel->parameters();
   const auto dims = split_dims(parallel);
-  // [split parameters' squares, whole ones' squares]: only the first is summed.
+  // The split parameters' squares are summed over the group, the whole ones' not.
   at::Tensor split = at::zeros({1}, at::kDouble), whole = at::zeros({1}, at::kDouble);
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& g = params[i].grad();
@@ -66,7 +66,12 @@ double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm, Co
     (dims[i] < 0 ? whole : split) += g.detach().to(at::kDouble).pow(2).sum().cpu();
   }
   group.allreduce(split, ReduceOp::Sum);
-  const double norm = std::sqrt((split + whole).item<double>());
+  return (split + whole).item<double>();
+}
+
+double clip_grad_norm(const torch::nn::Sequential& parallel, double max_norm, Communicator& group) {
+  const auto params = parallel->parameters();
+  const double norm = std::sqrt(squared_grad_norm(parallel, group));
   // torch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1.
   const double scale = max_norm / (norm + 1e-6);
   if (max_norm > 0 && scale < 1) {

@@ -38,6 +38,7 @@ MemberExchange::MemberExchange(std::shared_ptr<const MemberLayouts> layouts, int
       world_(std::move(world)),
       groups_(std::move(groups)),
       owned_(layouts_->trained_on(rank)),
+      batch_rows_(batch_rows),
       rows_(layouts_->members()),
       // Members all on the same ranks train on the same rows everywhere: each
       // rank has its peers' logits already, and trains every network.
@@ -74,11 +75,8 @@ std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor
   }
   // Each row of member k comes from exactly one of its replicas: the sum is a copy.
   const at::Tensor& any = logits[owned_.front()];
-  const int64_t batch_rows = rows_[owned_.front()].defined()
-                                 ? any.size(0) * layouts_->replicas(owned_.front())
-                                 : any.size(0);
   auto shape = any.sizes().vec();
-  shape[0] = batch_rows;
+  shape[0] = batch_rows_;
   shape.insert(shape.begin(), int64_t(logits.size()));
   at::Tensor all = at::zeros(shape, any.options().requires_grad(false));
   for (size_t k : owned_) {

@@ -47,6 +47,7 @@ class MemberExchange : public NetworkExchange {
   CommunicatorPtr world_;
   std::vector<CommunicatorPtr> groups_;
   std::vector<size_t> owned_;
+  int64_t batch_rows_;
   std::vector<at::Tensor> rows_;  // per owned member with several replicas, else undefined
   bool spread_ = false;
 };

@@ -98,17 +98,14 @@ StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total
 void PipelineEngine::clip_gradients_across_stages(double max_norm) {
   if (max_norm <= 0) return;
   // The norm of the whole network's gradient, as one process would clip it:
-  // split parameters' squares summed over the slices, then every stage's.
-  const auto params = stage_->parameters();
-  const auto dims =
-      slice_optimizer_ ? tp::split_dims(stage_->layers()) : std::vector<int64_t>(params.size(), -1);
-  at::Tensor split = at::zeros({1}, at::kDouble), squares = at::zeros({1}, at::kDouble);
-  for (size_t i = 0; i < params.size(); ++i) {
-    const at::Tensor& g = params[i].grad();
-    if (g.defined()) (dims[i] < 0 ? squares : split) += g.to(at::kDouble).pow(2).sum().cpu();
+  // the stage's (its slices' together), summed over the stages.
+  at::Tensor squares = at::zeros({1}, at::kDouble);
+  if (slice_optimizer_) {
+    squares += tp::squared_grad_norm(stage_->layers(), *ctx_.tensor_group());
+  } else {
+    for (const auto& p : stage_->parameters())
+      if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum().cpu();
   }
-  if (slice_optimizer_) ctx_.tensor_group()->allreduce(split, ReduceOp::Sum);
-  squares += split;
   stage_->comm().allreduce(squares, ReduceOp::Sum);
   const double norm = std::sqrt(squares.item<double>());
   const double coefficient = max_norm / (norm + 1e-6);
