@@ -14,9 +14,9 @@
 namespace cohort {
 
 struct RunOptions {
-  std::string run_dir;   // created if missing; must be writable
-  bool resume = false;   // continue from run_dir's newest checkpoint
-  bool progress = true;  // progress display on stderr
+  std::string run_dir;     // created if missing; must be writable
+  bool resume = false;     // continue from run_dir's newest checkpoint
+  bool progress = true;    // progress display on stderr
   bool overwrite = false;  // a new run may replace the run run_dir holds (else InputError)
 };
 
@@ -25,7 +25,7 @@ struct NetworkResult {
   std::string model;
   double test_accuracy = 0;  // classification only
   double test_loss = 0;      // the task's: cross-entropy, or mean squared error for regression
-  bool control = false;  // network.N.cooperate = false: trained alone, beside the cohort
+  bool control = false;      // network.N.cooperate = false: trained alone, beside the cohort
 };
 
 // Parameter servers (parallel.mode = "async"): what the servers saw.
@@ -38,13 +38,15 @@ struct AsyncSummary {
 
 // What one network's training state takes on the leader between steps, in
 // bytes: with parallel.shard the gradients (2) and optimiser state (1 and 2)
-// are this rank's share. Activations are not counted: the CPU allocator keeps
-// no peak to read.
+// are this rank's share, with parallel.tensor this rank's slices.
+// `activations`: what its forward left held for backward (saved tensors and
+// logits) on the metered step (the run's second), as the allocator reported it.
 struct NetworkMemory {
   std::string name;
   int64_t parameters = 0;
   int64_t gradients = 0;
   int64_t optimizer = 0;
+  int64_t activations = 0;
 };
 
 struct RunSummary {
@@ -59,6 +61,10 @@ struct RunSummary {
   std::optional<AsyncSummary> async;
   // The networks this rank trains (ReplicaEngine only); "state_bytes" in the JSON.
   std::vector<NetworkMemory> memory;
+  // Per rank, the most bytes the metered step's own allocations held at once
+  // (activations, gradients, temporaries: observe/allocation_meter.h); -1
+  // where a profiler was listening instead.
+  std::vector<int64_t> step_peak_bytes;
   std::string to_json() const;
   // The result for a person: one line per network, the ensemble and what it
   // gained over the best network, throughput and where the run folder is.

@@ -78,7 +78,8 @@ int launch_self(TrainArgs args, const Config& config) {
   ::setenv(kParentPrints, "1", 1);
   // Workers may take a while to write their final checkpoint after an interrupt.
   launch.grace = std::chrono::seconds(30);
-  const int status = elastic ? launch_elastic(launch, args.min_nproc, int(config.parallel.data))
+  const int status = elastic ? launch_elastic(launch, args.min_nproc, int(config.parallel.data),
+                                              int(config.parallel.tensor))
                              : launch_local(launch);
   // A worker's bad-input status, and a signal's 128 + N, stay what one process would give.
   if (status != 0) return status == 2 || status > 128 ? status : 1;
@@ -138,18 +139,23 @@ bool restarted_by_torchrun() {
   return count != nullptr && std::atoi(count) > 0;
 }
 
-// `--nproc MIN:MAX` re-forms data-parallel jobs only (launch/elastic_plan.h):
-// the other layouts cannot share a lost rank's work among the others. (That
-// parallel.data is MAX, check_training_plan has made sure.)
+// `--nproc MIN:MAX` re-forms data-parallel jobs (sharded or not, their replicas
+// whole or split in tensor-parallel slices) only (launch/elastic_plan.h): the
+// other layouts cannot share a lost rank's work among the others. (That
+// parallel.data x parallel.tensor is MAX, check_training_plan has made sure.)
 void check_elastic_plan(const Config& config, const TrainArgs& args) {
   const auto& p = config.parallel;
-  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || p.shard != 0 || p.tensor != 1 ||
-      config.cooperate.fused || uses_member_layouts(config))
+  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || config.cooperate.fused ||
+      uses_member_layouts(config))
     throw InputError(fmt::format(
         "--nproc {}: elastic membership re-forms data-parallel jobs only; set parallel.mode = "
-        "'sync', parallel.network = 1, parallel.pipeline = 1, parallel.shard = 0, "
-        "cooperate.fused = false and no [[network]] data, pipeline or ranks, or give --nproc {}",
+        "'sync', parallel.network = 1, parallel.pipeline = 1, cooperate.fused = false and no "
+        "[[network]] data, pipeline or ranks, or give --nproc {}",
         args.nproc_text, args.nproc));
+  if (args.min_nproc < p.tensor)
+    throw InputError(fmt::format(
+        "--nproc {}: a replica needs parallel.tensor = {} ranks; give MIN of at least {}",
+        args.nproc_text, p.tensor, p.tensor));
 }
 
 // parallel.plan = "auto": the launcher profiles the members here, runs the

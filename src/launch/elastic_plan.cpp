@@ -34,17 +34,22 @@ RankRange parse_rank_range(const std::string& text) {
   return range;
 }
 
-int reformed_ranks(int replicas, int alive, int min) {
-  for (int ranks = std::min(alive, replicas); ranks >= std::max(min, 1); --ranks)
-    if (replicas % ranks == 0) return ranks;
+int reformed_ranks(int replicas, int alive, int min, int ranks_per_replica) {
+  for (int held = std::min(alive / ranks_per_replica, replicas); held >= 1; --held) {
+    const int ranks = held * ranks_per_replica;
+    if (ranks < std::max(min, 1)) return 0;
+    if (replicas % held == 0) return ranks;
+  }
   return 0;
 }
 
-int replicas_per_rank(int replicas, int ranks) {
-  if (ranks < 1 || replicas % ranks != 0)
-    throw InputError(fmt::format("{}={}: {} data replicas cannot be shared evenly by {} ranks",
-                                 kElasticRanksVariable, ranks, replicas, ranks));
-  return replicas / ranks;
+int replicas_per_rank(int replicas, int ranks, int ranks_per_replica) {
+  if (ranks < 1 || ranks % ranks_per_replica != 0 || replicas % (ranks / ranks_per_replica) != 0)
+    throw InputError(
+        fmt::format("{}={}: {} data replicas of {} rank{} each cannot be shared evenly by {} ranks",
+                    kElasticRanksVariable, ranks, replicas, ranks_per_replica,
+                    ranks_per_replica > 1 ? "s" : "", ranks));
+  return replicas / (ranks / ranks_per_replica);
 }
 
 }  // namespace cohort

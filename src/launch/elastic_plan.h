@@ -3,7 +3,10 @@
 // fewer ranks, each playing R / ranks of the replicas in turn (gradient
 // accumulation), so every step still averages the gradients of all R shards and
 // the run follows the trajectory the full world would have; at its next
-// checkpoint it stops so that the launcher can grow it back.
+// checkpoint it stops so that the launcher can grow it back. A replica may span
+// several ranks (parallel.tensor = T slices): the job then re-forms on a
+// multiple of T ranks, each slice rank playing its slice of R / (ranks / T)
+// replicas.
 #pragma once
 
 #include <string>
@@ -26,12 +29,12 @@ struct RankRange {
 // "N" or "MIN:MAX" (1 <= MIN <= MAX); InputError naming --nproc otherwise.
 RankRange parse_rank_range(const std::string& text);
 
-// The ranks a job of `replicas` re-forms on when `alive` ranks are left: the
-// most that divide the replicas evenly (every rank plays as many), or 0 when
-// that is fewer than `min`.
-int reformed_ranks(int replicas, int alive, int min);
+// The ranks a job of `replicas`, each on `ranks_per_replica` ranks, re-forms on
+// when `alive` ranks are left: the most that hold whole replicas dividing the
+// replicas evenly (every rank plays as many), or 0 when that is fewer than `min`.
+int reformed_ranks(int replicas, int alive, int min, int ranks_per_replica = 1);
 
 // How many replicas each of `ranks` plays; InputError when they do not divide.
-int replicas_per_rank(int replicas, int ranks);
+int replicas_per_rank(int replicas, int ranks, int ranks_per_replica = 1);
 
 }  // namespace cohort

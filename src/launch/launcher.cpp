@@ -197,7 +197,7 @@ void report_elastic_stop(int alive, int ranks, int min_nproc, int full, int repl
 
 }  // namespace
 
-int launch_elastic(LaunchOptions options, int min_nproc, int replicas) {
+int launch_elastic(LaunchOptions options, int min_nproc, int replicas, int ranks_per_replica) {
   check_launch_options(options);
   require_runnable(options.command.at(0));
   const int full = options.nproc;
@@ -221,7 +221,7 @@ int launch_elastic(LaunchOptions options, int min_nproc, int replicas) {
     }
     if (!result.failed) return result.exit_code;
     const int alive = options.nproc - 1;
-    const int ranks = reformed_ranks(replicas, alive, min_nproc);
+    const int ranks = reformed_ranks(replicas, alive, min_nproc, ranks_per_replica);
     if (restarts++ >= options.max_restarts || ranks == 0) {
       report_elastic_stop(alive, ranks, min_nproc, full, replicas, options.max_restarts);
       return result.exit_code == 0 ? 1 : result.exit_code;
@@ -229,7 +229,8 @@ int launch_elastic(LaunchOptions options, int min_nproc, int replicas) {
     std::fprintf(stderr,
                  "cohort launch: re-forming the job on %d of %d ranks, each playing %d of the %d "
                  "replicas, from the newest checkpoint (re-form %d of %d)\n",
-                 ranks, full, replicas / ranks, replicas, restarts, options.max_restarts);
+                 ranks, full, replicas_per_rank(replicas, ranks, ranks_per_replica), replicas,
+                 restarts, options.max_restarts);
     options.nproc = ranks;
   }
 }

@@ -46,8 +46,10 @@ std::string RunSummary::to_json() const {
       held.push_back({{"name", m.name},
                       {"parameters", m.parameters},
                       {"gradients", m.gradients},
-                      {"optimizer", m.optimizer}});
+                      {"optimizer", m.optimizer},
+                      {"activations", m.activations}});
   }
+  if (!step_peak_bytes.empty()) out["step_peak_bytes"] = step_peak_bytes;
   return out.dump();
 }
 

@@ -12,6 +12,7 @@
 #include "cohort/evaluate.h"
 #include "cohort/messages.h"
 #include "launch/elastic_plan.h"
+#include "observe/allocation_meter.h"
 #include "train/checks/preflight.h"
 #include "train/engines/async_engine.h"
 #include "train/engines/fused_engine.h"
@@ -297,10 +298,17 @@ Batch TrainingRun::next_batch(const at::Tensor& order) {
 }
 
 StepOutcome TrainingRun::step(const Batch& batch) {
+  std::optional<AllocationMeter> meter;
+  if (meters_this_step()) meter.emplace();
   const StepOutcome outcome = [&] {
     AutocastScope autocast(ctx_.placement);
     return engine_->step(batch, pos_.step, total_steps_);
   }();
+  if (meter) {
+    const int64_t peak = meter->active() ? meter->peak() : -1;
+    meter.reset();
+    record_step_memory(peak);
+  }
   check_finite(outcome.loss, nets_, pos_.step + 1, options_.run_dir);
   ++pos_.step;
   ++pos_.batch;
@@ -309,6 +317,26 @@ StepOutcome TrainingRun::step(const Batch& batch) {
     step_seconds_ += seconds_since(step_start_);
   }
   return outcome;
+}
+
+bool TrainingRun::meters_this_step() const {
+  return steps_this_run_ == 1 || (steps_this_run_ == 0 && pos_.step + 1 == total_steps_);
+}
+
+// -1 where a profiler already listened on the rank's thread.
+void TrainingRun::record_step_memory(int64_t peak_bytes) {
+  std::vector<int64_t> peaks{peak_bytes};
+  if (compares_ranks_) {
+    at::Tensor mine = at::tensor(std::vector<int64_t>{peak_bytes}, at::kLong);
+    if (ctx_.placement.device.is_cuda()) mine = mine.to(ctx_.placement.device);
+    peaks.clear();
+    for (const at::Tensor& t : ctx_.comm->allgather(mine)) peaks.push_back(t.cpu().item<int64_t>());
+  }
+  if (!ctx_.leader()) return;
+  summary_.step_peak_bytes = peaks;
+  metrics_->write(
+      nlohmann::json{{"kind", "step_memory"}, {"step", pos_.step + 1}, {"peak_bytes", peaks}}
+          .dump());
 }
 
 void TrainingRun::log(const StepOutcome& outcome, const Batch& batch) {

@@ -107,6 +107,11 @@ class TrainingRun {
   // that the launcher can grow it back.
   bool reform_at_checkpoint_ = false;
   void stop_for_reform_if_asked();
+  // The step whose own allocations are metered (observe/allocation_meter.h):
+  // the second of this run, after the first has made the optimiser's state.
+  bool meters_this_step() const;
+  // Collective where ranks are compared: every rank's peak into metrics.
+  void record_step_memory(int64_t peak_bytes);
 };
 
 }  // namespace cohort

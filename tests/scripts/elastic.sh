@@ -11,17 +11,9 @@ work=$(mktemp -d)
 trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
 python=${COHORT_PYTHON:-python3}
 source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/elastic_checks.sh"
 quick=("$src/examples/configs/mlp.toml" --quiet --set train.max_steps=300 --set train.threads=1
   --set train.checkpoint_every_steps=50 --set train.log_every=10)
-
-# memberships RUN: each start record's world size and first step, in order.
-memberships() {
-  "$python" - "$1" <<'PY'
-import json, sys
-starts = [r for r in map(json.loads, open(f"{sys.argv[1]}/metrics.jsonl")) if r["kind"] == "start"]
-print(" ".join(f"{r['world_size']}@{r['step']}" for r in starts))
-PY
-}
 
 start=$(now)
 "$bin" train "${quick[@]}" --nproc 2 --set parallel.data=2 --out "$work/ref" >/dev/null ||
@@ -43,19 +35,12 @@ for seed in 1 2; do
   sed 's/^/    /' "$work/err" | grep "cohort launch"
   check "$trial: the job finishes (exit $status)" test "$status" = 0
   check "$trial: the summary is the last line" bash -c "tail -1 '$work/out' | grep -q '\"steps\":300'"
-  check "$trial: re-formed on one rank" grep -q "re-forming the job on 1 of 2 ranks, each playing 2 of the 2 replicas" "$work/err"
-  check "$trial: grown back at the next checkpoint" grep -q "growing it back to 2 ranks" "$work/err"
-  got=$(memberships "$work/shrunk$seed")
-  echo "    memberships (world size @ first step): $got; $((kill_at - from)) steps redone"
-  check "$trial: metrics record each membership: 2 ranks, 1 from step $from, 2 from step $to" \
-    test "$got" = "2@0 1@$from 2@$to"
   # The re-formed rank adds each replica's gradient times 1/2 where the full
   # world's allreduce adds the two and halves the sum: for two replicas the same
   # to the bit (halving is exact in float32); for other counts the same numbers
   # added in another order, hence the 1e-5 of compare_runs.py.
-  check "$trial: the weights end where the undisturbed job's do (1e-5)" \
-    "$python" "$src/tests/scripts/lib/compare_runs.py" "$work/ref" "$work/shrunk$seed"
-  sed 's/^/    /' "$work/check.out"
+  check_reformed "$trial" 2 1 "each playing 2 of the 2 replicas" "$from" "$to" "$kill_at" \
+    "$work/ref" "$work/shrunk$seed"
 done
 
 # 2. --nproc 3:4 on four replicas, one rank killed: the three left cannot share

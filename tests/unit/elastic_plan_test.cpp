@@ -31,7 +31,22 @@ TEST(ElasticPlan, ReformsOnTheMostRanksThatShareTheReplicasEvenly) {
   EXPECT_EQ(reformed_ranks(4, 9, 1), 4);  // never more ranks than replicas
 }
 
+// Tensor-parallel replicas span T ranks: the survivors keep whole replicas,
+// as many as divide the replicas evenly.
+TEST(ElasticPlan, ReformsOnWholeTensorParallelReplicas) {
+  EXPECT_EQ(reformed_ranks(2, 3, 1, 2), 2);  // 2 replicas x 2 slices, one rank lost
+  EXPECT_EQ(reformed_ranks(4, 7, 1, 2), 4);  // 3 whole replicas left; 2 of them share 4
+  EXPECT_EQ(reformed_ranks(3, 5, 1, 2), 2);  // 2 whole replicas cannot share 3; 1 plays all
+  EXPECT_EQ(reformed_ranks(2, 1, 1, 2), 0);  // no whole replica left
+  EXPECT_EQ(reformed_ranks(4, 7, 6, 2), 0);  // 4 ranks would be fewer than MIN
+  EXPECT_EQ(reformed_ranks(2, 4, 1, 2), 4);  // never more ranks than the replicas hold
+}
+
 TEST(ElasticPlan, ReplicasPerRank) {
+  EXPECT_EQ(replicas_per_rank(2, 2, 2), 2);
+  EXPECT_EQ(replicas_per_rank(4, 4, 2), 2);
+  EXPECT_THROW(replicas_per_rank(2, 3, 2), InputError);  // half a replica
+  EXPECT_THROW(replicas_per_rank(3, 4, 2), InputError);  // 2 ranks' worth cannot share 3
   EXPECT_EQ(replicas_per_rank(4, 2), 2);
   EXPECT_EQ(replicas_per_rank(4, 4), 1);
   EXPECT_THROW(replicas_per_rank(4, 3), InputError);

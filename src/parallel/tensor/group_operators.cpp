@@ -40,7 +40,7 @@ at::Tensor own_slice(const at::Tensor& x, Communicator& group, int64_t dim) {
 struct CopyToGroup : torch::autograd::Function<CopyToGroup> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, Communicator* group) {
     keep_group(ctx, *group);
-    return x.clone();
+    return x;  // autograd makes it a view: no copy of the (whole) input is held
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     return {summed(grads[0], group_of(ctx)), at::Tensor()};

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cohort/optim.h"
+#include "observe/allocation_meter.h"
 #include "train/cohort/member_exchange.h"
 #include "train/cohort/network_groups.h"
 #include "train/engines/comm_hook_choice.h"
@@ -58,6 +59,7 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
       replicas_(nets.size()),
       sharded_(nets.size()),
       tensor_(nets.size()),
+      activations_(nets.size(), 0),
       world_(ctx.comm),
       member_layouts_(ctx.members != nullptr),
       replicas_played_(ctx.accumulate) {
@@ -72,8 +74,8 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
       sharded_[k] = make_sharded(config, nets_[k], group);
       continue;
     }
-    const auto model = tensor_[k] ? tensor_[k]->model().ptr() : nets_[k].model.ptr();
-    replicas_[k] = std::make_unique<DistributedDataParallel>(model, group, ddp_options(config));
+    replicas_[k] =
+        std::make_unique<DistributedDataParallel>(trained_module(k), group, ddp_options(config));
   }
 }
 
@@ -111,7 +113,7 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   std::vector<at::Tensor> logits(nets_.size());
   for (size_t k : owned) {
     const auto start = TraceClock::now();
-    logits[k] = forward(k, rows_of(batch.inputs, exchange_->rows(k)));
+    logits[k] = metered_forward(k, rows_of(batch.inputs, exchange_->rows(k)));
     trace_span(TraceLane::Compute, "forward", nets_[k].config.name, start, TraceClock::now(), step);
   }
   // Codistillation's copies are taken from the models' parameters.
@@ -140,12 +142,9 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
   }
   for (size_t k : owned) {
     outcome.loss[k] = losses[k].item<double>();
-    if (sharded_[k])
-      step_sharded(k, losses[k], step, total_steps);
-    else
-      step_network(k, losses[k], step, total_steps);
+    train_network(k, losses[k], step, total_steps);
   }
-  if (!memory_recorded_) record_memory(step);
+  if (!memory_recorded_ && AllocationMeter::attached()) record_memory(step);
   if (local_sgd_ && local_sgd_->average_after(step)) average_replicas(step);
   exchange_->exchange_outcome(outcome.loss, outcome.accuracy);
   population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
@@ -156,15 +155,17 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
 }
 
 // The batch holds the replicas' batches one after the other. Each backward
-// adds 1/R of its replica's gradient (R replicas played), so what DDP then
-// averages over the ranks is the mean over all the config's replicas, as in the
-// full world. Batch-norm statistics keep the first replica's update, as the
+// adds 1/R of its replica's gradient (R replicas played), so what DDP (or the
+// sharded reduce-scatter) then averages over the ranks is the mean over all the
+// config's replicas, as in the full world; a tensor-parallel rank does the same
+// for its slice. Batch-norm statistics keep the first replica's update, as the
 // full world keeps rank 0's (DDP broadcasts its buffers), and the loss reported
 // is the first replica's, as the full world's leader reports its own.
-// Elastic jobs are plain data parallel (check_elastic_plan): one network group,
-// synchronous, so none of step()'s exchanges apply.
+// Elastic jobs have one network group and train synchronously
+// (check_elastic_plan), so none of step()'s exchanges apply.
 StepOutcome ReplicaEngine::step_playing_replicas(const Batch& batch, int64_t step,
                                                  int64_t total_steps) {
+  release_gathered_state();
   const std::vector<size_t>& owned = exchange_->owned();
   const auto inputs = batch.inputs.chunk(replicas_played_);
   const auto targets = batch.targets.chunk(replicas_played_);
@@ -172,49 +173,33 @@ StepOutcome ReplicaEngine::step_playing_replicas(const Batch& batch, int64_t ste
   outcome.loss.assign(nets_.size(), 0.0);
   outcome.accuracy.assign(nets_.size(), 0.0);
   std::vector<std::vector<at::Tensor>> first_buffers(nets_.size());
-  for (size_t k : owned) {
-    set_learning_rate(*nets_[k].optimizer, learning_rate_at(nets_[k].config, step, total_steps));
-    nets_[k].optimizer->zero_grad();
-  }
+  for (size_t k : owned) begin_update(k, step, total_steps);
   const auto compute_start = TraceClock::now();
   for (int64_t r = 0; r < replicas_played_; ++r) {
     std::vector<at::Tensor> logits(nets_.size());
-    for (size_t k : owned) logits[k] = nets_[k].model->forward(inputs[r]);
+    for (size_t k : owned)
+      logits[k] = r == 0 ? metered_forward(k, inputs[r]) : forward(k, inputs[r]);
     const auto losses = objective_.losses(step, inputs[r], logits, targets[r], &owned);
     const bool last = r + 1 == replicas_played_;
     for (size_t k : owned) {
       if (r == 0) {
         outcome.loss[k] = losses[k].item<double>();
         outcome.accuracy[k] = batch_accuracy(objective_.task(), logits[k], targets[r]);
-        for (const auto& b : nets_[k].model->buffers()) first_buffers[k].push_back(b.clone());
+        for (const auto& b : trained_module(k)->buffers()) first_buffers[k].push_back(b.clone());
       }
-      const at::Tensor share = losses[k] / double(replicas_played_);
-      if (!last && replicas_[k]) {
-        auto quiet = replicas_[k]->no_sync();
-        share.backward();
-      } else {
-        share.backward();
-      }
+      backward(k, losses[k] / double(replicas_played_), /*average=*/last);
     }
   }
   trace_span(TraceLane::Compute, "forward+backward", "", compute_start, TraceClock::now(), step);
   for (size_t k : owned) {
-    auto& n = nets_[k];
     {
       at::NoGradGuard no_grad;
-      const auto buffers = n.model->buffers();
+      const auto buffers = trained_module(k)->buffers();
       for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(first_buffers[k][i]);
     }
-    if (replicas_[k]) {
-      replicas_[k]->synchronize();
-      account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
-    }
-    const auto optimizer_start = TraceClock::now();
-    clip_gradients(n.parameters, n.config.grad_clip);
-    n.optimizer->step();
-    trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
-               step);
+    apply_update(k, step, /*averaged=*/true);
   }
+  if (!memory_recorded_ && AllocationMeter::attached()) record_memory(step);
   population_.after_step(step, nets_, outcome.loss, metrics_, [this](size_t member, size_t parent) {
     exchange_->copy_network(nets_, member, parent);
   });
@@ -239,6 +224,15 @@ void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
   if (!state.contains("pbt_steps")) return;
   population_.resume(
       {state.at("pbt_loss_sums").get<std::vector<double>>(), state.at("pbt_steps").get<int64_t>()});
+}
+
+// On the metered step, the bytes network k's forward leaves held for backward.
+at::Tensor ReplicaEngine::metered_forward(size_t k, const at::Tensor& inputs) {
+  const AllocationMeter* meter = AllocationMeter::attached();
+  const int64_t before = meter ? meter->current() : 0;
+  at::Tensor logits = forward(k, inputs);
+  if (meter) activations_[k] = meter->current() - before;
+  return logits;
 }
 
 at::Tensor ReplicaEngine::forward(size_t k, const at::Tensor& inputs) {
@@ -291,53 +285,71 @@ void ReplicaEngine::release_gathered_state() {
   whole_state_gathered_ = false;
 }
 
-// Backward (DDP averaging the replicas' gradients as it runs) and the
-// optimiser's step of network k, whole or in its tensor-parallel form.
-void ReplicaEngine::step_network(size_t k, const at::Tensor& loss, int64_t step,
-                                 int64_t total_steps) {
-  const Network& n = nets_[k];
-  torch::optim::Optimizer& optimizer = tensor_[k] ? tensor_[k]->optimizer() : *n.optimizer;
-  set_learning_rate(optimizer, learning_rate_at(n.config, step, total_steps));
-  optimizer.zero_grad();
+std::shared_ptr<torch::nn::Module> ReplicaEngine::trained_module(size_t k) const {
+  return tensor_[k] ? tensor_[k]->model().ptr() : nets_[k].model.ptr();
+}
+
+// One step of network k: backward (DDP averaging the replicas' gradients as it
+// runs, unless local SGD trains alone now), then the optimiser's step.
+void ReplicaEngine::train_network(size_t k, const at::Tensor& loss, int64_t step,
+                                  int64_t total_steps) {
+  begin_update(k, step, total_steps);
+  const bool averaged = !(local_sgd_ && !local_sgd_->synchronous(step));
   const auto backward_start = TraceClock::now();
-  const bool alone = local_sgd_ && !local_sgd_->synchronous(step);
-  if (alone && replicas_[k]) {
+  backward(k, loss, averaged);
+  trace_span(TraceLane::Compute, "backward", nets_[k].config.name, backward_start,
+             TraceClock::now(), step);
+  apply_update(k, step, averaged);
+}
+
+void ReplicaEngine::begin_update(size_t k, int64_t step, int64_t total_steps) {
+  const double rate = learning_rate_at(nets_[k].config, step, total_steps);
+  if (sharded_[k]) {
+    set_learning_rate(sharded_[k]->optimizer(), rate);
+    sharded_[k]->zero_grad();
+    return;
+  }
+  torch::optim::Optimizer& optimizer = tensor_[k] ? tensor_[k]->optimizer() : *nets_[k].optimizer;
+  set_learning_rate(optimizer, rate);
+  optimizer.zero_grad();
+}
+
+// Sharded gradients add up over backwards and are reduced in step(); DDP's
+// are averaged during the backward that is not under no_sync().
+void ReplicaEngine::backward(size_t k, const at::Tensor& loss, bool average) {
+  if (!average && replicas_[k]) {
     auto quiet = replicas_[k]->no_sync();
     loss.backward();
   } else {
     loss.backward();
   }
-  if (replicas_[k] && !alone) {
+}
+
+void ReplicaEngine::apply_update(size_t k, int64_t step, bool averaged) {
+  const Network& n = nets_[k];
+  const auto start = TraceClock::now();
+  if (sharded_[k]) {
+    sharded_[k]->step();
+    trace_span(TraceLane::Compute, "sharded step", n.config.name, start, TraceClock::now(), step);
+    // Reduce-scatter and all-gather run after backward: nothing hides them.
+    costs_.communication += sharded_[k]->last_communication_seconds();
+    costs_.exposed_communication += sharded_[k]->last_communication_seconds();
+    return;
+  }
+  if (replicas_[k] && averaged) {
     replicas_[k]->synchronize();
     account_ddp_step(replicas_[k]->last_timeline(), n.config.name, step);
   }
   const auto optimizer_start = TraceClock::now();
-  trace_span(TraceLane::Compute, "backward", n.config.name, backward_start, optimizer_start, step);
-  if (tensor_[k])
+  if (tensor_[k]) {
     tensor_[k]->clip(n.config.grad_clip);
-  else
+    tensor_[k]->optimizer().step();
+  } else {
     clip_gradients(n.parameters, n.config.grad_clip);
-  optimizer.step();
+    n.optimizer->step();
+  }
   trace_span(TraceLane::Compute, "optimizer", n.config.name, optimizer_start, TraceClock::now(),
              step);
-}
-
-void ReplicaEngine::step_sharded(size_t k, const at::Tensor& loss, int64_t step,
-                                 int64_t total_steps) {
-  const auto& n = nets_[k];
-  ShardedDataParallel& sharded = *sharded_[k];
-  set_learning_rate(sharded.optimizer(), learning_rate_at(n.config, step, total_steps));
-  sharded.zero_grad();
-  const auto backward_start = TraceClock::now();
-  loss.backward();
-  const auto optimizer_start = TraceClock::now();
-  trace_span(TraceLane::Compute, "backward", n.config.name, backward_start, optimizer_start, step);
-  sharded.step();
-  trace_span(TraceLane::Compute, "sharded step", n.config.name, optimizer_start, TraceClock::now(),
-             step);
-  // Reduce-scatter and all-gather run after backward: nothing hides them.
-  costs_.communication += sharded.last_communication_seconds();
-  costs_.exposed_communication += sharded.last_communication_seconds();
 }
 
 std::vector<NetworkMemory> ReplicaEngine::memory() const {
@@ -347,23 +359,24 @@ std::vector<NetworkMemory> ReplicaEngine::memory() const {
     const ShardMemory s = sharded_[k]  ? sharded_[k]->memory()
                           : tensor_[k] ? tensor_[k]->memory()
                                        : whole_model_memory(n.parameters, *n.optimizer);
-    held.push_back({n.config.name, s.parameters, s.gradients, s.optimizer});
+    held.push_back({n.config.name, s.parameters, s.gradients, s.optimizer, activations_[k]});
   }
   return held;
 }
 
-// After the first step, when gradients and optimiser state exist.
+// On the metered step (the run's second), when gradients and optimiser state
+// exist and the forwards' activations were counted.
 void ReplicaEngine::record_memory(int64_t step) {
   memory_recorded_ = true;
   for (const NetworkMemory& m : memory())
-    metrics_.write(nlohmann::json{
-        {"kind", "memory"},
-        {"network", m.name},
-        {"step", step + 1},
-        {"parameters_bytes", m.parameters},
-        {"gradients_bytes", m.gradients},
-        {"optimizer_bytes",
-         m.optimizer}}.dump());
+    metrics_.write(nlohmann::json{{"kind", "memory"},
+                                  {"network", m.name},
+                                  {"step", step + 1},
+                                  {"parameters_bytes", m.parameters},
+                                  {"gradients_bytes", m.gradients},
+                                  {"optimizer_bytes", m.optimizer},
+                                  {"activation_bytes", m.activations}}
+                       .dump());
 }
 
 void ReplicaEngine::finish(RunSummary& summary) {

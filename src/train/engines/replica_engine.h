@@ -73,6 +73,8 @@ class ReplicaEngine : public StepEngine {
   std::vector<std::unique_ptr<ShardedDataParallel>> sharded_;
   // With parallel.tensor: per network, its tensor-parallel form; null otherwise.
   std::vector<std::unique_ptr<TensorNetwork>> tensor_;
+  // Per network: what its forward left held on the metered step (bytes).
+  std::vector<int64_t> activations_;
   // Stage 3: the whole parameters, held from gather_networks() to the next step.
   std::vector<ShardedDataParallel::WholeParameters> whole_parameters_;
   // gather_networks() filled the networks' whole optimisers; the next step empties them.
@@ -90,14 +92,22 @@ class ReplicaEngine : public StepEngine {
   // Whether network k has replicas on other ranks that average with it.
   bool replicated(size_t k) const;
   // An elastic job re-formed on fewer ranks: the step of every replica this
-  // rank plays, their gradients accumulated before DDP averages them.
+  // rank plays, their gradients accumulated before they are averaged.
   StepOutcome step_playing_replicas(const Batch& batch, int64_t step, int64_t total_steps);
-  void step_network(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
-  // Backward and the sharded optimiser step of network k.
-  void step_sharded(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
+  // The module whose forward trains network k: its tensor-parallel form or itself.
+  std::shared_ptr<torch::nn::Module> trained_module(size_t k) const;
+  void train_network(size_t k, const at::Tensor& loss, int64_t step, int64_t total_steps);
+  // Network k's learning rate for this step, and its gradients zeroed.
+  void begin_update(size_t k, int64_t step, int64_t total_steps);
+  // `average`: DDP averages the gradients during this backward.
+  void backward(size_t k, const at::Tensor& loss, bool average);
+  // After network k's backwards: averages its gradients (sharded: reduces
+  // them; DDP: waits for them when `averaged`), clips them and steps.
+  void apply_update(size_t k, int64_t step, bool averaged);
   // Network k's logits: through its ShardedDataParallel when it has one
   // (stage 3 gathers the parameters layer by layer).
   at::Tensor forward(size_t k, const at::Tensor& inputs);
+  at::Tensor metered_forward(size_t k, const at::Tensor& inputs);
   // Stage 3: the owned networks' whole parameters while the result lives.
   std::vector<ShardedDataParallel::WholeParameters> gather_whole_parameters();
   void release_gathered_state();

@@ -63,7 +63,7 @@ int replicas_per_rank_from_environment(const Config& config) {
   } catch (const std::exception&) {
     throw InputError(fmt::format("{}='{}' is not a number of ranks", kElasticRanksVariable, ranks));
   }
-  return replicas_per_rank(int(config.parallel.data), count);
+  return replicas_per_rank(int(config.parallel.data), count, int(config.parallel.tensor));
 }
 
 // Every rank creates every member's group, in member order (c10d's rule for
