@@ -11,8 +11,34 @@
 #include "cohort/error.h"
 #include "cohort/member_layout.h"
 #include "cohort/plan/profile.h"
+#include "comm/link_probe.h"
 
 namespace cohort::cli {
+
+MeasuredLink measure_machine_link(double overlap) {
+  MeasuredLink out;
+  out.link.overlap = overlap;
+  try {
+    const AllreduceTimes t = time_loopback_allreduces();
+    const Link link = link_from_allreduces(t.ranks, t.small_bytes, t.small_seconds, t.large_bytes,
+                                           t.large_seconds);
+    out.link.gbytes_per_second = link.bytes_per_second / 1e9;
+    out.link.latency_us = link.latency_seconds * 1e6;
+    out.measured = true;
+    out.how = fmt::format(
+        "measured {:.2f} GB/s and {:.0f} us per message (Gloo allreduces of {:g} B in {:.0f} us "
+        "and "
+        "{:g} MiB in {:.2f} ms between two ranks, medians)",
+        out.link.gbytes_per_second, out.link.latency_us, t.small_bytes, t.small_seconds * 1e6,
+        t.large_bytes / double(1 << 20), t.large_seconds * 1e3);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    out.how =
+        fmt::format("could not measure the link ({}); assuming {:g} GB/s and {:g} us",
+                    why.substr(0, why.find('\n')), out.link.gbytes_per_second, out.link.latency_us);
+  }
+  return out;
+}
 
 ClusterSpec this_machine(int nproc, const MachineLink& link) {
   ClusterSpec c;

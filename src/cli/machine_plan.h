@@ -20,6 +20,15 @@ struct MachineLink {
   double overlap = 0;  // fraction of the gradient allreduce hidden behind backward
 };
 
+// The link measured between two ranks of this machine (comm/link_probe.h):
+// `how` says how it was measured, or why the defaults are kept.
+struct MeasuredLink {
+  MachineLink link;
+  bool measured = false;
+  std::string how;
+};
+MeasuredLink measure_machine_link(double overlap);
+
 // One host of `nproc` ranks, its memory split among them.
 ClusterSpec this_machine(int nproc, const MachineLink& link);
 

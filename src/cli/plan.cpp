@@ -29,6 +29,7 @@ struct PlanArgs {
   int nproc = 0;
   std::string cluster;
   MachineLink link;
+  bool link_given = false;  // --link-gbps or --link-latency-us: not measured
   int repeats = 5;
   int64_t global_batch = 0;  // 0: the config's train.batch_size x parallel.data
   int max_pipeline = 8;
@@ -54,6 +55,24 @@ nlohmann::json member_json(const MemberPlan& m) {
           {"memory_bytes", m.estimate.memory_bytes}};
 }
 
+// On this machine, unless the user gave it: the link measured, put into the
+// cluster. What was used, for the JSON line.
+nlohmann::json this_machines_link(const PlanArgs& args, ClusterSpec& cluster) {
+  if (!args.cluster.empty()) return {{"source", "cluster"}};
+  MachineLink link = args.link;
+  std::string source = "given";
+  if (!args.link_given && cluster.ranks > 1) {
+    const MeasuredLink measured = measure_machine_link(args.link.overlap);
+    fmt::print("cohort plan: link: {}\n", measured.how);
+    link = measured.link;
+    source = measured.measured ? "measured" : "default";
+    cluster = this_machine(cluster.ranks, link);
+  }
+  return {{"source", source},
+          {"gbytes_per_second", link.gbytes_per_second},
+          {"latency_us", link.latency_us}};
+}
+
 void print_plan(const CohortPlan& plan, const CohortPlan& naive) {
   fmt::print("  {:<12} {:<40} {:<16} {:>10} {:>12}\n", "member", "layout", "ranks", "step (ms)",
              "memory (MB)");
@@ -77,9 +96,10 @@ int run_plan(const PlanArgs& args) {
   ClusterSpec cluster =
       args.cluster.empty() ? this_machine(args.nproc, args.link) : load_cluster(args.cluster);
   if (!args.cluster.empty() && args.nproc > 0) cluster.ranks = args.nproc;
-  // The config's own layouts are checked before the profile's minute is spent.
+  // The config's own layouts are checked before the link and the members are measured.
   const bool given = uses_member_layouts(config);
   const auto placed = given ? given_layouts(config, cluster.ranks) : std::vector<MemberPlan>{};
+  const nlohmann::json link = this_machines_link(args, cluster);
 
   const auto members = profile_cohort(config, args.repeats, [](const MemberCost& m) {
     fmt::print("cohort plan: profiled {}: {:.3f} ms per sample, {:.1f} MB of parameters\n", m.name,
@@ -110,6 +130,7 @@ int run_plan(const PlanArgs& args) {
   out["naive_members"] = nlohmann::json::array();
   for (const MemberPlan& m : naive.members) out["naive_members"].push_back(member_json(m));
   if (own) out["given_step_seconds"] = own->step_seconds;
+  out["link"] = link;
   std::cout << out.dump() << std::endl;
   return 0;
 }
@@ -130,12 +151,14 @@ Runner add_plan_command(CLI::App& app) {
                   "A cluster description (TOML: ranks, ranks_per_host, speed, memory_gb, overlap, "
                   "[within_host] and [between_hosts] gbytes_per_second, latency_us) to plan for "
                   "instead of this machine");
-  cmd->add_option("--link-gbps", args->link.gbytes_per_second,
-                  "This machine's link between ranks, GB/s (default: loopback Gloo, 1.5)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--link-latency-us", args->link.latency_us,
-                  "This machine's latency per message, microseconds (default 200)")
-      ->check(CLI::NonNegativeNumber);
+  auto* gbps = cmd->add_option("--link-gbps", args->link.gbytes_per_second,
+                               "This machine's link between ranks, GB/s (default: measured by "
+                               "two Gloo ranks over loopback)")
+                   ->check(CLI::PositiveNumber);
+  auto* latency = cmd->add_option("--link-latency-us", args->link.latency_us,
+                                  "This machine's latency per message, microseconds (default: "
+                                  "measured; with --link-gbps alone, 200)")
+                      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--overlap", args->link.overlap,
                   "Fraction of the gradient allreduce hidden behind backward (default 0)")
       ->check(CLI::Range(0.0, 1.0));
@@ -148,7 +171,10 @@ Runner add_plan_command(CLI::App& app) {
                   "The deepest pipeline to consider (default 8; 1: data-parallel layouts only, "
                   "what parallel.plan = auto runs)")
       ->check(CLI::Range(1, 1024));
-  return [args] { return run_plan(*args); };
+  return [args, gbps, latency] {
+    args->link_given = gbps->count() > 0 || latency->count() > 0;
+    return run_plan(*args);
+  };
 }
 
 }  // namespace cohort::cli

@@ -177,7 +177,9 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
   });
   PlanOptions options = plan_options(config);
   options.max_pipeline = 1;
-  const CohortPlan plan = plan_cohort(members, this_machine(args.nproc, MachineLink{}), options);
+  const MeasuredLink link = measure_machine_link(0);
+  if (say) fmt::print(stderr, "parallel.plan = auto: link: {}\n", link.how);
+  const CohortPlan plan = plan_cohort(members, this_machine(args.nproc, link.link), options);
   const AppliedPlan applied = apply_plan(plan);
   if (say)
     fmt::print(

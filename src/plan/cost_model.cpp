@@ -1,7 +1,11 @@
 #include "cohort/plan/cost_model.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <numeric>
+
+#include "cohort/error.h"
 
 #include "cohort/pipeline/partition.h"
 
@@ -23,6 +27,27 @@ double transfer_seconds(double bytes, const Link& link) {
 }
 
 }  // namespace
+
+Link link_from_allreduces(int ranks, double small_bytes, double small_seconds,
+                          double large_bytes, double large_seconds) {
+  if (ranks < 2 || large_bytes <= small_bytes)
+    throw InputError(fmt::format("a link is measured by a small and a larger allreduce over two "
+                                 "or more ranks (got {} ranks, {} and {} bytes)",
+                                 ranks, small_bytes, large_bytes));
+  const double hops = 2.0 * (ranks - 1), share = hops / ranks;
+  // The small one's bytes cost little, but not nothing: solve the two
+  // equations t = share * b / bandwidth + hops * latency together.
+  const double per_byte = (large_seconds - small_seconds) / (share * (large_bytes - small_bytes));
+  if (!(per_byte > 0))
+    throw InputError(fmt::format(
+        "the link measurement is inconsistent: {} bytes took {:.3g} s and {} bytes {:.3g} s; "
+        "measure again on a quieter machine, or give the link's bandwidth and latency",
+        small_bytes, small_seconds, large_bytes, large_seconds));
+  Link link;
+  link.bytes_per_second = 1.0 / per_byte;
+  link.latency_seconds = std::max(0.0, (small_seconds - share * small_bytes * per_byte) / hops);
+  return link;
+}
 
 double MemberCost::total_parameter_bytes() const {
   return sum(layer_parameter_bytes, 0, static_cast<int64_t>(layer_parameter_bytes.size()));

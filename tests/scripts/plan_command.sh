@@ -37,6 +37,20 @@ PY
 check "plan for 2 local ranks exits 0" test $? -eq 0
 check "its last line is a consistent plan" check_plan "$work/local.out" 2
 check "it names the bottleneck" grep -q "bottleneck" "$work/local.out"
+# The link between two ranks is measured (Gloo over loopback here: about 1.4
+# GB/s and tens of microseconds), unless given.
+check "it measures the link between two ranks" "$py" -c '
+import json, sys
+link = json.loads(open(sys.argv[1]).read().splitlines()[-1])["link"]
+assert link["source"] == "measured", link
+assert 0.01 < link["gbytes_per_second"] < 1000 and 0 <= link["latency_us"] < 1e5, link' \
+  "$work/local.out"
+"$bin" plan "$config" --nproc 2 --link-gbps 0.1 "${quick[@]}" >"$work/given_link.out" 2>&1
+check "a given link is used as given" "$py" -c '
+import json, sys
+link = json.loads(open(sys.argv[1]).read().splitlines()[-1])["link"]
+assert link == {"source": "given", "gbytes_per_second": 0.1, "latency_us": 200}, link' \
+  "$work/given_link.out"
 
 "$bin" plan "$config" --cluster "$root/examples/clusters/8x8.toml" "${quick[@]}" \
   >"$work/cluster.out" 2>"$work/cluster.err"

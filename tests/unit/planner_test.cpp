@@ -66,6 +66,22 @@ TEST(CostModel, DataParallelHalvesComputeAndPaysARingAllreduceOfTheGradients) {
                    0.25 * e.allreduce_seconds);
 }
 
+// The measured link is the one whose ring model gives back the measured times.
+TEST(CostModel, ALinkMeasuredByTwoAllreducesPredictsThemBoth) {
+  for (int ranks : {2, 3, 8}) {
+    const double hops = 2.0 * (ranks - 1), share = hops / ranks;
+    const double bandwidth = 1.5e9, latency = 120e-6;
+    auto took = [&](double bytes) { return share * bytes / bandwidth + hops * latency; };
+    const Link link = link_from_allreduces(ranks, 4, took(4), 16e6, took(16e6));
+    EXPECT_NEAR(link.bytes_per_second, bandwidth, bandwidth * 1e-9) << ranks;
+    EXPECT_NEAR(link.latency_seconds, latency, 1e-12) << ranks;
+  }
+  // The large allreduce no slower than the small: measured in noise.
+  EXPECT_THROW(link_from_allreduces(2, 4, 1e-3, 16e6, 1e-3), InputError);
+  EXPECT_THROW(link_from_allreduces(1, 4, 1e-4, 16e6, 1e-2), InputError);
+  EXPECT_THROW(link_from_allreduces(2, 16e6, 1e-2, 4, 1e-4), InputError);
+}
+
 TEST(CostModel, A1F1BPipelineRunsMPlusPMinusOneSlotsOfItsSlowestStage) {
   // Four layers costing 1, 1, 1, 3: two balanced stages are {1,1,1} and {3}.
   MemberCost m = uniform_member("m", 4, 0, 0, 1000);

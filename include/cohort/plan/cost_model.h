@@ -27,6 +27,13 @@ struct Link {
   double latency_seconds = 50e-6;
 };
 
+// The link whose ring allreduce over `ranks` takes the times measured: the
+// latency from a small allreduce, the bandwidth from a large one (the inverse
+// of estimate_step's ring model). InputError when the large one was not the
+// slower by more than the small one's latency (a measurement to repeat).
+Link link_from_allreduces(int ranks, double small_bytes, double small_seconds,
+                          double large_bytes, double large_seconds);
+
 // Where the cohort runs: ranks in hosts of ranks_per_host consecutive ranks.
 struct ClusterSpec {
   int ranks = 1;
