@@ -106,12 +106,14 @@ WorldInfo parse_world_info(const Environment& env, const std::string& config_mas
       for (const char* spec : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
         auto value = lookup(env, spec);
         if (!value) continue;
-        const int node = parse_int(lookup(env, "SLURM_NODEID").value_or("0"), "SLURM_NODEID", "slurm");
+        const int node =
+            parse_int(lookup(env, "SLURM_NODEID").value_or("0"), "SLURM_NODEID", "slurm");
         auto tasks = slurm_tasks_on_node(*value, node);
         if (!tasks)
-          throw InputError(fmt::format("{}='{}' does not list node {} (SLURM_NODEID) as N or "
-                                       "N(xM) entries; fix the job's environment",
-                                       spec, *value, node));
+          throw InputError(
+              fmt::format("{}='{}' does not list node {} (SLURM_NODEID) as N or "
+                          "N(xM) entries; fix the job's environment",
+                          spec, *value, node));
         info.local_world_size = *tasks;
         break;
       }
@@ -144,14 +146,18 @@ WorldInfo parse_world_info(const Environment& env, const std::string& config_mas
   }
   // torchrun's agent serves the store itself at MASTER_ADDR:MASTER_PORT and keeps
   // it across --max-restarts, so every rank is its client, and each attempt gets
-  // its own keys (what torch.distributed's env:// rendezvous does).
+  // its own keys (what torch.distributed's env:// rendezvous did). Without the
+  // agent's store, rank 0 serves a fresh one each round, and no attempt number
+  // is added: after an elastic membership change the agents' restart counts
+  // differ (a host that joins starts at 0).
   info.agent_store = info.source == "torchrun" &&
                      lookup(env, "TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
   const auto attempt = lookup(env, "TORCHELASTIC_RESTART_COUNT");
   auto job = lookup(env, "COHORT_JOB_ID");
   info.job_id = job && !job->empty() ? *job : fmt::format("port{}", info.master_port);
-  if (info.source == "torchrun" && attempt)
-    info.job_id += fmt::format("/attempt{}", parse_int(*attempt, "TORCHELASTIC_RESTART_COUNT", "torchrun"));
+  if (info.agent_store && attempt)
+    info.job_id +=
+        fmt::format("/attempt{}", parse_int(*attempt, "TORCHELASTIC_RESTART_COUNT", "torchrun"));
   if (auto file = lookup(env, "COHORT_RENDEZVOUS_FILE")) info.rendezvous_file = *file;
   return info;
 }

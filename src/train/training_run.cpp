@@ -224,9 +224,11 @@ std::unique_ptr<StepEngine> TrainingRun::make_engine() {
                      ctx_.network_groups == 1 && !config_.cooperate.fused;
   if (ctx_.accumulate > 1 && !plain)
     throw InputError(
-        fmt::format("{} is set, but only a data-parallel job can be re-formed on fewer "
-                    "ranks (cohort train --nproc MIN:MAX checks this)",
-                    kElasticRanksVariable));
+        fmt::format("the job was re-formed on {} ranks, fewer than its config's, but only a "
+                    "data-parallel job (parallel.network = 1, pipeline = 1, not fused) can "
+                    "play several replicas per rank (cohort train --nproc MIN:MAX checks this "
+                    "before it starts; under torchrun start the config's ranks)",
+                    ctx_.world.world_size));
   if (config_.parallel.mode == "async")
     return std::make_unique<AsyncEngine>(config_, ctx_, nets_[0]);
   if (ctx_.stages > 1) {
@@ -252,8 +254,12 @@ void TrainingRun::start() {
                                  {"epoch", pos_.epoch},
                                  {"resumed_from", resumed_from_},
                                  {"world_size", ctx_.world.world_size},
+                                 {"replicas_per_rank", ctx_.accumulate},
                                  {"wall_seconds", seconds_since(wall_start_)}}
                       .dump());
+  if (ctx_.accumulate > 1)
+    progress_.message(fmt::format("{} ranks, each playing {} of the {} replicas",
+                                  ctx_.world.world_size, ctx_.accumulate, config_.parallel.data));
   if (ctx_.leader() && options_.progress && ctx_.members) {
     std::vector<std::string> names;
     for (const Network& n : nets_) names.push_back(n.config.name);

@@ -7,17 +7,9 @@
 set -uo pipefail
 bin=$1 src=$2
 python=${COHORT_PYTHON:-$src/.venv/bin/python}
-torchrun=$(dirname "$python")/torchrun
 source "$src/scripts/netns.sh"
 source "$src/tests/scripts/lib/launchers.sh"
-if [[ ! -x $torchrun ]]; then
-  echo "SKIPPED: no torchrun next to $python"
-  exit 77
-fi
-if [[ $(id -u) != 0 ]] || ! command -v ip >/dev/null; then
-  echo "SKIPPED: needs root and iproute2 to create network namespaces"
-  exit 77
-fi
+skip_unless_torchrun_hosts
 enter_workspace
 trap 'netns_destroy; rm -rf "$work"' EXIT
 ln -s "$torchrun" bin/torchrun

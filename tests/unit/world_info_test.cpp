@@ -134,15 +134,21 @@ TEST(WorldInfo, RankWithoutWorldSizeIsInputError) {
 // What srun sets without --ntasks-per-node (seen from srun -n 2 on Slurm 22.05):
 // the local size comes from the step's tasks per node.
 TEST(WorldInfo, SlurmLocalSizeFromTheStepsTasksPerNode) {
-  Environment env{{"SLURM_PROCID", "1"},         {"SLURM_NTASKS", "2"},
-                  {"SLURM_LOCALID", "1"},        {"SLURM_NODEID", "0"},
-                  {"SLURM_STEP_TASKS_PER_NODE", "2"}, {"SLURM_TASKS_PER_NODE", "2"}};
+  Environment env{{"SLURM_PROCID", "1"},
+                  {"SLURM_NTASKS", "2"},
+                  {"SLURM_LOCALID", "1"},
+                  {"SLURM_NODEID", "0"},
+                  {"SLURM_STEP_TASKS_PER_NODE", "2"},
+                  {"SLURM_TASKS_PER_NODE", "2"}};
   auto w = parse_world_info(env);
   EXPECT_EQ(w.local_rank, 1);
   EXPECT_EQ(w.local_world_size, 2);
   // Seven tasks on four nodes: two on each of the first three, one on the last.
-  env = {{"SLURM_PROCID", "6"},  {"SLURM_NTASKS", "7"}, {"SLURM_LOCALID", "0"},
-         {"SLURM_NODEID", "3"}, {"SLURM_STEP_TASKS_PER_NODE", "2(x3),1"}};
+  env = {{"SLURM_PROCID", "6"},
+         {"SLURM_NTASKS", "7"},
+         {"SLURM_LOCALID", "0"},
+         {"SLURM_NODEID", "3"},
+         {"SLURM_STEP_TASKS_PER_NODE", "2(x3),1"}};
   EXPECT_EQ(parse_world_info(env).local_world_size, 1);
   env["SLURM_NODEID"] = "2";
   env["SLURM_PROCID"] = "5";
@@ -155,8 +161,11 @@ TEST(WorldInfo, SlurmLocalSizeFromTheStepsTasksPerNode) {
 
 TEST(WorldInfo, SlurmTasksPerNodeThatDoesNotParseIsInputErrorNamingIt) {
   for (const char* bad : {"2(x", "2(x2", "two", "2(y3)", "0", "2(x1)"}) {
-    Environment env{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "0"},
-                    {"SLURM_NODEID", "1"}, {"SLURM_STEP_TASKS_PER_NODE", bad}};
+    Environment env{{"SLURM_PROCID", "0"},
+                    {"SLURM_NTASKS", "2"},
+                    {"SLURM_LOCALID", "0"},
+                    {"SLURM_NODEID", "1"},
+                    {"SLURM_STEP_TASKS_PER_NODE", bad}};
     try {
       parse_world_info(env);
       FAIL() << bad << " was accepted";
@@ -181,6 +190,8 @@ TEST(WorldInfo, TorchrunsAgentServesTheStoreAndEachRestartGetsItsOwnKeys) {
   EXPECT_EQ(second.job_id, "port4000/attempt1");
   env["TORCHELASTIC_USE_AGENT_STORE"] = "False";
   EXPECT_FALSE(parse_world_info(env).agent_store);
+  // Rank 0 serves a fresh store each round; the agents' counts may differ.
+  EXPECT_EQ(parse_world_info(env).job_id, "port4000");
   // `cohort launch` sets RANK too, but no agent: rank 0 serves.
   EXPECT_FALSE(parse_world_info({{"RANK", "0"}, {"WORLD_SIZE", "2"}}).agent_store);
 }

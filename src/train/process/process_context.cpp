@@ -53,17 +53,32 @@ std::string describe_placement(const MeshLayout& layout) {
 namespace {
 
 // An elastic job's launcher re-formed it on fewer ranks than parallel.data
-// (cohort train --nproc MIN:MAX): each plays this many replicas.
-int replicas_per_rank_from_environment(const Config& config) {
+// (cohort train --nproc MIN:MAX), or torchrun --nnodes MIN:MAX did on the hosts
+// left: each rank plays this many replicas.
+int replicas_per_rank_from_environment(const Config& config, const WorldInfo& world) {
+  const auto& p = config.parallel;
   const char* ranks = std::getenv(kElasticRanksVariable);
-  if (!ranks || !*ranks) return 1;
-  int count = 0;
-  try {
-    count = std::stoi(ranks);
-  } catch (const std::exception&) {
-    throw InputError(fmt::format("{}='{}' is not a number of ranks", kElasticRanksVariable, ranks));
+  if (ranks && *ranks) {
+    int count = 0;
+    try {
+      count = std::stoi(ranks);
+    } catch (const std::exception&) {
+      throw InputError(
+          fmt::format("{}='{}' is not a number of ranks", kElasticRanksVariable, ranks));
+    }
+    return replicas_per_rank(int(p.data), count, int(p.tensor));
   }
-  return replicas_per_rank(int(config.parallel.data), count, int(config.parallel.tensor));
+  const int64_t full = p.network * p.data * p.pipeline * p.tensor;
+  if (world.source != "torchrun" || p.mode != "sync" || world.world_size >= full) return 1;
+  try {
+    return replicas_per_rank(int(p.data), world.world_size, int(p.tensor));
+  } catch (const InputError&) {
+    throw InputError(fmt::format(
+        "torchrun started {} ranks, which cannot share parallel.data = {} replicas of "
+        "parallel.tensor = {} rank(s) each evenly: start a number of ranks that does (an "
+        "elastic torchrun --nnodes MIN:MAX job re-forms on the hosts left)",
+        world.world_size, p.data, p.tensor));
+  }
 }
 
 // Every rank creates every member's group, in member order (c10d's rule for
@@ -86,7 +101,7 @@ std::vector<CommunicatorPtr> member_groups(const MemberLayouts& layouts,
 ProcessContext join_job(const Config& config) {
   ProcessContext ctx;
   ctx.world = world_info_from_environment();
-  ctx.accumulate = replicas_per_rank_from_environment(config);
+  ctx.accumulate = replicas_per_rank_from_environment(config, ctx.world);
   // The layout is the config's, whose replicas the ranks share.
   check_training_plan(config, ctx.world.world_size * ctx.accumulate);
   ParallelConfig p = config.parallel;

@@ -83,3 +83,17 @@ print(f"{name}: {len(runs) - 1} run(s) equal to {runs[0]} to the bit at {ref_ste
       f"{', '.join(f'{n}: {a:.4f}' for n, a, _ in want)}")
 PY
 }
+
+# skip_unless_torchrun_hosts: exits 77 (skipped) unless torchrun is next to
+# $python and network namespaces can be made (root, iproute2); sets $torchrun.
+skip_unless_torchrun_hosts() {
+  torchrun=$(dirname "$python")/torchrun
+  if [[ ! -x $torchrun ]]; then
+    echo "SKIPPED: no torchrun next to $python"
+    exit 77
+  fi
+  if [[ $(id -u) != 0 ]] || ! command -v ip >/dev/null; then
+    echo "SKIPPED: needs root and iproute2 to create network namespaces"
+    exit 77
+  fi
+}
