@@ -284,11 +284,12 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
   cmd->add_option("--nproc", args->nproc_text,
                   "Start this many local ranks under the launcher "
-                  "(parallel.network x data x pipeline; servers + data for async; with "
+                  "(parallel.network x data x pipeline x tensor; servers + data for async; with "
                   "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
                   "the ranks to plan for); MIN:MAX: "
-                  "elastic, a data-parallel job that loses a rank re-forms on the others (at "
-                  "least MIN) and grows back to MAX at its next checkpoint");
+                  "elastic, a data-parallel job (sharded or tensor-parallel too) that loses a "
+                  "rank re-forms on the others (at least MIN), each playing several replicas, "
+                  "and grows back to MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,
                   "With --nproc: restart (or re-form) the group after a failure, from the "
                   "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")
