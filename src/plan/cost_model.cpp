@@ -6,7 +6,6 @@
 #include <numeric>
 
 #include "cohort/error.h"
-
 #include "cohort/pipeline/partition.h"
 
 namespace cohort {
@@ -26,14 +25,44 @@ double transfer_seconds(double bytes, const Link& link) {
   return bytes / link.bytes_per_second + link.latency_seconds;
 }
 
+// One slot of stage s: its layers on `rows` samples.
+double slot_seconds(const MemberCost& m, const Partition& cut, int s, double rows) {
+  const double calls =
+      m.layer_call_seconds.empty() ? 0 : sum(m.layer_call_seconds, cut.begin(s), cut.end(s));
+  return calls + sum(m.layer_seconds, cut.begin(s), cut.end(s)) * rows;
+}
+
 }  // namespace
 
-Link link_from_allreduces(int ranks, double small_bytes, double small_seconds,
-                          double large_bytes, double large_seconds) {
+void fit_layer_times(const std::vector<double>& large_seconds, double large_rows,
+                     const std::vector<double>& small_seconds, double small_rows,
+                     MemberCost& member) {
+  if (large_seconds.size() != small_seconds.size() || !(large_rows > small_rows) ||
+      !(small_rows > 0))
+    throw InputError(fmt::format(
+        "fit_layer_times needs both batches' times for every layer and {} > {} > 0 rows",
+        large_rows, small_rows));
+  member.layer_seconds.clear();
+  member.layer_call_seconds.clear();
+  for (size_t l = 0; l < large_seconds.size(); ++l) {
+    double per_sample = (large_seconds[l] - small_seconds[l]) / (large_rows - small_rows);
+    double per_call = large_seconds[l] - per_sample * large_rows;
+    if (!(per_sample > 0) || per_call < 0) {
+      per_sample = large_seconds[l] / large_rows;
+      per_call = 0;
+    }
+    member.layer_seconds.push_back(per_sample);
+    member.layer_call_seconds.push_back(per_call);
+  }
+}
+
+Link link_from_allreduces(int ranks, double small_bytes, double small_seconds, double large_bytes,
+                          double large_seconds) {
   if (ranks < 2 || large_bytes <= small_bytes)
-    throw InputError(fmt::format("a link is measured by a small and a larger allreduce over two "
-                                 "or more ranks (got {} ranks, {} and {} bytes)",
-                                 ranks, small_bytes, large_bytes));
+    throw InputError(
+        fmt::format("a link is measured by a small and a larger allreduce over two "
+                    "or more ranks (got {} ranks, {} and {} bytes)",
+                    ranks, small_bytes, large_bytes));
   const double hops = 2.0 * (ranks - 1), share = hops / ranks;
   // The small one's bytes cost little, but not nothing: solve the two
   // equations t = share * b / bandwidth + hops * latency together.
@@ -78,7 +107,7 @@ StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
   const double held_samples = p == 1 ? replica_batch : std::min(m, p) * micro_batch;
   double slowest_stage = 0, widest_cut = 0, largest_stage_gradients = 0;
   for (int s = 0; s < cut.stages(); ++s) {
-    slowest_stage = std::max(slowest_stage, sum(member.layer_seconds, cut.begin(s), cut.end(s)));
+    slowest_stage = std::max(slowest_stage, slot_seconds(member, cut, s, micro_batch));
     if (s + 1 < cut.stages())
       widest_cut = std::max(widest_cut, member.layer_output_bytes.at(cut.end(s) - 1));
     const double params = sum(member.layer_parameter_bytes, cut.begin(s), cut.end(s));
@@ -88,8 +117,7 @@ StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
         e.memory_bytes, params * (2 + member.optimizer_state_factor) + activations * held_samples);
   }
   const double slots = m + p - 1;
-  e.compute_seconds =
-      (slots * slowest_stage * micro_batch + member.step_overhead_seconds / p) / cluster.speed;
+  e.compute_seconds = (slots * slowest_stage + member.step_overhead_seconds / p) / cluster.speed;
   if (p > 1)
     e.pipeline_transfer_seconds = 2 * slots * transfer_seconds(widest_cut * micro_batch, link);
   e.allreduce_seconds =

@@ -53,11 +53,20 @@ double optimizer_state_factor(const NetworkConfig& network) {
 MemberCost profile_member(const Config& config, size_t index, const at::Tensor& sample,
                           int repeats) {
   Network net = make_network(config, index);
-  const double batch = double(sample.size(0));
+  const int64_t batch = sample.size(0);
   MemberCost cost;
   cost.name = net.config.name;
-  cost.layer_seconds = profile_layer_costs(net.model, sample, repeats);
-  for (double& s : cost.layer_seconds) s /= batch;
+  // A quarter of the batch too: replicas and micro-batches run smaller ones,
+  // which cost more per sample (each layer's call has a fixed part).
+  const std::vector<double> whole = profile_layer_costs(net.model, sample, repeats);
+  const int64_t small = batch / 4;
+  if (small >= 1) {
+    fit_layer_times(whole, double(batch),
+                    profile_layer_costs(net.model, sample.slice(0, 0, small), repeats),
+                    double(small), cost);
+  } else {
+    for (double s : whole) cost.layer_seconds.push_back(s / double(batch));
+  }
   measure_sizes(net.model, sample, cost);
   cost.optimizer_state_factor = optimizer_state_factor(net.config);
   cost.step_overhead_seconds = time_optimizer_step(net, repeats);

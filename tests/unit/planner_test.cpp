@@ -66,6 +66,30 @@ TEST(CostModel, DataParallelHalvesComputeAndPaysARingAllreduceOfTheGradients) {
                    0.25 * e.allreduce_seconds);
 }
 
+// A layer's call costs a fixed time: two replicas on half the batch each are
+// slower than half of one, and the fit through two measured batches finds it.
+TEST(CostModel, EachLayerCallCostsAFixedTimeBesideItsSamples) {
+  MemberCost m = uniform_member("m", 2, 0.002);
+  m.layer_call_seconds = {0.01, 0.01};
+  const ClusterSpec c = free_links(2, 2);
+  EXPECT_DOUBLE_EQ(estimate_step(m, Layout{1, 1, 1}, c, Link{}, 64).compute_seconds,
+                   0.02 + 64 * 0.002);
+  EXPECT_DOUBLE_EQ(estimate_step(m, Layout{2, 1, 1}, c, Link{}, 64).compute_seconds,
+                   0.02 + 32 * 0.002);
+  // Two stages of one layer, 4 micro-batches of 16: 5 slots of (0.01 + 16 x 0.001).
+  EXPECT_DOUBLE_EQ(estimate_step(m, Layout{1, 2, 4}, c, Link{}, 64).compute_seconds,
+                   5 * (0.01 + 16 * 0.001));
+
+  MemberCost fitted;
+  fit_layer_times({0.01 + 64 * 1e-4, 0.5}, 64, {0.01 + 16 * 1e-4, 0.6}, 16, fitted);
+  EXPECT_NEAR(fitted.layer_call_seconds[0], 0.01, 1e-12);
+  EXPECT_NEAR(fitted.layer_seconds[0], 1e-4, 1e-12);
+  // The small batch slower than the large (noise): all of it per sample.
+  EXPECT_EQ(fitted.layer_call_seconds[1], 0);
+  EXPECT_NEAR(fitted.layer_seconds[1], 0.5 / 64, 1e-12);
+  EXPECT_THROW(fit_layer_times({1.0}, 16, {1.0}, 64, fitted), InputError);
+}
+
 // The measured link is the one whose ring model gives back the measured times.
 TEST(CostModel, ALinkMeasuredByTwoAllreducesPredictsThemBoth) {
   for (int ranks : {2, 3, 8}) {

@@ -13,7 +13,10 @@ namespace cohort {
 // Per-layer vectors cover the model's top-level layers, the units a pipeline cuts.
 struct MemberCost {
   std::string name;
-  std::vector<double> layer_seconds;          // forward + backward, per sample
+  std::vector<double> layer_seconds;  // forward + backward, per sample
+  // Per layer, forward + backward time per call whatever its batch (dispatch,
+  // kernel set-up): half a batch costs more than half as much. Empty: none.
+  std::vector<double> layer_call_seconds;
   std::vector<double> layer_output_bytes;     // activation leaving each layer, per sample
   std::vector<double> layer_parameter_bytes;  // also each layer's gradient bytes
   double optimizer_state_factor = 1;          // state bytes per parameter byte (momentum 1, Adam 2)
@@ -27,12 +30,20 @@ struct Link {
   double latency_seconds = 50e-6;
 };
 
+// Splits each layer's measured time at two batch sizes into a time per call
+// and a time per sample (an affine fit through the two points) into `member`.
+// A layer whose small batch took as long as the large one or longer (noise)
+// keeps all of its time per sample.
+void fit_layer_times(const std::vector<double>& large_seconds, double large_rows,
+                     const std::vector<double>& small_seconds, double small_rows,
+                     MemberCost& member);
+
 // The link whose ring allreduce over `ranks` takes the times measured: the
 // latency from a small allreduce, the bandwidth from a large one (the inverse
 // of estimate_step's ring model). InputError when the large one was not the
 // slower by more than the small one's latency (a measurement to repeat).
-Link link_from_allreduces(int ranks, double small_bytes, double small_seconds,
-                          double large_bytes, double large_seconds);
+Link link_from_allreduces(int ranks, double small_bytes, double small_seconds, double large_bytes,
+                          double large_seconds);
 
 // Where the cohort runs: ranks in hosts of ranks_per_host consecutive ranks.
 struct ClusterSpec {
@@ -67,7 +78,9 @@ bool layout_valid(const MemberCost& member, const Layout& layout, int64_t global
 
 // One step's cost under `layout`; `link` joins the member's ranks (within one
 // host or across hosts). Stages are cut by balance_costs over layer_seconds.
-// The pipeline follows 1F1B: (M + P - 1) slots of the slowest stage, each with
+// A stage's slot costs its layers' call times plus their per-sample times for
+// a micro-batch's rows. The pipeline follows 1F1B: (M + P - 1) slots of the
+// slowest stage, each with
 // one activation and one gradient transfer over the widest cut, and min(M, P)
 // micro-batches of activations held. The allreduce is a ring over the replicas
 // of each stage: 2 (D - 1) / D of the stage's gradient bytes plus 2 (D - 1)

@@ -14,8 +14,9 @@ namespace cohort {
 
 // Builds network `index` of `config` (already shaped to the data by
 // fit_to_data) and times it on `sample`, a batch of real inputs: each layer
-// `repeats` times (pipeline/partition.h's profile_layer_costs), the optimiser
-// step as many. Times are per sample of that batch size.
+// `repeats` times (pipeline/partition.h's profile_layer_costs) on the batch
+// and on a quarter of it, split into a time per call and a time per sample
+// (fit_layer_times), and the optimiser step as many times.
 MemberCost profile_member(const Config& config, size_t index, const at::Tensor& sample,
                           int repeats = 5);
 
