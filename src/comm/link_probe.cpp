@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cohort/rendezvous.h"
+#include "util/middle_value.h"
 
 namespace cohort {
 namespace {
@@ -29,8 +30,7 @@ std::vector<double> time_sizes(const CommunicatorPtr& comm, const std::vector<in
       const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
       if (i >= 3) times.push_back(took.count());  // the first ones connect and allocate
     }
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    medians.push_back(times[times.size() / 2]);
+    medians.push_back(middle_value(std::move(times)));
   }
   return medians;
 }

@@ -8,6 +8,7 @@
 
 #include "cohort/pipeline/partition.h"
 #include "train/networks/network.h"
+#include "util/middle_value.h"
 
 namespace cohort {
 namespace {
@@ -39,8 +40,7 @@ double time_optimizer_step(Network& net, int repeats) {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     if (r > 0) seconds.push_back(took.count());  // the first allocates the state
   }
-  std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-  return seconds[seconds.size() / 2];
+  return middle_value(std::move(seconds));
 }
 
 }  // namespace

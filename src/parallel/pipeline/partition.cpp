@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cohort/error.h"
+#include "util/middle_value.h"
 
 namespace cohort {
 namespace {
@@ -19,8 +20,8 @@ void check_stage_count(int64_t layers, int stages) {
                      " stages requested; set [parallel] pipeline to at least 1");
   }
   if (stages > layers) {
-    throw InputError("pipeline: " + std::to_string(stages) + " stages requested but the model has " +
-                     std::to_string(layers) +
+    throw InputError("pipeline: " + std::to_string(stages) +
+                     " stages requested but the model has " + std::to_string(layers) +
                      " layers; every stage needs a layer, so use at most " +
                      std::to_string(layers) + " stages (or a deeper model)");
   }
@@ -38,9 +39,12 @@ PartitionMethod parse_partition_method(const std::string& name) {
 
 std::string to_string(PartitionMethod method) {
   switch (method) {
-    case PartitionMethod::Uniform: return "uniform";
-    case PartitionMethod::Params: return "params";
-    case PartitionMethod::Time: return "time";
+    case PartitionMethod::Uniform:
+      return "uniform";
+    case PartitionMethod::Params:
+      return "params";
+    case PartitionMethod::Time:
+      return "time";
   }
   return "?";
 }
@@ -142,8 +146,7 @@ std::vector<double> profile_layer_costs(torch::nn::Sequential& model, const at::
       const auto t1 = clock::now();
       if (r > 0) times.push_back(std::chrono::duration<double>(t1 - t0).count());  // r=0 warms up
     }
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    out.push_back(times[times.size() / 2]);
+    out.push_back(middle_value(std::move(times)));
     x = output.detach();
   }
   model->zero_grad();
@@ -156,9 +159,12 @@ std::vector<double> profile_layer_costs(torch::nn::Sequential& model, const at::
 Partition partition_model(torch::nn::Sequential& model, int stages, PartitionMethod method,
                           const at::Tensor& sample) {
   switch (method) {
-    case PartitionMethod::Uniform: return partition_uniform(model->size(), stages);
-    case PartitionMethod::Params: return balance_costs(parameter_costs(model), stages);
-    case PartitionMethod::Time: return balance_costs(profile_layer_costs(model, sample), stages);
+    case PartitionMethod::Uniform:
+      return partition_uniform(model->size(), stages);
+    case PartitionMethod::Params:
+      return balance_costs(parameter_costs(model), stages);
+    case PartitionMethod::Time:
+      return balance_costs(profile_layer_costs(model, sample), stages);
   }
   throw InputError("pipeline: unknown partition method");
 }
