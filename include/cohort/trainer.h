@@ -40,7 +40,8 @@ struct AsyncSummary {
 // bytes: with parallel.shard the gradients (2) and optimiser state (1 and 2)
 // are this rank's share, with parallel.tensor this rank's slices.
 // `activations`: what its forward left held for backward (saved tensors and
-// logits) on the metered step (the run's second), as the allocator reported it.
+// logits) on the metered step (the run's second), as the allocator reported it
+// (-1 where a profiler was listening instead).
 struct NetworkMemory {
   std::string name;
   int64_t parameters = 0;

@@ -28,6 +28,7 @@ struct AllocationMeter::Listener : c10::MemoryReportingInfoBase {
 };
 
 AllocationMeter::AllocationMeter() : listener_(std::make_shared<Listener>()) {
+  outer_ = std::exchange(attached_meter, this);
   if (c10::ThreadLocalDebugInfo::get(c10::DebugInfoKind::PROFILER_STATE)) return;
   guard_ = std::make_unique<c10::DebugInfoGuard>(c10::DebugInfoKind::PROFILER_STATE, listener_);
   // The CPU allocator warns once when a block from before the listener is
@@ -35,14 +36,13 @@ AllocationMeter::AllocationMeter() : listener_(std::make_shared<Listener>()) {
   // means to leave out, so the warning is quieted while it listens.
   saved_log_level_ = FLAGS_caffe2_log_level;
   FLAGS_caffe2_log_level = std::max(saved_log_level_, c10::GLOG_ERROR);
-  outer_ = std::exchange(attached_meter, this);
 }
 
 AllocationMeter::~AllocationMeter() {
+  attached_meter = outer_;
   if (!guard_) return;
   guard_.reset();
   FLAGS_caffe2_log_level = saved_log_level_;
-  attached_meter = outer_;
 }
 
 int64_t AllocationMeter::current() const { return listener_->current.load(); }

@@ -33,8 +33,8 @@ class AllocationMeter {
   // The most current() has been.
   int64_t peak() const;
 
-  // The meter attached to this thread, or null: engines note what their
-  // forward left held without being handed the meter.
+  // The meter attached to this thread (active or not), or null: engines note
+  // what their forward left held without being handed the meter.
   static const AllocationMeter* attached();
 
  private:

@@ -325,6 +325,14 @@ StepOutcome TrainingRun::step(const Batch& batch) {
   return outcome;
 }
 
+// Collective over the world: every rank's `mine`, on the CPU, in rank order.
+std::vector<at::Tensor> TrainingRun::gather_from_ranks(at::Tensor mine) {
+  if (ctx_.placement.device.is_cuda()) mine = mine.to(ctx_.placement.device);  // NCCL's tensors
+  std::vector<at::Tensor> all = ctx_.comm->allgather(mine);
+  for (at::Tensor& t : all) t = t.cpu();
+  return all;
+}
+
 bool TrainingRun::meters_this_step() const {
   return steps_this_run_ == 1 || (steps_this_run_ == 0 && pos_.step + 1 == total_steps_);
 }
@@ -333,10 +341,9 @@ bool TrainingRun::meters_this_step() const {
 void TrainingRun::record_step_memory(int64_t peak_bytes) {
   std::vector<int64_t> peaks{peak_bytes};
   if (compares_ranks_) {
-    at::Tensor mine = at::tensor(std::vector<int64_t>{peak_bytes}, at::kLong);
-    if (ctx_.placement.device.is_cuda()) mine = mine.to(ctx_.placement.device);
     peaks.clear();
-    for (const at::Tensor& t : ctx_.comm->allgather(mine)) peaks.push_back(t.cpu().item<int64_t>());
+    for (const at::Tensor& t : gather_from_ranks(at::tensor(std::vector<int64_t>{peak_bytes})))
+      peaks.push_back(t.item<int64_t>());
   }
   if (!ctx_.leader()) return;
   summary_.step_peak_bytes = peaks;
@@ -363,12 +370,9 @@ void TrainingRun::log(const StepOutcome& outcome, const Batch& batch) {
 
 // Collective over the world: every rank logs at the same steps.
 void TrainingRun::record_rank_times(double busy_seconds, double exchange_bytes_per_step) {
-  at::Tensor mine =
-      at::tensor(std::vector<double>{busy_seconds, exchange_bytes_per_step}, at::kDouble);
-  if (ctx_.placement.device.is_cuda()) mine = mine.to(ctx_.placement.device);  // NCCL's tensors
   std::vector<double> busy, exchanged;
-  for (const at::Tensor& t : ctx_.comm->allgather(mine)) {
-    const at::Tensor values = t.cpu();
+  for (const at::Tensor& values : gather_from_ranks(
+           at::tensor(std::vector<double>{busy_seconds, exchange_bytes_per_step}, at::kDouble))) {
     busy.push_back(values[0].item<double>());
     exchanged.push_back(values[1].item<double>());
   }

@@ -112,6 +112,7 @@ class TrainingRun {
   bool meters_this_step() const;
   // Collective where ranks are compared: every rank's peak into metrics.
   void record_step_memory(int64_t peak_bytes);
+  std::vector<at::Tensor> gather_from_ranks(at::Tensor mine);
 };
 
 }  // namespace cohort

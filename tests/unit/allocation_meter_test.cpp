@@ -46,3 +46,19 @@ TEST(AllocationMeter, CountsOnlyItsOwnThread) {
   std::thread([] { at::Tensor other = at::empty({1 << 16}); }).join();
   EXPECT_EQ(meter.peak(), 0);
 }
+
+// Where something already listens (a profiler, or here an outer meter), a new
+// meter counts nothing but is still the thread's attached one, so the metered
+// step is known; the outer one is attached again when it goes.
+TEST(AllocationMeter, InactiveUnderAnotherListenerYetAttached) {
+  AllocationMeter outer;
+  {
+    AllocationMeter inner;
+    EXPECT_FALSE(inner.active());
+    EXPECT_EQ(AllocationMeter::attached(), &inner);
+    at::Tensor t = at::empty({1 << 10});
+    EXPECT_EQ(inner.peak(), 0);
+    EXPECT_EQ(outer.current(), 1 << 12);
+  }
+  EXPECT_EQ(AllocationMeter::attached(), &outer);
+}

@@ -226,12 +226,13 @@ void ReplicaEngine::restore_checkpoint_state(const std::string& json) {
       {state.at("pbt_loss_sums").get<std::vector<double>>(), state.at("pbt_steps").get<int64_t>()});
 }
 
-// On the metered step, the bytes network k's forward leaves held for backward.
+// On the metered step, the bytes network k's forward leaves held for backward
+// (-1 where a profiler was listening instead).
 at::Tensor ReplicaEngine::metered_forward(size_t k, const at::Tensor& inputs) {
   const AllocationMeter* meter = AllocationMeter::attached();
   const int64_t before = meter ? meter->current() : 0;
   at::Tensor logits = forward(k, inputs);
-  if (meter) activations_[k] = meter->current() - before;
+  if (meter) activations_[k] = meter->active() ? meter->current() - before : -1;
   return logits;
 }
 

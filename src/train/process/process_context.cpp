@@ -68,7 +68,7 @@ int replicas_per_rank_from_environment(const Config& config, const WorldInfo& wo
     }
     return replicas_per_rank(int(p.data), count, int(p.tensor));
   }
-  const int64_t full = p.network * p.data * p.pipeline * p.tensor;
+  const int full = training_mesh(p).size();
   if (world.source != "torchrun" || p.mode != "sync" || world.world_size >= full) return 1;
   try {
     return replicas_per_rank(int(p.data), world.world_size, int(p.tensor));
