@@ -5,10 +5,12 @@
 // starts the groups and the Python peers (bench/zero_peer.py: PyTorch's DDP
 // and FSDP2) in interleaved rounds. Rank 0 prints one JSON line.
 //
-// Memory is given two ways: what the ranks hold by kind between steps
-// (counted from the tensors, exact), and the largest peak resident set of
-// the ranks (the process's whole footprint, libtorch included, and the
-// whole gradients that exist from backward to step in every mode).
+// Memory is given three ways: what the ranks hold by kind between steps
+// (counted from the tensors, exact), the most the second step's own
+// allocations held at once (observe/allocation_meter.h: activations, whole
+// gradients while they exist, gathered units, temporaries; the largest of
+// the ranks'), and the largest peak resident set of the ranks (the process's
+// whole footprint, libtorch included).
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -18,6 +20,7 @@
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cohort/data.h"
 #include "cohort/ddp.h"
@@ -25,6 +28,7 @@
 #include "cohort/models.h"
 #include "cohort/rendezvous.h"
 #include "cohort/zero.h"
+#include "observe/allocation_meter.h"
 
 namespace {
 
@@ -104,6 +108,7 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
   const at::Tensor perm = at::randperm(train->size(), generator);
   const int64_t per_epoch = train->size() / (s.batch * world);
   auto t0 = std::chrono::steady_clock::now();
+  int64_t step_peak = 0;
   for (int64_t step = 0; step < s.steps; ++step) {
     if (step == s.warmup) {
       comm->barrier();
@@ -111,10 +116,14 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
     }
     const int64_t slice = ((step % per_epoch) * world + rank) * s.batch;
     const cohort::Batch batch = train->get(perm.narrow(0, slice, s.batch));
+    // The second step: the optimiser's state exists, as in every later one.
+    std::optional<cohort::AllocationMeter> meter;
+    if (step == 1) meter.emplace();
     trainer.zero_grad();
     torch::nn::functional::cross_entropy(trainer.forward(net, batch.inputs), batch.targets)
         .backward();
     trainer.step();
+    if (meter) step_peak = meter->peak();
   }
   comm->barrier();
   const double seconds =
@@ -123,7 +132,8 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
   // The largest of the ranks': the one that would run out first.
   const int64_t gathered = trainer.sharded ? trainer.sharded->peak_gathered_bytes() : 0;
   at::Tensor worst = at::tensor(
-      {m.parameters, m.gradients, m.optimizer, peak_resident_bytes(), gathered}, at::kLong);
+      {m.parameters, m.gradients, m.optimizer, peak_resident_bytes(), gathered, step_peak},
+      at::kLong);
   comm->allreduce(worst, cohort::ReduceOp::Max);
   const auto w = worst.accessor<int64_t, 1>();
   const double mb = 1024.0 * 1024.0;
@@ -141,6 +151,7 @@ nlohmann::json run(const Settings& s, const cohort::CommunicatorPtr& comm) {
       {"peak_rss_mb", w[3] / mb},
       // Stage 3: the most parameter bytes held whole at once (units gathered).
       {"gathered_peak_mb", w[4] / mb},
+      {"step_peak_mb", w[5] / mb},
       {"samples_per_sec", static_cast<double>((s.steps - s.warmup) * s.batch * world) / seconds}};
 }
 

@@ -6,7 +6,8 @@
 # share this machine's 2 cores: their throughput says little). ROUNDS rounds,
 # each running every implementation once in turn; JSON lines, then a summary
 # line per world size with the median samples/s of each and its ratio to
-# Cohort's DDP within the same round.
+# Cohort's DDP within the same round, and (Cohort's modes) the most the
+# second step's own allocations held at once.
 #   bench/zero_memory.sh [build-dir] [ROUNDS] [WORLD_SIZES]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,5 +65,7 @@ for world in sorted({r["world_size"] for r in runs}):
                          "optimizer_mb": round(rs[0]["optimizer_mb"], 1),
                          "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in rs), 1),
                          "gathered_peak_mb": round(rs[0].get("gathered_peak_mb", 0), 1)}
+        if "step_peak_mb" in rs[0]:  # Cohort's only: the peers do not meter their steps
+            summary[impl]["step_peak_mb"] = round(statistics.median(r["step_peak_mb"] for r in rs), 1)
     print(json.dumps(summary))
 PY

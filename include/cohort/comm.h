@@ -56,7 +56,9 @@ class Communicator {
   // output[i] receives rank i's input; shapes must match on every rank.
   virtual CommHandle allgather_async(std::vector<at::Tensor>& output, at::Tensor& input) = 0;
   // input[i] is reduced across ranks and rank i receives it in output. Gloo has
-  // no reduce-scatter: implementations may fall back to allreduce.
+  // no reduce-scatter: implementations may fall back to allreduce, in place
+  // where the inputs lie end to end in one buffer, so the inputs' contents are
+  // undefined afterwards.
   virtual CommHandle reduce_scatter_async(at::Tensor& output, std::vector<at::Tensor>& input,
                                           ReduceOp op) = 0;
   virtual CommHandle send_async(std::vector<at::Tensor>& tensors, int dst, int tag) = 0;

@@ -6,15 +6,19 @@
 // and the updated chunks are all-gathered back into the model.
 //
 //   stage 1: gradients are averaged by allreduce; the optimiser state is sharded.
-//   stage 2: gradients are averaged by reduce-scatter, so each rank keeps only
-//            its chunk between steps; the whole gradients live from backward
-//            to step() only.
+//   stage 2: gradients are averaged by reduce-scatter, unit by unit as soon
+//            as backward has produced a unit's gradients, overlapping the
+//            backward of earlier layers; each rank keeps only its chunk, and
+//            a unit's whole gradients live only from its backward to the
+//            start of its reduction (parameters' .grad is empty after
+//            backward: chunk gradients hold the average).
 //   stage 3: parameters are sharded too. The model must be a
 //            torch::nn::Sequential and run through forward() below: units of
 //            consecutive layers are all-gathered just before their forward
 //            (the next unit's gather prefetched) and freed after it, gathered
 //            again when backward reaches them and freed when their gradients
-//            are in. Between steps a rank holds only its chunks.
+//            are in, which are reduced then as in stage 2. Between steps a
+//            rank holds only its chunks.
 //
 // All three compute exactly what one process computes on the union of the ranks'
 // batches (tests/dist/zero_worker.cpp checks it against one), with any
@@ -27,8 +31,8 @@
 //       }, {.stage = 2, .max_grad_norm = 1.0});
 //   for (...) {
 //     sharded.zero_grad();
-//     loss_on_my_slice().backward();  // backward may run several times: gradients add up
-//     sharded.step();                 // reduce, clip, update my chunks, gather the model
+//     loss_on_my_slice().backward();  // may run several times: gradients add up
+//     sharded.step();                 // finish reducing, clip, update my chunks, gather
 //   }
 //
 // With stage 3 the loss is computed from sharded.forward(x), and the whole
@@ -45,6 +49,7 @@
 #include <vector>
 
 #include "cohort/comm.h"
+#include "cohort/ddp/comm_hook.h"
 #include "cohort/zero/flat_shard_plan.h"
 
 namespace torch::nn {
@@ -66,6 +71,14 @@ struct ShardOptions {
   // Buffers (batch-norm statistics) are copied from rank 0 at every step, as
   // DistributedDataParallel does by default.
   bool broadcast_buffers = true;
+  // Tensor parallelism beside sharding (the module is a tensor-parallel form,
+  // cohort/tensor_parallel.h, and the communicator its replicas' group): the
+  // clipping norm also sums over this group the squares of the parameters
+  // split across it, parameter i (trainable, in registration order) being
+  // split where norm_split[i]; the others are the same on every rank of it
+  // and count once, as tp::clip_grad_norm counts them.
+  CommunicatorPtr norm_group;
+  std::vector<bool> norm_split;
 };
 
 // Bytes this rank holds, by kind, between steps.
@@ -83,6 +96,7 @@ using ShardOptimizerFactory =
 
 namespace zero {
 class GatheredUnits;
+class UnitReductions;
 }  // namespace zero
 
 class ShardedDataParallel {
@@ -128,9 +142,44 @@ class ShardedDataParallel {
   };
   [[nodiscard]] WholeParameters gather_whole();
 
-  // Zeroes the gradients (stage 1 keeps them, stages 2 and 3 drop the whole ones).
+  // While a NoSync object lives, backward only adds gradients up in the
+  // parameters' .grad (stages 2 and 3 start no reduction; stage 3 still
+  // gathers and frees parameters); the next backward outside it, or step(),
+  // reduces the sum once. For accumulating micro-batches at one reduction's
+  // cost, at the price of holding whole gradients meanwhile (FSDP's no_sync).
+  // Stage 1 communicates nothing until step() anyway.
+  class NoSync {
+   public:
+    explicit NoSync(ShardedDataParallel& sharded) : sharded_(&sharded) {
+      ++sharded_->no_sync_depth_;
+    }
+    ~NoSync() { --sharded_->no_sync_depth_; }
+    NoSync(const NoSync&) = delete;
+    NoSync& operator=(const NoSync&) = delete;
+
+   private:
+    ShardedDataParallel* sharded_;
+  };
+  [[nodiscard]] NoSync no_sync() { return NoSync(*this); }
+
+  // Averages each unit's gradients with a DDP comm hook (cohort/ddp/comm_hook.h)
+  // instead of exactly: the unit's packed gradient is one bucket (its index
+  // the unit's), allreduced whole by the hook, and stages 2 and 3 keep this
+  // rank's chunk of it. CompressionHook (fp16, bf16) halves the bytes. On
+  // Gloo a reduce-scatter is an allreduce anyway; on NCCL the hook moves a
+  // whole unit where a reduce-scatter would move 1/N of it back. Hooks that
+  // keep whole-gradient state of their own (PowerSGD's error feedback) undo
+  // what sharding saves. Every rank installs the same hook before its first
+  // backward.
+  void register_comm_hook(CommHookPtr hook);
+
+  // Zeroes the gradients (stage 1 keeps them, stages 2 and 3 drop the whole ones
+  // and any reduction still running).
   void zero_grad();
-  // After backward: averages the gradients across ranks, clips them by their
+  // After backward: averages the gradients across ranks (stages 2 and 3:
+  // finishes the reductions backward started, and starts those of units whose
+  // gradients did not all arrive, e.g. a parameter unused in this
+  // backward), clips them by their
   // global norm, steps the optimiser on this rank's chunks and all-gathers
   // the updated parameters. Returns the global gradient norm before clipping.
   // Collective: every rank calls it once per step.
@@ -144,8 +193,9 @@ class ShardedDataParallel {
   void gather_optimizer_state(torch::optim::Optimizer& whole);
   void load_optimizer_state(torch::optim::Optimizer& whole);
 
-  // Seconds the last step() spent in collectives (all of it exposed: they run
-  // after backward).
+  // Seconds the last step() spent in collectives, and (stages 2 and 3) the
+  // backwards before it spent waiting for reductions: the time communication
+  // was not hidden behind computation.
   double last_communication_seconds() const { return last_communication_seconds_; }
 
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
@@ -162,13 +212,24 @@ class ShardedDataParallel {
   // Moves unit u's parameters into one flat buffer and takes this rank's chunk.
   void flatten_unit(size_t u);
   int64_t unit_cap_numel() const;
-  void reduce_gradients();
+  void allreduce_flat_gradients();  // stage 1
+  // Stages 2 and 3: hooks on the parameters start each unit's reduction.
+  void reduce_during_backward();
+  // Stages 2 and 3: after autograd has added a gradient of unit u.
+  void on_gradient_arrival(size_t u);
+  // Packs unit u's whole gradients, drops them and starts their reduction.
+  void start_reduction(size_t u);
+  void finish_reductions();
+  int64_t trainable_in_unit(size_t u) const;
+  // Unit u's gradient as a comm hook's bucket over `buffer`.
+  GradBucket unit_bucket(size_t u, const at::Tensor& buffer) const;
   double clip_chunks();
+  // The squared global norm over the chunks, and over norm_group's slices.
+  double squared_norm_across_slices();
   void gather_parameters();
   // Stage 3's units of layers, the hooks that free them and their gatherer.
   void shard_parameters_by_layer();
   void before_unit_backward(size_t u);
-  void on_unit_gradient(size_t u);
 
   std::shared_ptr<torch::nn::Module> module_;
   CommunicatorPtr comm_;
@@ -183,8 +244,17 @@ class ShardedDataParallel {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   double last_communication_seconds_ = 0;
   std::vector<std::shared_ptr<torch::nn::SequentialImpl>> unit_layers_;  // stage 3: per unit
-  std::vector<int64_t> gradients_awaited_;  // stage 3: per unit, until it can be freed
-  std::vector<std::pair<size_t, unsigned>> parameter_hooks_;  // stage 3: parameter, hook
+  // Stages 2 and 3, per unit: gradients still to arrive before its reduction
+  // starts (stage 3 counts them per forward; stage 2 expects each parameter
+  // once), whether some arrived since its last reduction, and whether it was
+  // reduced since the last step.
+  std::vector<int64_t> gradients_awaited_;
+  std::vector<char> unreduced_;
+  std::vector<char> reduced_since_step_;
+  std::unique_ptr<zero::UnitReductions> reductions_;
+  int no_sync_depth_ = 0;
+  CommHookPtr hook_;
+  int64_t steps_ = 0;  // completed: the hook's buckets carry it
   std::unique_ptr<zero::GatheredUnits> gathered_;
 };
 

@@ -83,6 +83,22 @@ std::string ranks_not_reporting(c10d::Store& store, const JobDirectory* director
                      fmt::join(missing, ", "));
 }
 
+// The chunks as one flat tensor: a view where they already lie end to end in
+// one buffer (ZeRO's packed gradients), a copy otherwise.
+at::Tensor packed_chunks(const std::vector<at::Tensor>& chunks) {
+  const at::Tensor& first = chunks.front();
+  bool adjacent = first.is_contiguous();
+  for (size_t i = 1; adjacent && i < chunks.size(); ++i)
+    adjacent = chunks[i].is_contiguous() && chunks[i].is_alias_of(first) &&
+               chunks[i].storage_offset() ==
+                   first.storage_offset() + static_cast<int64_t>(i) * first.numel();
+  const int64_t total = first.numel() * static_cast<int64_t>(chunks.size());
+  if (adjacent) return first.as_strided({total}, {1});
+  std::vector<at::Tensor> flat;
+  for (const auto& t : chunks) flat.push_back(t.reshape({-1}));
+  return at::cat(flat);
+}
+
 }  // namespace
 
 ProcessGroupCommunicator::ProcessGroupCommunicator(std::string name, std::vector<int> global_ranks,
@@ -225,6 +241,7 @@ CommHandle ProcessGroupCommunicator::allgather_async(std::vector<at::Tensor>& ou
 // per rank (pytorch/pytorch#149869) and older ones have none, so on CPU every
 // chunk is packed into one buffer, allreduced once, and this rank keeps its
 // own: as much traffic as DDP's allreduce, in one collective instead of N.
+// Chunks that already lie end to end in one buffer are reduced where they are.
 CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
                                                           std::vector<at::Tensor>& input,
                                                           ReduceOp op) {
@@ -238,9 +255,7 @@ CommHandle ProcessGroupCommunicator::reduce_scatter_async(at::Tensor& output,
   }
   check_average_dtype(output, op);
   if (output.is_cuda()) return reduce_scatter_nccl(output, input, op);
-  std::vector<at::Tensor> flat;
-  for (auto& t : input) flat.push_back(t.reshape({-1}));
-  std::vector<at::Tensor> packed{at::cat(flat)};
+  std::vector<at::Tensor> packed{packed_chunks(input)};
   c10d::AllreduceOptions opts;
   opts.reduceOp = to_c10d(op);
   opts.timeout = timeout_;

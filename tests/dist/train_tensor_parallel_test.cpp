@@ -61,6 +61,21 @@ INSTANTIATE_TEST_SUITE_P(
              "--set cooperate.method=mutual --set network.1.model=mlp "
              "--set 'network.1.widths=[32]'",
              "--nproc 4 --set parallel.network=2 --set parallel.tensor=2", ""},
+        // Sharding beside the slices: 2 replicas of each slice share its
+        // AdamW state (ZeRO 2: and gradients; ZeRO 3: and parameters, in units
+        // of 10 KiB), clipping at 0.5 over every shard of every slice.
+        Case{"zero2_data2_x_tensor2",
+             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+             "--set network.0.grad_clip=0.5",
+             "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=2 "
+             "--set train.batch_size=16",
+             "--set train.batch_size=32"},
+        Case{"zero3_data2_x_tensor2",
+             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+             "--set network.0.grad_clip=0.5",
+             "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=3 "
+             "--set parallel.shard_unit_mb=0.01 --set train.batch_size=16",
+             "--set train.batch_size=32"},
         // A 3-D layout: 2 replicas x 2 pipeline stages (1F1B, 2 micro-batches) x 2
         // slices of each stage's layers, on 8 ranks, AdamW clipped at 0.5.
         Case{"three_d_data2_pipeline2_tensor2",
@@ -71,15 +86,24 @@ INSTANTIATE_TEST_SUITE_P(
              "--set train.batch_size=32"}),
     [](const auto& info) { return std::string(info.param.name); });
 
-// 10 steps split among 2 ranks then 10 in one process, and the reverse: the
-// one process's 20 steps, optimiser state included.
+// 10 steps split among 2 ranks then 10 in one process, and the reverse (also
+// with the slices' replicas sharded): the one process's 20 steps, optimiser
+// state included.
 TEST(TrainTensorParallelResume, CheckpointsResumeUnderAnotherLayout) {
   const std::string adamw = "--set network.0.optimizer=adamw --set network.0.lr=0.003 ";
   TempRunDir reference;
   ASSERT_NO_FATAL_FAILURE(test::train_ok(run(reference.path, adamw)));
+  const std::string zero3_slices =
+      "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=3 "
+      "--set train.batch_size=32";
   const std::pair<std::string, std::string> moves[] = {
       {"--nproc 2 --set parallel.tensor=2", "--set parallel.tensor=1"},
       {"", "--nproc 2 --set parallel.tensor=2"},
+      // Shards of slices to one process, and one process's state into them.
+      {zero3_slices,
+       "--set parallel.tensor=1 --set parallel.data=1 --set parallel.shard=0 "
+       "--set train.batch_size=64"},
+      {"", zero3_slices},
   };
   for (const auto& [from, to] : moves) {
     SCOPED_TRACE(from + " -> " + to);
@@ -98,9 +122,9 @@ TEST(TrainTensorParallelResume, WhatCannotBeSplitIsRefusedBeforeAnyWorkerStarts)
       {"--nproc 2 --set parallel.tensor=2 --set network.0.model=resnet", "layer 0"},
       {"--nproc 4 --set parallel.tensor=4 --set 'network.0.widths=[6]'",
        "splits the output features of layer 1"},
-      {"--nproc 4 --set parallel.tensor=2 --set parallel.data=2 --set parallel.shard=1",
-       "parallel.tensor = 2 runs with synchronous data and pipeline parallelism and network "
-       "groups only"},
+      {"--nproc 4 --set parallel.tensor=2 --set parallel.data=2 --set parallel.mode=local-sgd",
+       "parallel.tensor = 2 runs with synchronous data, sharded and pipeline parallelism and "
+       "network groups only"},
       {"--nproc 3 --set parallel.tensor=2", "x parallel.tensor = 2 needs 2 processes"},
   };
   for (const auto& [args, message] : cases) {

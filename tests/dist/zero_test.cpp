@@ -17,6 +17,7 @@
 #include "cohort/launch.h"
 #include "cohort/rendezvous.h"
 #include "dist/ddp_processes.h"
+#include "observe/allocation_meter.h"
 
 namespace cohort::test {
 namespace {
@@ -24,8 +25,9 @@ namespace {
 class ZeroEquivalence : public ::testing::TestWithParam<int> {};
 
 // Stages 1, 2 and 3, SGD with momentum and AdamW, clipping that acts, one unit
-// and four, one backward per step and two: each against one process stepping
-// on the union of the ranks' batches, and the memory each rank holds.
+// and four, one backward per step and two (the first under no_sync() or not):
+// each against one process stepping on the union of the ranks' batches, and
+// the memory each rank holds.
 TEST_P(ZeroEquivalence, MatchesOneProcessOnTheWholeBatch) {
   const auto results =
       run_ranks(GetParam(), "equivalence", std::chrono::seconds(300), "ZeroWorker.Run");
@@ -33,6 +35,16 @@ TEST_P(ZeroEquivalence, MatchesOneProcessOnTheWholeBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(WorldSizes, ZeroEquivalence, ::testing::Values(2, 4));
+
+class ZeroCommHooks : public ::testing::TestWithParam<int> {};
+
+// Stages 1, 2 and 3 with DDP's fp16 compression hook against DDP with it.
+TEST_P(ZeroCommHooks, CompressLikeDdp) {
+  const auto results = run_ranks(GetParam(), "hooks", std::chrono::seconds(120), "ZeroWorker.Run");
+  expect_every_rank_passed(results);
+}
+
+INSTANTIATE_TEST_SUITE_P(WorldSizes, ZeroCommHooks, ::testing::Values(2, 4));
 
 CommunicatorPtr world_of_one() {
   WorldInfo solo;
@@ -136,6 +148,99 @@ TEST(Zero, Stage3InAWorldOfOneStepsAsOneProcess) {
   auto whole = sharded.gather_whole();
   for (size_t i = 0; i < a->parameters().size(); ++i)
     EXPECT_TRUE(at::allclose(a->parameters()[i], b->parameters()[i], 0, 1e-6)) << i;
+}
+
+// A backward that leaves some of a unit's parameters out (here the second
+// layer, by a loss on the first layer's output) does not complete the unit:
+// what it added waits in .grad, and the unit is reduced with the next
+// backward's gradients or at step(). Against plain SGD, with one unit for the
+// whole model and one per layer.
+TEST(Zero, GradientsOfBackwardsThatMissParametersStillAddUp) {
+  const auto world = world_of_one();
+  for (int64_t cap : {int64_t{25} << 20, int64_t{4}}) {
+    torch::manual_seed(7);
+    auto layers = [] {
+      return torch::nn::Sequential(torch::nn::Linear(5, 7), torch::nn::Linear(7, 3));
+    };
+    torch::nn::Sequential a = layers(), b = layers();
+    for (size_t i = 0; i < a->parameters().size(); ++i)
+      b->parameters()[i].set_data(a->parameters()[i].detach().clone());
+    ShardOptions options;
+    options.stage = 2;
+    options.unit_cap_bytes = cap;
+    ShardedDataParallel sharded(a.ptr(), world, sgd, options);
+    torch::optim::SGD plain(b->parameters(), torch::optim::SGDOptions(0.1));
+    const at::Tensor x = torch::randn({6, 5});
+    for (int s = 0; s < 3; ++s) {
+      sharded.zero_grad();
+      plain.zero_grad();
+      for (torch::nn::Sequential* net : {&a, &b}) {
+        (*net)[0]->as<torch::nn::Linear>()->forward(x).pow(2).sum().backward();
+        if (s != 1) (*net)->forward(x).pow(2).mean().backward();  // step 1: the first only
+      }
+      sharded.step();
+      plain.step();
+    }
+    for (size_t i = 0; i < a->parameters().size(); ++i)
+      EXPECT_TRUE(at::allclose(a->parameters()[i], b->parameters()[i], 0, 1e-6))
+          << "cap " << cap << " parameter " << i;
+  }
+}
+
+}  // namespace
+}  // namespace cohort::test
+
+namespace cohort::test {
+namespace {
+
+// Sixteen 128 x 128 layers (66 KB of gradient each, 1 MB in all) on a batch
+// of 4 rows, whose activations' gradients are a few KB: what backward
+// allocates is the gradients. Stages 2 and 3 reduce each unit as soon as its
+// gradients are in and drop the whole ones, with at most two reductions in
+// flight (each a packed unit and its output, a whole unit too in a world of
+// one), so backward holds about six layers' worth at its peak (measured: 398
+// KB); whole gradients held to step() (DDP, stage 1, or a reduction left to
+// step) would peak at all sixteen.
+torch::nn::Sequential deep_net() {
+  torch::manual_seed(5);
+  torch::nn::Sequential net;
+  for (int l = 0; l < 16; ++l) net->push_back(torch::nn::Linear(128, 128));
+  return net;
+}
+
+int64_t backward_peak(int stage) {
+  const auto world = world_of_one();
+  torch::nn::Sequential net = deep_net();
+  ShardOptions options;
+  options.stage = stage;
+  options.unit_cap_bytes = 128 * 129 * 4;  // one layer per unit
+  ShardedDataParallel sharded(net.ptr(), world, sgd, options);
+  EXPECT_EQ(sharded.plan().units.size(), 16u);
+  const at::Tensor x = torch::randn({4, 128}, torch::Generator(at::detail::createCPUGenerator(6)));
+  sharded.zero_grad();
+  at::Tensor loss = sharded.forward(x).pow(2).sum();
+  int64_t peak = 0;
+  {
+    AllocationMeter meter;
+    EXPECT_TRUE(meter.active());
+    loss.backward();
+    peak = meter.peak();
+  }
+  for (const auto& p : net->parameters())
+    EXPECT_FALSE(p.grad().defined()) << "stage " << stage << ": a whole gradient outlived backward";
+  sharded.step();
+  return peak;
+}
+
+TEST(Zero, BackwardReducesEachUnitAndDropsItsWholeGradients) {
+  const int64_t all_gradients = 16 * (128 * 128 + 128) * 4;
+  for (int stage : {2, 3}) {
+    const int64_t peak = backward_peak(stage);
+    std::printf("stage %d: backward's peak %lld B against %lld B of gradients\n", stage,
+                static_cast<long long>(peak), static_cast<long long>(all_gradients));
+    EXPECT_LT(peak, all_gradients / 2) << "stage " << stage;
+    EXPECT_GT(peak, all_gradients / 16) << "stage " << stage;  // at least one layer's
+  }
 }
 
 }  // namespace

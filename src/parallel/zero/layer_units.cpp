@@ -3,7 +3,8 @@
 // reshard_after_forward). A unit is gathered before its forward with the next
 // one's gather started behind it, freed after; a hook on the unit's output
 // gathers it again when backward reaches it (and starts the previous unit's),
-// and hooks on its parameters free it once all their gradients are in.
+// and the hooks on its parameters free it once all their gradients are in
+// (after starting their reduction: sharded_data_parallel.cpp).
 #include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -50,11 +51,7 @@ void ShardedDataParallel::shard_parameters_by_layer() {
     for (size_t l = unit.first_layer; l < unit.end_layer; ++l)
       sequential->push_back(layers[l].key(), *(model->begin() + l));
     unit_layers_.push_back(sequential);
-    for (size_t p : unit.parameters)
-      parameter_hooks_.emplace_back(
-          p, parameters_[p].register_hook([this, u](const at::Tensor&) { on_unit_gradient(u); }));
   }
-  gradients_awaited_.assign(plan_.units.size(), 0);
   gathered_ = std::make_unique<zero::GatheredUnits>(flat_parameters_, chunks_, comm_);
 }
 
@@ -85,12 +82,6 @@ at::Tensor ShardedDataParallel::forward(const at::Tensor& x) {
 void ShardedDataParallel::before_unit_backward(size_t u) {
   gathered_->gather(u);
   if (u > 0) gathered_->prefetch(u - 1);
-}
-
-// A leaf's hook runs as its gradient arrives, after every node that read the
-// parameter has run: once all of the unit's have, its bytes can go.
-void ShardedDataParallel::on_unit_gradient(size_t u) {
-  if (gradients_awaited_[u] > 0 && --gradients_awaited_[u] == 0) gathered_->release(u);
 }
 
 ShardedDataParallel::WholeParameters::WholeParameters(zero::GatheredUnits* units) : units_(units) {

@@ -191,11 +191,12 @@ void check_sharded_plan(const Config& config) {
     throw InputError(
         "parallel.shard with cooperate.method = 'pbt': PBT copies whole optimiser states between "
         "networks, which sharded ones are not; set parallel.shard = 0");
-  if (p.comm_hook != "none")
+  if (p.comm_hook == "powersgd")
     throw InputError(fmt::format(
-        "parallel.comm_hook = '{}' compresses DDP's buckets; parallel.shard = {} reduces its own "
-        "units: set parallel.comm_hook = 'none'",
-        p.comm_hook, p.shard));
+        "parallel.comm_hook = 'powersgd' keeps a whole gradient of error feedback on every "
+        "rank, which parallel.shard = {} exists to avoid: use 'fp16' or 'bf16', or "
+        "parallel.shard = 0",
+        p.shard));
   for (size_t k = 0; k < config.networks.size(); ++k) {
     const std::string& optimizer = config.networks[k].optimizer;
     if (registered_optimizer(optimizer))
@@ -232,13 +233,13 @@ void check_member_layouts(const Config& config, int world_size) {
 void check_tensor_plan(const Config& config) {
   const auto& p = config.parallel;
   if (p.tensor == 1) return;
-  const bool supported = p.mode == "sync" && p.shard == 0 && !config.cooperate.fused &&
-                         config.cooperate.method != "pbt";
+  const bool supported =
+      p.mode == "sync" && !config.cooperate.fused && config.cooperate.method != "pbt";
   if (!supported)
     throw InputError(fmt::format(
-        "parallel.tensor = {} runs with synchronous data and pipeline parallelism and network "
-        "groups only (not yet with sharding, fused arrays or PBT): set parallel.mode = 'sync', "
-        "parallel.shard = 0 and cooperate.method other than 'pbt', or parallel.tensor = 1",
+        "parallel.tensor = {} runs with synchronous data, sharded and pipeline parallelism and "
+        "network groups only (not with fused arrays or PBT): set parallel.mode = 'sync' and "
+        "cooperate.method other than 'pbt', or parallel.tensor = 1",
         p.tensor));
   for (size_t k = 0; k < config.networks.size(); ++k) {
     const NetworkConfig& n = config.networks[k];

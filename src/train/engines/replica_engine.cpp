@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cohort/optim.h"
+#include "cohort/tensor_parallel.h"
 #include "observe/allocation_meter.h"
 #include "train/cohort/member_exchange.h"
 #include "train/cohort/network_groups.h"
@@ -12,23 +13,35 @@
 namespace cohort {
 namespace {
 
+// Shards network `net` among its replicas' `group`: the network itself, or
+// its tensor-parallel form (`sliced`), whose optimiser then holds the whole
+// slice's state between the shards and the whole network's.
 std::unique_ptr<ShardedDataParallel> make_sharded(const Config& config, Network& net,
-                                                  const CommunicatorPtr& group) {
+                                                  TensorNetwork* sliced,
+                                                  const CommunicatorPtr& group,
+                                                  const CommunicatorPtr& slices) {
   ShardOptions options;
   options.stage = static_cast<int>(config.parallel.shard);
   options.unit_cap_bytes =
       std::max<int64_t>(1, static_cast<int64_t>(config.parallel.shard_unit_mb * 1024 * 1024));
   options.max_grad_norm = net.config.grad_clip;
+  if (sliced) {
+    options.norm_group = slices;
+    for (int64_t dim : tp::split_dims(sliced->model())) options.norm_split.push_back(dim >= 0);
+  }
   const NetworkConfig& settings = net.config;
+  torch::optim::Optimizer& whole = sliced ? sliced->optimizer() : *net.optimizer;
   auto sharded = std::make_unique<ShardedDataParallel>(
-      net.model.ptr(), group,
+      sliced ? sliced->model().ptr() : net.model.ptr(), group,
       [&settings](std::vector<at::Tensor> chunks) {
         return make_optimizer(settings, std::move(chunks));
       },
       options);
+  if (CommHookPtr hook = make_comm_hook(config.parallel.comm_hook, config.train.seed))
+    sharded->register_comm_hook(std::move(hook));
   // A resumed network's state is whole: this rank keeps its chunks of it.
-  sharded->load_optimizer_state(*net.optimizer);
-  net.optimizer->state().clear();
+  sharded->load_optimizer_state(whole);
+  whole.state().clear();
   return sharded;
 }
 
@@ -71,7 +84,7 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
     const CommunicatorPtr group = exchange_->replica_group(k);
     if (!group) continue;
     if (config.parallel.shard > 0) {
-      sharded_[k] = make_sharded(config, nets_[k], group);
+      sharded_[k] = make_sharded(config, nets_[k], tensor_[k].get(), group, ctx.tensor_group());
       continue;
     }
     replicas_[k] =
@@ -249,17 +262,21 @@ std::vector<ShardedDataParallel::WholeParameters> ReplicaEngine::gather_whole_pa
   return whole;
 }
 
+// Shards are gathered first: a tensor-parallel form that is sharded gathers
+// its slices from them.
 void ReplicaEngine::gather_networks() {
+  if (whole_parameters_.empty()) whole_parameters_ = gather_whole_parameters();
   for (size_t k : exchange_->owned()) {
+    if (sharded_[k]) {
+      sharded_[k]->gather_optimizer_state(tensor_[k] ? tensor_[k]->optimizer()
+                                                     : *nets_[k].optimizer);
+      whole_state_gathered_ = true;
+    }
     if (tensor_[k]) {
       tensor_[k]->gather_into_whole(true);
       whole_state_gathered_ = true;
     }
-    if (!sharded_[k]) continue;
-    sharded_[k]->gather_optimizer_state(*nets_[k].optimizer);
-    whole_state_gathered_ = true;
   }
-  if (whole_parameters_.empty()) whole_parameters_ = gather_whole_parameters();
   if (local_sgd_) average_replicas(-1);
   exchange_->gather_to_leader(nets_);
 }
@@ -281,8 +298,11 @@ void ReplicaEngine::release_gathered_state() {
   for (size_t k : exchange_->owned())
     if (tensor_[k]) tensor_[k]->release_whole();
   if (!whole_state_gathered_) return;
-  for (size_t k : exchange_->owned())
-    if (sharded_[k]) nets_[k].optimizer->state().clear();
+  for (size_t k : exchange_->owned()) {
+    if (!sharded_[k]) continue;
+    nets_[k].optimizer->state().clear();
+    if (tensor_[k]) tensor_[k]->optimizer().state().clear();
+  }
   whole_state_gathered_ = false;
 }
 
@@ -315,11 +335,14 @@ void ReplicaEngine::begin_update(size_t k, int64_t step, int64_t total_steps) {
   optimizer.zero_grad();
 }
 
-// Sharded gradients add up over backwards and are reduced in step(); DDP's
-// are averaged during the backward that is not under no_sync().
+// DDP's and sharded gradients are averaged during the backward that is not
+// under no_sync() (a rank playing several replicas reduces once, at its last).
 void ReplicaEngine::backward(size_t k, const at::Tensor& loss, bool average) {
   if (!average && replicas_[k]) {
     auto quiet = replicas_[k]->no_sync();
+    loss.backward();
+  } else if (!average && sharded_[k]) {
+    auto quiet = sharded_[k]->no_sync();
     loss.backward();
   } else {
     loss.backward();
@@ -332,7 +355,8 @@ void ReplicaEngine::apply_update(size_t k, int64_t step, bool averaged) {
   if (sharded_[k]) {
     sharded_[k]->step();
     trace_span(TraceLane::Compute, "sharded step", n.config.name, start, TraceClock::now(), step);
-    // Reduce-scatter and all-gather run after backward: nothing hides them.
+    // What backward's reductions hid is not known; what they and the step's
+    // collectives made this rank wait is.
     costs_.communication += sharded_[k]->last_communication_seconds();
     costs_.exposed_communication += sharded_[k]->last_communication_seconds();
     return;
