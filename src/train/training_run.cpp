@@ -11,6 +11,7 @@
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
 #include "cohort/messages.h"
+#include "comm/message_tags.h"
 #include "launch/elastic_plan.h"
 #include "observe/allocation_meter.h"
 #include "train/checks/preflight.h"
@@ -90,15 +91,14 @@ void check_finite(const std::vector<double>& losses, const std::vector<Network>&
 // Ranks in `lost` (asynchronous workers that died) are not waited for.
 void write_trace(const ProcessContext& ctx, const TraceRecorder& trace, const std::string& run_dir,
                  const std::vector<int>& lost = {}) {
-  constexpr int kTraceTag = 7;
   if (!ctx.leader()) {
-    send_bytes(*ctx.comm, trace.events_json(), 0, kTraceTag);
+    send_bytes(*ctx.comm, trace.events_json(), 0, tags::kTrace);
     return;
   }
   std::vector<std::string> ranks = {trace.events_json()};
   for (int r = 1; r < ctx.world.world_size; ++r)
     if (!std::count(lost.begin(), lost.end(), r))
-      ranks.push_back(recv_bytes(*ctx.comm, r, kTraceTag));
+      ranks.push_back(recv_bytes(*ctx.comm, r, tags::kTrace));
   write_file_atomically(run_dir + "/trace.json", merge_traces(ranks));
 }
 

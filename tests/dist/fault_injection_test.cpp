@@ -10,7 +10,8 @@
 #include "train_harness.h"
 
 namespace cohort {
-namespace {
+// Named, not anonymous: a unity build compiles this file together with others.
+namespace fault_injection_test {
 
 using test::TempRunDir;
 
@@ -119,5 +120,5 @@ INSTANTIATE_TEST_SUITE_P(
         Layout{"population", 1, "--set cooperate.method=pbt --set cooperate.pbt_interval=7"}),
     [](const auto& info) { return std::string(info.param.name); });
 
-}  // namespace
+}  // namespace fault_injection_test
 }  // namespace cohort

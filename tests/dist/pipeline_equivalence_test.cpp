@@ -23,9 +23,10 @@
 #include "cohort/rendezvous.h"
 #include "test_paths.h"
 
+// Named, not anonymous: a unity build compiles this file together with others,
+// and the using-directive must not reach them.
+namespace pipeline_equivalence_test {
 using namespace cohort;
-
-namespace {
 
 constexpr int kBatch = 10;         // uneven micro-batches with M = 4: 3, 3, 2, 2 rows
 constexpr int kMicroBatches = 4;
@@ -194,7 +195,7 @@ void expect_pipeline_matches_reference(int stages) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace pipeline_equivalence_test
 
 TEST(PipelineWorker, Run) {
   if (!std::getenv("COHORT_PIPELINE_WORKER")) GTEST_SKIP() << "runs inside launched workers";

@@ -23,7 +23,8 @@
 #include "dist/rank_checks.h"
 
 namespace cohort {
-namespace {
+// Named, not anonymous: a unity build compiles this file together with others.
+namespace tensor_parallel_worker {
 
 constexpr int64_t kIn = 12, kHidden = 24, kClasses = 8, kBatch = 16, kSteps = 6;
 constexpr double kLr = 0.05, kTolerance = 2e-5;
@@ -213,5 +214,5 @@ TEST(TensorParallelWorker, Run) {
   scenario_refusals(comm);
 }
 
-}  // namespace
+}  // namespace tensor_parallel_worker
 }  // namespace cohort

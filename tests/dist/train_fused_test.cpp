@@ -6,7 +6,8 @@
 #include "train_harness.h"
 
 namespace cohort {
-namespace {
+// Named, not anonymous: a unity build compiles this file together with others.
+namespace train_fused_test {
 
 using test::TempRunDir;
 
@@ -104,5 +105,5 @@ TEST(TrainFused, WhatCannotBeFusedIsRefusedWithTheReason) {
   refused("--set network.1.momentum=0.5", "only lr, its schedule, grad_clip and seed");
 }
 
-}  // namespace
+}  // namespace train_fused_test
 }  // namespace cohort

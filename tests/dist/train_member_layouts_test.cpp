@@ -31,16 +31,16 @@ std::string cohort_command(const std::string& out, const std::string& extra) {
   return test::train_mlp(out, args + extra);
 }
 
-struct Case {
+struct LayoutCase {
   const char* name;
   std::string method;
   std::string layout;
 };
 
-class TrainMemberLayouts : public ::testing::TestWithParam<Case> {};
+class TrainMemberLayouts : public ::testing::TestWithParam<LayoutCase> {};
 
 TEST_P(TrainMemberLayouts, EachMemberFollowsTheOneProcessTrajectory) {
-  const Case c = GetParam();
+  const LayoutCase c = GetParam();
   TempRunDir single, placed;
   ASSERT_NO_FATAL_FAILURE(test::train_ok(cohort_command(single.path, c.method)));
   ASSERT_NO_FATAL_FAILURE(test::train_ok(cohort_command(placed.path, c.method + " " + c.layout)));
@@ -52,18 +52,18 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // The wide mlp on both ranks, a small one alone on each: mutual learning
         // needs every member's logits on rows that another rank computed.
-        Case{"mutual_wide_on_two", "--set cooperate.method=mutual",
-             "--nproc 2 --set network.0.data=2 --set 'network.1.ranks=[0]' "
-             "--set 'network.2.ranks=[1]'"},
+        LayoutCase{"mutual_wide_on_two", "--set cooperate.method=mutual",
+                   "--nproc 2 --set network.0.data=2 --set 'network.1.ranks=[0]' "
+                   "--set 'network.2.ranks=[1]'"},
         // Three ranks: the wide mlp on ranks 2 and 1 (its lead is rank 2, so the
         // leader receives it), two members sharing rank 0; codistillation's
         // weights every 5 steps and the wide mlp's optimiser state sharded
         // (ZeRO 2, AdamW).
-        Case{"codistill_sharded_three_ranks",
-             "--set cooperate.method=codistill --set cooperate.exchange_every=5 "
-             "--set network.0.optimizer=adamw --set network.0.lr=0.003",
-             "--nproc 3 --set parallel.shard=2 --set 'network.0.ranks=[2, 1]' "
-             "--set 'network.1.ranks=[0]' --set 'network.2.ranks=[0]'"}),
+        LayoutCase{"codistill_sharded_three_ranks",
+                   "--set cooperate.method=codistill --set cooperate.exchange_every=5 "
+                   "--set network.0.optimizer=adamw --set network.0.lr=0.003",
+                   "--nproc 3 --set parallel.shard=2 --set 'network.0.ranks=[2, 1]' "
+                   "--set 'network.1.ranks=[0]' --set 'network.2.ranks=[0]'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // 10 steps with the wide mlp on two ranks, 10 more with every member in one

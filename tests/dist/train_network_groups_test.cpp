@@ -13,7 +13,8 @@
 #include "train_harness.h"
 
 namespace cohort {
-namespace {
+// Named, not anonymous: a unity build compiles this file together with others.
+namespace train_network_groups_test {
 
 using test::expect_same_cohort;
 using test::TempRunDir;
@@ -28,18 +29,18 @@ std::string cohort_command(const std::string& out, int networks, const std::stri
   return test::train_mlp(out, args + extra);
 }
 
-struct Case {
+struct GroupCase {
   const char* name;
   int networks;
   std::string method;
 };
 
-class TrainNetworkGroups : public ::testing::TestWithParam<Case> {};
+class TrainNetworkGroups : public ::testing::TestWithParam<GroupCase> {};
 
 // One network per group: mutual learning exchanges logits every step,
 // codistillation weights every 5 steps, PBT copies members across groups.
 TEST_P(TrainNetworkGroups, OneNetworkPerGroupEqualsOneProcess) {
-  const Case c = GetParam();
+  const GroupCase c = GetParam();
   TempRunDir single, spread;
   test::train_ok(cohort_command(single.path, c.networks, c.method));
   test::train_ok(cohort_command(
@@ -51,14 +52,16 @@ TEST_P(TrainNetworkGroups, OneNetworkPerGroupEqualsOneProcess) {
 INSTANTIATE_TEST_SUITE_P(
     Methods, TrainNetworkGroups,
     ::testing::Values(
-        Case{"mutual", 2, "--set cooperate.method=mutual"},
-        Case{"codistill", 2, "--set cooperate.method=codistill --set cooperate.exchange_every=5"},
+        GroupCase{"mutual", 2, "--set cooperate.method=mutual"},
+        GroupCase{"codistill", 2,
+                  "--set cooperate.method=codistill --set cooperate.exchange_every=5"},
         // Four members, exploit every 5 steps: the bottom quarter copies the top
         // quarter, which lives on another rank at least once in three rounds.
-        Case{"pbt", 4,
-             "--set cooperate.method=pbt --set cooperate.pbt_interval=5 "
-             "--set network.1.lr=0.01 --set network.2.lr=0.2 --set 'network.1.widths=[64, 32]' "
-             "--set 'network.2.widths=[64, 32]' --set 'network.3.widths=[64, 32]'"}),
+        GroupCase{
+            "pbt", 4,
+            "--set cooperate.method=pbt --set cooperate.pbt_interval=5 "
+            "--set network.1.lr=0.01 --set network.2.lr=0.2 --set 'network.1.widths=[64, 32]' "
+            "--set 'network.2.widths=[64, 32]' --set 'network.3.widths=[64, 32]'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Two groups of two networks, each group replicated twice (4 ranks): mutual
@@ -82,5 +85,5 @@ TEST(TrainNetworkGroupsMesh, GroupsThatCannotShareTheNetworksEvenlyAreRefused) {
   EXPECT_EQ(run.output.find("[rank"), std::string::npos) << "a worker started:\n" << run.output;
 }
 
-}  // namespace
+}  // namespace train_network_groups_test
 }  // namespace cohort

@@ -12,7 +12,8 @@
 #include "train_harness.h"
 
 namespace cohort {
-namespace {
+// Named, not anonymous: a unity build compiles this file together with others.
+namespace train_sharded_test {
 
 using test::TempRunDir;
 
@@ -172,5 +173,5 @@ TEST(TrainSharded, LayoutsItCannotShardAreRefusedBeforeAnyWorkerStarts) {
   }
 }
 
-}  // namespace
+}  // namespace train_sharded_test
 }  // namespace cohort

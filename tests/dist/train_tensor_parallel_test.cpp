@@ -19,17 +19,17 @@ std::string run(const std::string& out, const std::string& args) {
   return test::train_mlp(out, "--set train.max_steps=20 " + args);
 }
 
-struct Case {
+struct TensorCase {
   const char* name;
   std::string network;  // the model and its optimiser
   std::string layout;   // --nproc and the layout beside parallel.tensor
   std::string single;   // the one process's batch, where the layout splits it
 };
 
-class TrainTensorParallel : public ::testing::TestWithParam<Case> {};
+class TrainTensorParallel : public ::testing::TestWithParam<TensorCase> {};
 
 TEST_P(TrainTensorParallel, EqualsOneProcess) {
-  const Case c = GetParam();
+  const TensorCase c = GetParam();
   TempRunDir single, split;
   ASSERT_NO_FATAL_FAILURE(test::train_ok(run(single.path, c.network + " " + c.single)));
   ASSERT_NO_FATAL_FAILURE(test::train_ok(run(split.path, c.network + " " + c.layout)));
@@ -41,49 +41,51 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // The mlp: column, row, then a row layer splitting its own input;
         // AdamW with global-norm clipping at 0.5 over the slices.
-        Case{"mlp_adamw_clipped_t2",
-             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
-             "--set network.0.grad_clip=0.5",
-             "--nproc 2 --set parallel.tensor=2", ""},
+        TensorCase{"mlp_adamw_clipped_t2",
+                   "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+                   "--set network.0.grad_clip=0.5",
+                   "--nproc 2 --set parallel.tensor=2", ""},
         // The cnn: its convolutions split by output channel, SGD with momentum.
-        Case{"cnn_sgd_momentum_t2", "--set network.0.model=cnn --set network.0.channels=4",
-             "--nproc 2 --set parallel.tensor=2", ""},
+        TensorCase{"cnn_sgd_momentum_t2", "--set network.0.model=cnn --set network.0.channels=4",
+                   "--nproc 2 --set parallel.tensor=2", ""},
         // Two mlps learning from each other, 2 replicas x 2 slices on 4 ranks,
         // against one process with the double batch.
-        Case{"mutual_data2_x_tensor2",
-             "--set cooperate.method=mutual --set network.1.model=mlp "
-             "--set 'network.1.widths=[32]'",
-             "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set train.batch_size=16",
-             "--set train.batch_size=32"},
+        TensorCase{
+            "mutual_data2_x_tensor2",
+            "--set cooperate.method=mutual --set network.1.model=mlp "
+            "--set 'network.1.widths=[32]'",
+            "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set train.batch_size=16",
+            "--set train.batch_size=32"},
         // Network groups above the slices: each of two mlps on its own pair of
         // ranks, split in two, learning from the other by mutual learning.
-        Case{"network_groups2_x_tensor2",
-             "--set cooperate.method=mutual --set network.1.model=mlp "
-             "--set 'network.1.widths=[32]'",
-             "--nproc 4 --set parallel.network=2 --set parallel.tensor=2", ""},
+        TensorCase{"network_groups2_x_tensor2",
+                   "--set cooperate.method=mutual --set network.1.model=mlp "
+                   "--set 'network.1.widths=[32]'",
+                   "--nproc 4 --set parallel.network=2 --set parallel.tensor=2", ""},
         // Sharding beside the slices: 2 replicas of each slice share its
         // AdamW state (ZeRO 2: and gradients; ZeRO 3: and parameters, in units
         // of 10 KiB), clipping at 0.5 over every shard of every slice.
-        Case{"zero2_data2_x_tensor2",
-             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
-             "--set network.0.grad_clip=0.5",
-             "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=2 "
-             "--set train.batch_size=16",
-             "--set train.batch_size=32"},
-        Case{"zero3_data2_x_tensor2",
-             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
-             "--set network.0.grad_clip=0.5",
-             "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=3 "
-             "--set parallel.shard_unit_mb=0.01 --set train.batch_size=16",
-             "--set train.batch_size=32"},
+        TensorCase{"zero2_data2_x_tensor2",
+                   "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+                   "--set network.0.grad_clip=0.5",
+                   "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=2 "
+                   "--set train.batch_size=16",
+                   "--set train.batch_size=32"},
+        TensorCase{"zero3_data2_x_tensor2",
+                   "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+                   "--set network.0.grad_clip=0.5",
+                   "--nproc 4 --set parallel.data=2 --set parallel.tensor=2 --set parallel.shard=3 "
+                   "--set parallel.shard_unit_mb=0.01 --set train.batch_size=16",
+                   "--set train.batch_size=32"},
         // A 3-D layout: 2 replicas x 2 pipeline stages (1F1B, 2 micro-batches) x 2
         // slices of each stage's layers, on 8 ranks, AdamW clipped at 0.5.
-        Case{"three_d_data2_pipeline2_tensor2",
-             "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
-             "--set network.0.grad_clip=0.5",
-             "--nproc 8 --set parallel.data=2 --set parallel.pipeline=2 --set parallel.tensor=2 "
-             "--set parallel.micro_batches=2 --set train.batch_size=16",
-             "--set train.batch_size=32"}),
+        TensorCase{
+            "three_d_data2_pipeline2_tensor2",
+            "--set network.0.optimizer=adamw --set network.0.lr=0.003 "
+            "--set network.0.grad_clip=0.5",
+            "--nproc 8 --set parallel.data=2 --set parallel.pipeline=2 --set parallel.tensor=2 "
+            "--set parallel.micro_batches=2 --set train.batch_size=16",
+            "--set train.batch_size=32"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // 10 steps split among 2 ranks then 10 in one process, and the reverse (also

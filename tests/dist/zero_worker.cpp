@@ -27,7 +27,8 @@
 #include "dist/rank_checks.h"
 
 namespace cohort {
-namespace {
+// Named, not anonymous: a unity build compiles this file together with others.
+namespace zero_worker {
 
 constexpr int64_t kIn = 12, kHidden = 24, kOut = 3, kBatch = 8, kSteps = 6;
 // The first steps' gradient norms are 0.42 to 0.51: clipping at 0.3 acts.
@@ -291,8 +292,6 @@ void scenario_hooks(const CommunicatorPtr& comm) {
   }
 }
 
-}  // namespace
-
 // Runs only when zero_test.cpp starts this binary as a rank.
 TEST(ZeroWorker, Run) {
   const char* scenario = std::getenv("COHORT_DDP_SCENARIO");
@@ -310,4 +309,5 @@ TEST(ZeroWorker, Run) {
   comm->barrier();
 }
 
+}  // namespace zero_worker
 }  // namespace cohort

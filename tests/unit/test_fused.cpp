@@ -10,8 +10,8 @@ namespace cohort {
 namespace {
 
 using ModelFactory = torch::nn::Sequential (*)(uint64_t);
-torch::nn::Sequential mlp(uint64_t seed) { return testing::small_mlp(seed); }
-torch::nn::Sequential cnn(uint64_t seed) { return testing::small_cnn(seed); }
+torch::nn::Sequential fused_mlp(uint64_t seed) { return testing::small_mlp(seed); }
+torch::nn::Sequential fused_cnn(uint64_t seed) { return testing::small_cnn(seed); }
 
 std::vector<torch::nn::Sequential> make_models(ModelFactory factory, int k, uint64_t seed0) {
   std::vector<torch::nn::Sequential> models;
@@ -145,7 +145,7 @@ TEST_P(FusedModel, FiveStepsOfTrainingEqualThreeSeparateRuns) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(MlpAndCnn, FusedModel, ::testing::Values(&mlp, &cnn),
+INSTANTIATE_TEST_SUITE_P(MlpAndCnn, FusedModel, ::testing::Values(&fused_mlp, &fused_cnn),
                          [](const auto& info) { return info.index == 0 ? "mlp" : "cnn"; });
 
 class FusedSgdVariant : public ::testing::TestWithParam<FusedSGDOptions> {};

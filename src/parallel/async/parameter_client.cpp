@@ -6,7 +6,7 @@
 #include "cohort/async/message.h"
 #include "cohort/error.h"
 #include "cohort/parameter_server.h"
-#include "parallel/async/ps_tags.h"
+#include "comm/message_tags.h"
 
 namespace cohort {
 
@@ -32,7 +32,7 @@ struct ParameterClient::State {
     for (int s = 0; s < n; ++s) {
       reply_words[s] = at::empty({kPsHeaderWords}, at::kLong);
       std::vector<at::Tensor> t{reply_words[s]};
-      reply_headers[s] = comm->recv_async(t, servers[s], ps::kReplyHeader);
+      reply_headers[s] = comm->recv_async(t, servers[s], tags::kPsReplyHeader);
     }
     for (int s = 0; s < n; ++s) {
       PsHeader h;
@@ -52,11 +52,11 @@ struct ParameterClient::State {
       }
       std::vector<at::Tensor> header{encode_header(h)};
       keep_alive.push_back(header[0]);
-      sends.push_back(comm->send_async(header, servers[s], ps::kRequestHeader));
+      sends.push_back(comm->send_async(header, servers[s], tags::kPsRequestHeader));
       if (payload.defined()) {
         std::vector<at::Tensor> body{payload};
         keep_alive.push_back(payload);
-        sends.push_back(comm->send_async(body, servers[s], ps::kRequestPayload));
+        sends.push_back(comm->send_async(body, servers[s], tags::kPsRequestPayload));
       }
     }
     for (auto& h : sends) h.wait();
@@ -68,7 +68,7 @@ struct ParameterClient::State {
         throw CommError(fmt::format("worker {}: server rank {} answered with message kind {}",
                                     worker, servers[s], int(h.kind)));
       check_payload(h, received[s].numel(), servers[s]);
-      comm->recv(received[s], servers[s], ps::kReplyPayload);
+      comm->recv(received[s], servers[s], tags::kPsReplyPayload);
       lead = std::max(lead, h.lead);
     }
     c10::NoGradGuard no_grad;

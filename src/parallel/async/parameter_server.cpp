@@ -15,25 +15,11 @@
 #include "cohort/async/staleness.h"
 #include "cohort/error.h"
 #include "cohort/optim.h"
+#include "comm/message_tags.h"
 #include "parallel/async/blocking_queue.h"
-#include "parallel/async/ps_tags.h"
 
 namespace cohort {
 namespace {
-
-// A reply on its way: the tensors must live until the sends complete.
-struct InFlight {
-  int worker = 0;
-  at::Tensor header, payload;
-  CommHandle header_sent, payload_sent;
-};
-
-// A worker waiting for parameters: for step `step`, or the final ones.
-struct Waiting {
-  int worker = 0;
-  int64_t step = 0;
-  bool final = false;
-};
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
@@ -58,12 +44,12 @@ void receive_from(Communicator& comm, int rank, int worker, int64_t shard_numel,
     r.worker = worker;
     try {
       at::Tensor words = at::empty({kPsHeaderWords}, at::kLong);
-      comm.recv(words, rank, ps::kRequestHeader);
+      comm.recv(words, rank, tags::kPsRequestHeader);
       r.header = decode_header(words);
       if (r.header.kind == PsKind::Push) {
         check_payload(r.header, shard_numel, rank);
         r.payload = at::empty({shard_numel}, at::kFloat);
-        comm.recv(r.payload, rank, ps::kRequestPayload);
+        comm.recv(r.payload, rank, tags::kPsRequestPayload);
       } else {
         check_payload(r.header, 0, rank);
       }
@@ -78,7 +64,23 @@ void receive_from(Communicator& comm, int rank, int worker, int64_t shard_numel,
 
 }  // namespace
 
+// Nested, not in the anonymous namespace: a member of a named class must not have
+// a type of internal linkage (GCC warns once the file is part of a unity build).
 struct ParameterServer::State {
+  // A reply on its way: the tensors must live until the sends complete.
+  struct InFlight {
+    int worker = 0;
+    at::Tensor header, payload;
+    CommHandle header_sent, payload_sent;
+  };
+
+  // A worker waiting for parameters: for step `step`, or the final ones.
+  struct Waiting {
+    int worker = 0;
+    int64_t step = 0;
+    bool final = false;
+  };
+
   CommunicatorPtr comm;
   ServerOptions options;
   // One flat buffer holds the shard; the optimiser sees views of it, so a reply
@@ -119,8 +121,8 @@ struct ParameterServer::State {
     InFlight f{worker, encode_header(h), flat.clone(), {}, {}};
     const int rank = options.workers[worker];
     std::vector<at::Tensor> header{f.header}, payload{f.payload};
-    f.header_sent = comm->send_async(header, rank, ps::kReplyHeader);
-    f.payload_sent = comm->send_async(payload, rank, ps::kReplyPayload);
+    f.header_sent = comm->send_async(header, rank, tags::kPsReplyHeader);
+    f.payload_sent = comm->send_async(payload, rank, tags::kPsReplyPayload);
     in_flight.push_back(std::move(f));
     read_version[worker] = applied;
     // Sends finish in order per peer; reaping the front keeps the queue short.

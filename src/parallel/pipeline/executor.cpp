@@ -7,17 +7,10 @@
 
 #include "cohort/error.h"
 #include "cohort/pipeline.h"
+#include "comm/message_tags.h"
 
 namespace cohort {
 namespace {
-
-// Tags: the shape handshake, then one activation and one gradient tag per
-// micro-batch. Point-to-point messages between one pair on one tag arrive in
-// order, so the same tags serve every step.
-constexpr int kHeaderNdimTag = 7100;
-constexpr int kHeaderSizesTag = 7101;
-int activation_tag(int mb) { return 7200 + 2 * mb; }
-int grad_tag(int mb) { return 7200 + 2 * mb + 1; }
 
 // What a stage keeps for one micro-batch between its forward and its backward.
 struct MicroBatch {
@@ -130,18 +123,20 @@ class StepRunner {
     const int64_t ndim = first_output.dim();
     std::vector<int64_t> sizes{static_cast<int64_t>(first_output.scalar_type()), total_rows_};
     for (int64_t d = 1; d < ndim; ++d) sizes.push_back(first_output.size(d));
-    send(torch::tensor({ndim}, torch::kInt64), st_.stage() + 1, kHeaderNdimTag);
-    send(torch::tensor(sizes, torch::kInt64), st_.stage() + 1, kHeaderSizesTag);
+    send(torch::tensor({ndim}, torch::kInt64), st_.stage() + 1, tags::kPipelineHeaderNdim);
+    send(torch::tensor(sizes, torch::kInt64), st_.stage() + 1, tags::kPipelineHeaderSizes);
   }
 
   void recv_header() {
     const int src = st_.stage() - 1;
-    const int64_t ndim = recv(torch::empty({1}, torch::kInt64), src, kHeaderNdimTag).item<int64_t>();
+    const int64_t ndim =
+        recv(torch::empty({1}, torch::kInt64), src, tags::kPipelineHeaderNdim).item<int64_t>();
     if (ndim < 1 || ndim > 16) {
       throw CommError("pipeline: stage " + std::to_string(src) + " announced an activation of rank " +
                       std::to_string(ndim) + "; the stages disagree on the protocol");
     }
-    const at::Tensor sizes = recv(torch::empty({ndim + 1}, torch::kInt64), src, kHeaderSizesTag);
+    const at::Tensor sizes =
+        recv(torch::empty({ndim + 1}, torch::kInt64), src, tags::kPipelineHeaderSizes);
     const auto* v = sizes.data_ptr<int64_t>();
     activation_dtype_ = static_cast<at::ScalarType>(v[0]);
     total_rows_ = v[1];
@@ -243,8 +238,9 @@ class StepRunner {
         if (!header_received_) recv_header();
         std::vector<int64_t> shape{micro_batch_rows(total_rows_, opt_.micro_batches)[mb]};
         shape.insert(shape.end(), trailing_sizes_.begin(), trailing_sizes_.end());
-        micro_[mb].input = recv(torch::empty(shape, torch::dtype(activation_dtype_).device(device_)), s - 1,
-                                activation_tag(mb));
+        micro_[mb].input =
+            recv(torch::empty(shape, torch::dtype(activation_dtype_).device(device_)), s - 1,
+                 tags::pipeline_activation(mb));
         break;
       }
       case InstructionKind::Forward: forward(mb); break;
@@ -253,13 +249,14 @@ class StepRunner {
           send_header(micro_[mb].to_send);
           header_sent_ = true;
         }
-        send(micro_[mb].to_send, s + 1, activation_tag(mb));
+        send(micro_[mb].to_send, s + 1, tags::pipeline_activation(mb));
         micro_[mb].to_send = at::Tensor();
         break;
       case InstructionKind::RecvGrad: {
         const MicroBatch& m = micro_[mb];
-        pending_grad_ = recv(torch::empty(m.output_shape, torch::dtype(m.output_dtype).device(device_)), s + 1,
-                             grad_tag(mb));
+        pending_grad_ =
+            recv(torch::empty(m.output_shape, torch::dtype(m.output_dtype).device(device_)), s + 1,
+                 tags::pipeline_gradient(mb));
         break;
       }
       case InstructionKind::Backward:
@@ -268,7 +265,7 @@ class StepRunner {
         pending_grad_ = at::Tensor();
         break;
       case InstructionKind::SendGrad:
-        send(micro_[mb].to_send, s - 1, grad_tag(mb));
+        send(micro_[mb].to_send, s - 1, tags::pipeline_gradient(mb));
         micro_[mb].to_send = at::Tensor();
         break;
       case InstructionKind::OptimizerStep:

@@ -8,14 +8,11 @@
 #include "cohort/network_state.h"
 #include "cohort/pbt.h"
 #include "cohort/stale_peers.h"
+#include "comm/message_tags.h"
 #include "train/engines/stage_state.h"
 
 namespace cohort {
 namespace {
-
-// Point-to-point tags on the world group (send_tensors uses tag and tag + 1).
-constexpr int kGatherTag = 1 << 22;
-constexpr int kExploitTag = kGatherTag + 8;
 
 bool same_ranks_everywhere(const MemberLayouts& layouts) {
   for (size_t k = 1; k < layouts.members(); ++k)
@@ -135,9 +132,10 @@ void MemberExchange::copy_network(std::vector<Network>& nets, size_t member, siz
     }
     if (rank_ == source) {
       const NamedTensors state = capture_state(*nets[parent].model, *nets[parent].optimizer);
-      send_tensors(*world_, state, to, kExploitTag);
+      send_tensors(*world_, state, to, tags::kMemberExploit);
     } else if (rank_ == to) {
-      restore_state(*target.model, *target.optimizer, recv_tensors(*world_, source, kExploitTag),
+      restore_state(*target.model, *target.optimizer,
+                    recv_tensors(*world_, source, tags::kMemberExploit),
                     fmt::format("network '{}' exploiting '{}'", target.config.name,
                                 nets[parent].config.name));
     }
@@ -150,9 +148,11 @@ void MemberExchange::gather_to_leader(std::vector<Network>& nets) {
     if (layouts_->replica_on(k, 0) >= 0) continue;
     const int source = layouts_->lead_rank(k);
     if (rank_ == source) {
-      send_tensors(*world_, capture_state(*nets[k].model, *nets[k].optimizer), 0, kGatherTag);
+      send_tensors(*world_, capture_state(*nets[k].model, *nets[k].optimizer), 0,
+                   tags::kMemberGather);
     } else if (rank_ == 0) {
-      restore_state(*nets[k].model, *nets[k].optimizer, recv_tensors(*world_, source, kGatherTag),
+      restore_state(*nets[k].model, *nets[k].optimizer,
+                    recv_tensors(*world_, source, tags::kMemberGather),
                     fmt::format("network '{}' from rank {}", nets[k].config.name, source));
     }
   }

@@ -6,14 +6,12 @@
 #include "cohort/network_state.h"
 #include "cohort/pbt.h"
 #include "cohort/stale_peers.h"
+#include "comm/message_tags.h"
 #include "train/engines/stage_state.h"
 
 namespace cohort {
 namespace {
 
-// Point-to-point tags on the network group (send_bytes uses tag and tag + 1).
-constexpr int kGatherTag = 1 << 21;
-constexpr int kExploitTag = kGatherTag + 8;
 
 }  // namespace
 
@@ -92,10 +90,10 @@ void NetworkGroups::copy_network(std::vector<Network>& nets, size_t member, size
   }
   if (group_ == from) {
     send_tensors(*peers_, capture_state(*nets[parent].model, *nets[parent].optimizer), to,
-                 kExploitTag);
+                 tags::kGroupExploit);
   } else if (group_ == to) {
     restore_state(
-        *target.model, *target.optimizer, recv_tensors(*peers_, from, kExploitTag),
+        *target.model, *target.optimizer, recv_tensors(*peers_, from, tags::kGroupExploit),
         fmt::format("network '{}' exploiting '{}'", target.config.name, nets[parent].config.name));
   }
 }
@@ -104,12 +102,14 @@ void NetworkGroups::gather_to_leader(std::vector<Network>& nets) {
   if (!spread() || data_rank_ != 0) return;
   if (group_ != 0) {
     for (size_t k : owned_)
-      send_tensors(*peers_, capture_state(*nets[k].model, *nets[k].optimizer), 0, kGatherTag);
+      send_tensors(*peers_, capture_state(*nets[k].model, *nets[k].optimizer), 0,
+                   tags::kGroupGather);
     return;
   }
   for (int g = 1; g < share_.groups; ++g) {
     for (size_t k : share_.owned_by(g)) {
-      restore_state(*nets[k].model, *nets[k].optimizer, recv_tensors(*peers_, g, kGatherTag),
+      restore_state(*nets[k].model, *nets[k].optimizer,
+                    recv_tensors(*peers_, g, tags::kGroupGather),
                     fmt::format("network '{}' from group {}", nets[k].config.name, g));
     }
   }

@@ -8,6 +8,7 @@
 
 #include "cohort/messages.h"
 #include "cohort/optim.h"
+#include "comm/message_tags.h"
 #include "train/engines/server_role.h"
 
 namespace cohort {
@@ -74,7 +75,7 @@ void AsyncEngine::finish(RunSummary& summary) {
   std::set<int> lost;
   for (int s = 0; s < ctx_.servers; ++s) {
     const auto report =
-        nlohmann::json::parse(recv_bytes(*ctx_.comm, ctx_.data_size + s, kServerReportTag));
+        nlohmann::json::parse(recv_bytes(*ctx_.comm, ctx_.data_size + s, tags::kServerReport));
     async.pushes += report.at("pushes").get<int64_t>();
     async.max_lead = std::max(async.max_lead, report.at("max_lead").get<int64_t>());
     for (int w : report.at("lost_workers")) lost.insert(w);

@@ -11,17 +11,13 @@
 #include "cohort/optim.h"
 #include "cohort/pipeline/schedule.h"
 #include "cohort/tensor_parallel.h"
+#include "comm/message_tags.h"
 #include "train/engines/comm_hook_choice.h"
 #include "train/engines/stage_state.h"
 #include "train/record/run_dir.h"
 
 namespace cohort {
 namespace {
-
-// Tags keep the gather's and the timeline's messages apart from the executor's
-// activations and gradients on the same pipeline group.
-constexpr int kStateTag = 1 << 20;
-constexpr int kTimelineTag = kStateTag + 1;
 
 double seconds_of(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -133,7 +129,7 @@ void PipelineEngine::gather_networks() {
     for (size_t i = 0; i < mine.size(); ++i) {
       if (owners[i] == ctx_.stage) share.push_back(mine[i]);
     }
-    send_tensors(stage_->comm(), share, 0, kStateTag);
+    send_tensors(stage_->comm(), share, 0, tags::kPipelineState);
     return;
   }
   std::map<std::string, at::Tensor> merged;
@@ -141,7 +137,8 @@ void PipelineEngine::gather_networks() {
     if (owners[i] == 0) merged[mine[i].first] = mine[i].second;
   }
   for (int s = 1; s < ctx_.stages; ++s) {
-    for (auto& [name, tensor] : recv_tensors(stage_->comm(), s, kStateTag)) merged[name] = tensor;
+    for (auto& [name, tensor] : recv_tensors(stage_->comm(), s, tags::kPipelineState))
+      merged[name] = tensor;
   }
   restore_state(*net_.model, *net_.optimizer, NamedTensors(merged.begin(), merged.end()),
                 "pipeline: gathering the stages");
@@ -185,16 +182,16 @@ void PipelineEngine::report_timeline(const StepResult& result, int64_t step) {
   at::Tensor mine = at::tensor(rows, at::kDouble).reshape({-1, 5});
   if (ctx_.stage != 0) {
     at::Tensor count = at::scalar_tensor(mine.size(0), at::kLong).reshape({1});
-    stage_->comm().send(count, 0, kTimelineTag);
-    stage_->comm().send(mine, 0, kTimelineTag);
+    stage_->comm().send(count, 0, tags::kPipelineTimeline);
+    stage_->comm().send(mine, 0, tags::kPipelineTimeline);
     return;
   }
   std::vector<at::Tensor> all = {mine};
   for (int s = 1; s < ctx_.stages; ++s) {
     at::Tensor count = at::zeros({1}, at::kLong);
-    stage_->comm().recv(count, s, kTimelineTag);
+    stage_->comm().recv(count, s, tags::kPipelineTimeline);
     at::Tensor theirs = at::empty({count.item<int64_t>(), 5}, at::kDouble);
-    stage_->comm().recv(theirs, s, kTimelineTag);
+    stage_->comm().recv(theirs, s, tags::kPipelineTimeline);
     all.push_back(theirs);
   }
 

@@ -4,6 +4,7 @@
 
 #include "cohort/messages.h"
 #include "cohort/parameter_server.h"
+#include "comm/message_tags.h"
 #include "train/process/fault_injection.h"
 
 namespace cohort {
@@ -31,7 +32,7 @@ void serve_parameters(const Config& config, const ProcessContext& ctx, const Net
   const nlohmann::json j = {{"pushes", report.pushes},
                             {"max_lead", report.max_lead},
                             {"lost_workers", report.lost_workers}};
-  send_bytes(*ctx.comm, j.dump(), 0, kServerReportTag);
+  send_bytes(*ctx.comm, j.dump(), 0, tags::kServerReport);
 }
 
 }  // namespace cohort

@@ -20,7 +20,4 @@ ShardPlan server_shards(const Network& net, int servers);
 void serve_parameters(const Config& config, const ProcessContext& ctx, const Network& net,
                       TraceRecorder& trace);
 
-// Tag of the servers' reports to the leader.
-constexpr int kServerReportTag = 8;
-
 }  // namespace cohort
