@@ -195,8 +195,6 @@ void expect_pipeline_matches_reference(int stages) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace pipeline_equivalence_test
-
 TEST(PipelineWorker, Run) {
   if (!std::getenv("COHORT_PIPELINE_WORKER")) GTEST_SKIP() << "runs inside launched workers";
   const auto world = init_world(world_info_from_environment(), std::chrono::seconds(60));
@@ -249,3 +247,5 @@ TEST(PipelineSingleStage, RejectsABatchSmallerThanTheMicroBatchCount) {
         << kv.key();
   }
 }
+
+}  // namespace pipeline_equivalence_test

@@ -238,7 +238,12 @@ TEST(Zero, BackwardReducesEachUnitAndDropsItsWholeGradients) {
     const int64_t peak = backward_peak(stage);
     std::printf("stage %d: backward's peak %lld B against %lld B of gradients\n", stage,
                 static_cast<long long>(peak), static_cast<long long>(all_gradients));
-    EXPECT_LT(peak, all_gradients / 2) << "stage " << stage;
+    // Holding every gradient to step() would peak at all of them or more. Reducing
+    // during backward holds at most two reductions in flight (their packed
+    // gradients and outputs, whole units on a world of one) beside the unit being
+    // packed: 266 to 530 KB measured, the upper end when the machine is busy and
+    // Gloo's thread finishes late.
+    EXPECT_LT(peak, all_gradients * 3 / 4) << "stage " << stage;
     EXPECT_GT(peak, all_gradients / 16) << "stage " << stage;  // at least one layer's
   }
 }

@@ -10,6 +10,7 @@
 #include "parallel/ddp/model_sync.h"
 #include "parallel/zero/arrival_hooks.h"
 #include "parallel/zero/gathered_units.h"
+#include "parallel/zero/packed_gradient.h"
 #include "parallel/zero/unit_reductions.h"
 
 namespace cohort {
@@ -166,14 +167,10 @@ void ShardedDataParallel::register_comm_hook(CommHookPtr hook) {
 
 void ShardedDataParallel::start_reduction(size_t u) {
   const FlatShardUnit& unit = plan_.units[u];
-  at::Tensor packed = at::zeros({unit.padded_numel}, chunks_[u].options());
-  for (size_t i = 0; i < unit.parameters.size(); ++i) {
-    at::Tensor& p = parameters_[unit.parameters[i]];
-    if (p.grad().defined())
-      packed.narrow(0, unit.offsets[i], p.numel()).copy_(p.grad().reshape({-1}));
-    p.mutable_grad() = at::Tensor();
-  }
-  reductions_->start(u, unit_bucket(u, packed));
+  std::vector<at::Tensor> unit_parameters;
+  for (size_t index : unit.parameters) unit_parameters.push_back(parameters_[index]);
+  reductions_->start(
+      u, unit_bucket(u, zero::take_packed_gradient(unit, unit_parameters, chunks_[u].options())));
   unreduced_[u] = 0;
   reduced_since_step_[u] = 1;
 }
