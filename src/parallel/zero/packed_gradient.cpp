@@ -16,18 +16,19 @@ bool fills_the_unit(const at::Tensor& grad, const FlatShardUnit& unit,
 at::Tensor take_packed_gradient(const FlatShardUnit& unit,
                                 const std::vector<at::Tensor>& parameters,
                                 const at::TensorOptions& options) {
-  if (parameters.size() == 1) {
-    at::Tensor grad = parameters[0].grad();
+  if (unit.parameters.size() == 1) {
+    const at::Tensor& p = parameters[unit.parameters[0]];
+    at::Tensor grad = p.grad();
     if (fills_the_unit(grad, unit, options)) {
       // Only this handle holds it afterwards, so nothing else sees the
       // reduction write into it.
-      parameters[0].mutable_grad() = at::Tensor();
+      p.mutable_grad() = at::Tensor();
       return grad.view({-1});
     }
   }
   at::Tensor packed = at::zeros({unit.padded_numel}, options);
-  for (size_t i = 0; i < parameters.size(); ++i) {
-    const at::Tensor& p = parameters[i];
+  for (size_t i = 0; i < unit.parameters.size(); ++i) {
+    const at::Tensor& p = parameters[unit.parameters[i]];
     if (p.grad().defined())
       packed.narrow(0, unit.offsets[i], p.numel()).copy_(p.grad().reshape({-1}));
     p.mutable_grad() = at::Tensor();

@@ -10,12 +10,12 @@
 
 namespace cohort::zero {
 
-// Takes the gradients of `unit`'s parameters (parameters[i] is the unit's i-th)
-// out of their .grad, which are left undefined; a parameter without one counts
-// as zeros. A unit of one parameter whose gradient already is such a buffer
-// (contiguous, no padding, the chunks' dtype and device) gives that gradient
-// itself: a wide layer alone in its unit would otherwise hold its gradient
-// twice at the moment it is packed.
+// Takes the gradients of `unit`'s parameters (unit.parameters index into
+// `parameters`, the model's trainable ones) out of their .grad, which are left
+// undefined; a parameter without one counts as zeros. A unit of one parameter whose gradient
+// already is such a buffer (contiguous, no padding, the chunks' dtype and device) gives that
+// gradient itself: a wide layer alone in its unit would otherwise hold its gradient twice at the
+// moment it is packed.
 at::Tensor take_packed_gradient(const FlatShardUnit& unit,
                                 const std::vector<at::Tensor>& parameters,
                                 const at::TensorOptions& options);

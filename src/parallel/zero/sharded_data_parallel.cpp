@@ -167,10 +167,8 @@ void ShardedDataParallel::register_comm_hook(CommHookPtr hook) {
 
 void ShardedDataParallel::start_reduction(size_t u) {
   const FlatShardUnit& unit = plan_.units[u];
-  std::vector<at::Tensor> unit_parameters;
-  for (size_t index : unit.parameters) unit_parameters.push_back(parameters_[index]);
   reductions_->start(
-      u, unit_bucket(u, zero::take_packed_gradient(unit, unit_parameters, chunks_[u].options())));
+      u, unit_bucket(u, zero::take_packed_gradient(unit, parameters_, chunks_[u].options())));
   unreduced_[u] = 0;
   reduced_since_step_[u] = 1;
 }

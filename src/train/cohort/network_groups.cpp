@@ -10,10 +10,6 @@
 #include "train/engines/stage_state.h"
 
 namespace cohort {
-namespace {
-
-
-}  // namespace
 
 std::vector<size_t> NetworkShare::owned_by(int group) const {
   std::vector<size_t> out;
