@@ -46,6 +46,19 @@ TEST_P(ZeroCommHooks, CompressLikeDdp) {
 
 INSTANTIATE_TEST_SUITE_P(WorldSizes, ZeroCommHooks, ::testing::Values(2, 4));
 
+class ZeroSerializedState : public ::testing::TestWithParam<int> {};
+
+// An optimiser ZeRO knows only through its state's serialize() (RMSprop, as a
+// program's registered optimiser): stages 1 to 3 against one process, its state
+// gathered whole and split again.
+TEST_P(ZeroSerializedState, GathersAndSplitsAnyElementWiseOptimizer) {
+  const auto results =
+      run_ranks(GetParam(), "serialized_state", std::chrono::seconds(120), "ZeroWorker.Run");
+  expect_every_rank_passed(results);
+}
+
+INSTANTIATE_TEST_SUITE_P(WorldSizes, ZeroSerializedState, ::testing::Values(2, 4));
+
 CommunicatorPtr world_of_one() {
   WorldInfo solo;
   solo.master_port = pick_free_port();

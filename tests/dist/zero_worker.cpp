@@ -292,6 +292,131 @@ void scenario_hooks(const CommunicatorPtr& comm) {
   }
 }
 
+// An optimiser ZeRO knows only through its state's serialize() (as a program's
+// registered one): torch's RMSprop with momentum, so its state has two
+// per-element tensors and a step count. Stages 1 to 3 with clipping
+// against one process, the weights and the state gathered into a whole
+// RMSprop; then that whole state split into a fresh sharded run, which must
+// take the same next step. RMSprop divides by the root of a running mean of
+// squares, as AdamW does: relative errors stay relative, the same tolerance.
+std::unique_ptr<torch::optim::Optimizer> rmsprop(std::vector<at::Tensor> ps) {
+  return std::make_unique<torch::optim::RMSprop>(ps,
+                                                 torch::optim::RMSpropOptions(0.01).momentum(0.5));
+}
+
+// The largest difference between two RMSprop states' tensors over `a`'s
+// parameters, relative to each tensor's largest element where that is above
+// one (RMSprop's momentum is a gradient over the root of a running mean of its
+// squares, elements up to 10: float32's relative error is absolute 1e-6 and
+// more on them); the step counts must agree exactly.
+double state_difference(torch::optim::Optimizer& a, torch::nn::Sequential& a_net,
+                        torch::optim::Optimizer& b, torch::nn::Sequential& b_net) {
+  double worst = 0;
+  for (size_t i = 0; i < a_net->parameters().size(); ++i) {
+    const auto& sa = static_cast<const torch::optim::RMSpropParamState&>(
+        *a.state().at(a_net->parameters()[i].unsafeGetTensorImpl()));
+    const auto& sb = static_cast<const torch::optim::RMSpropParamState&>(
+        *b.state().at(b_net->parameters()[i].unsafeGetTensorImpl()));
+    EXPECT_EQ(sa.step(), sb.step()) << "parameter " << i;
+    for (auto [x, y] : {std::pair{sa.square_avg(), sb.square_avg()},
+                        {sa.momentum_buffer(), sb.momentum_buffer()},
+                        {sa.grad_avg(), sb.grad_avg()}}) {
+      EXPECT_EQ(x.defined(), y.defined()) << "parameter " << i;
+      if (!x.defined() || !y.defined()) continue;
+      worst = std::max(worst, ((x - y).abs().max() / y.abs().max().clamp_min(1)).item<double>());
+    }
+  }
+  return worst;
+}
+
+// A whole RMSprop over `to` holding `from`'s state of `from_net`'s parameters, in order.
+std::unique_ptr<torch::optim::Optimizer> with_state_of(torch::optim::Optimizer& from,
+                                                       torch::nn::Sequential& from_net,
+                                                       torch::nn::Sequential& to) {
+  auto out = rmsprop(to->parameters());
+  for (size_t i = 0; i < to->parameters().size(); ++i) {
+    // clone() shares the tensors; stepping `out` must leave `from` as it was.
+    const auto& s = static_cast<const torch::optim::RMSpropParamState&>(
+        *from.state().at(from_net->parameters()[i].unsafeGetTensorImpl()));
+    auto copy = std::make_unique<torch::optim::RMSpropParamState>();
+    copy->step(s.step());
+    copy->square_avg(s.square_avg().clone());
+    copy->momentum_buffer(s.momentum_buffer().clone());
+    if (s.grad_avg().defined()) copy->grad_avg(s.grad_avg().clone());
+    out->state()[to->parameters()[i].unsafeGetTensorImpl()] = std::move(copy);
+  }
+  return out;
+}
+
+void sharded_steps(ShardedDataParallel& sharded, const Data& data, int64_t first, int64_t count,
+                   int world, int rank) {
+  for (int64_t s = first; s < first + count; ++s) {
+    sharded.zero_grad();
+    loss_on(sharded, data, s * world * kBatch + rank * kBatch, kBatch).backward();
+    sharded.step();
+  }
+}
+
+void scenario_serialized_state(const CommunicatorPtr& comm) {
+  const int world = comm->size(), rank = comm->rank();
+  const Data data = make_data((kSteps + 1) * world * kBatch);
+  auto ref = make_net(1);
+  auto ref_optimizer = rmsprop(ref->parameters());
+  for (int64_t s = 0; s < kSteps; ++s) {  // the next step is taken after the comparison
+    ref_optimizer->zero_grad();
+    loss_on(*ref, data, s * world * kBatch, world * kBatch).backward();
+    torch::nn::utils::clip_grad_norm_(ref->parameters(), kMaxNorm);
+    ref_optimizer->step();
+  }
+  for (int stage : {1, 2, 3}) {
+    ShardOptions options;
+    options.stage = stage;
+    options.unit_cap_bytes = 512;
+    options.max_grad_norm = kMaxNorm;
+    auto net = make_net(1);
+    ShardedDataParallel sharded(net.ptr(), comm, rmsprop, options);
+    sharded_steps(sharded, data, 0, kSteps, world, rank);
+    auto trained = whole_copy(sharded, net);
+    auto gathered = rmsprop(net->parameters());  // keyed by the sharded module's parameters
+    {
+      auto whole = sharded.gather_whole();
+      sharded.gather_optimizer_state(*gathered);
+    }
+    const double weights = max_difference(*trained, *ref);
+    const double state = state_difference(*gathered, net, *ref_optimizer, ref);
+    std::printf("stage %d rmsprop: weights %.3g, gathered state %.3g from one process\n", stage,
+                weights, state);
+    EXPECT_LE(weights, kTolerance) << "stage " << stage;
+    EXPECT_LE(state, kTolerance) << "stage " << stage;
+    // A fresh sharded run from those weights and that whole state.
+    auto resumed = make_net(1);
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < resumed->parameters().size(); ++i)
+        resumed->parameters()[i].copy_(trained->parameters()[i]);
+    }
+    auto resumed_state = with_state_of(*gathered, net, resumed);
+    ShardedDataParallel again(resumed.ptr(), comm, rmsprop, options);
+    again.load_optimizer_state(*resumed_state);
+    sharded_steps(again, data, kSteps, 1, world, rank);
+    auto ref_next = make_net(0);
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < ref_next->parameters().size(); ++i)
+        ref_next->parameters()[i].copy_(ref->parameters()[i]);
+    }
+    auto next_optimizer = with_state_of(*ref_optimizer, ref, ref_next);
+    next_optimizer->zero_grad();
+    loss_on(*ref_next, data, kSteps * world * kBatch, world * kBatch).backward();
+    torch::nn::utils::clip_grad_norm_(ref_next->parameters(), kMaxNorm);
+    next_optimizer->step();
+    const double after = max_difference(*whole_copy(again, resumed), *ref_next);
+    std::printf("stage %d rmsprop: one step after loading the whole state: %.3g\n", stage, after);
+    EXPECT_LE(after, kTolerance) << "stage " << stage;
+    expect_same_on_all_ranks(*comm, *trained);
+  }
+}
+
 // Runs only when zero_test.cpp starts this binary as a rank.
 TEST(ZeroWorker, Run) {
   const char* scenario = std::getenv("COHORT_DDP_SCENARIO");
@@ -303,6 +428,8 @@ TEST(ZeroWorker, Run) {
     scenario_equivalence(comm);
   } else if (name == "hooks") {
     scenario_hooks(comm);
+  } else if (name == "serialized_state") {
+    scenario_serialized_state(comm);
   } else {
     FAIL() << "unknown scenario " << name;
   }

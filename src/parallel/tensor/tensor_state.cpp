@@ -43,13 +43,14 @@ void move_state(const torch::optim::Optimizer& from, const std::vector<at::Tenso
     const auto* state = state_of(from, from_params[i]);
     if (!state) continue;
     std::vector<at::Tensor> moved;
-    for (const at::Tensor& t : kind.tensors(*state)) {
+    const at::IntArrayRef shape = from_params[i].sizes();
+    for (const at::Tensor& t : kind.tensors(*state, shape)) {
       if (!t.defined())
         moved.emplace_back();
       else
         moved.push_back(dims[i] < 0 ? t.clone() : convert(t, dims[i]));
     }
-    to.state()[to_params[i].unsafeGetTensorImpl()] = kind.with(*state, moved);
+    to.state()[to_params[i].unsafeGetTensorImpl()] = kind.with(*state, shape, moved);
   }
 }
 

@@ -31,7 +31,7 @@ void ShardedDataParallel::gather_optimizer_state(torch::optim::Optimizer& whole)
     if (found == chunk_states.end()) continue;
     const OptimizerParamState& chunk_state = *found->second;
     std::vector<at::Tensor> flats;
-    for (const at::Tensor& t : kind.tensors(chunk_state))
+    for (const at::Tensor& t : kind.tensors(chunk_state, chunks_[u].sizes()))
       flats.push_back(t.defined() ? at::cat(comm_->allgather(t)) : at::Tensor());
     const FlatShardUnit& unit = plan_.units[u];
     for (size_t i = 0; i < unit.parameters.size(); ++i) {
@@ -41,7 +41,7 @@ void ShardedDataParallel::gather_optimizer_state(torch::optim::Optimizer& whole)
         mine.push_back(flat.defined()
                            ? flat.narrow(0, unit.offsets[i], p.numel()).view(p.sizes()).clone()
                            : at::Tensor());
-      whole.state()[p.unsafeGetTensorImpl()] = kind.with(chunk_state, mine);
+      whole.state()[p.unsafeGetTensorImpl()] = kind.with(chunk_state, chunks_[u].sizes(), mine);
     }
   }
 }
@@ -59,15 +59,21 @@ void ShardedDataParallel::load_optimizer_state(torch::optim::Optimizer& whole) {
       held.push_back(found == states.end() ? nullptr : found->second.get());
     }
     if (held.empty() || held[0] == nullptr) continue;  // a fresh optimiser
+    const at::Tensor& first = parameters_[unit.parameters[0]];
     std::vector<at::Tensor> flats;
-    for (const at::Tensor& t : kind.tensors(*held[0]))
+    for (const at::Tensor& t : kind.tensors(*held[0], first.sizes()))
       flats.push_back(t.defined() ? at::zeros({unit.padded_numel}, t.options()) : at::Tensor());
     for (size_t i = 0; i < unit.parameters.size(); ++i) {
       if (held[i] == nullptr)
         throw InputError(fmt::format(
             "ShardedDataParallel: the optimiser state holds parameter {} but not parameter {}",
             unit.parameters[0], unit.parameters[i]));
-      const auto tensors = kind.tensors(*held[i]);
+      const auto tensors = kind.tensors(*held[i], parameters_[unit.parameters[i]].sizes());
+      if (tensors.size() != flats.size())
+        throw InputError(fmt::format(
+            "ShardedDataParallel: the optimiser state of parameter {} has {} per-element "
+            "tensors, that of parameter {} {}",
+            unit.parameters[i], tensors.size(), unit.parameters[0], flats.size()));
       for (size_t f = 0; f < flats.size(); ++f)
         if (flats[f].defined() && tensors[f].defined())
           flats[f].narrow(0, unit.offsets[i], tensors[f].numel()).copy_(tensors[f].reshape({-1}));
@@ -75,7 +81,8 @@ void ShardedDataParallel::load_optimizer_state(torch::optim::Optimizer& whole) {
     std::vector<at::Tensor> chunk;
     for (const at::Tensor& flat : flats)
       chunk.push_back(flat.defined() ? flat.chunk(plan_.world_size)[rank].clone() : at::Tensor());
-    optimizer_->state()[chunks_[u].unsafeGetTensorImpl()] = kind.with(*held[0], chunk);
+    optimizer_->state()[chunks_[u].unsafeGetTensorImpl()] =
+        kind.with(*held[0], first.sizes(), chunk);
   }
 }
 

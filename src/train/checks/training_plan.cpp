@@ -6,7 +6,6 @@
 #include "cohort/models.h"
 #include "cohort/tensor_parallel.h"
 #include "cohort/trainer.h"
-#include "registry/lookup.h"
 
 namespace cohort {
 namespace {
@@ -197,14 +196,6 @@ void check_sharded_plan(const Config& config) {
         "rank, which parallel.shard = {} exists to avoid: use 'fp16' or 'bf16', or "
         "parallel.shard = 0",
         p.shard));
-  for (size_t k = 0; k < config.networks.size(); ++k) {
-    const std::string& optimizer = config.networks[k].optimizer;
-    if (registered_optimizer(optimizer))
-      throw InputError(fmt::format(
-          "parallel.shard = {} with network.{}.optimizer = '{}': a registered optimiser's state "
-          "cannot be gathered from shards into a checkpoint; use sgd, adam or adamw",
-          p.shard, k, optimizer));
-  }
 }
 
 // Members with their own layouts (cohort/member_layout.h) replace the shared
@@ -243,11 +234,6 @@ void check_tensor_plan(const Config& config) {
         p.tensor));
   for (size_t k = 0; k < config.networks.size(); ++k) {
     const NetworkConfig& n = config.networks[k];
-    if (registered_optimizer(n.optimizer))
-      throw InputError(fmt::format(
-          "parallel.tensor = {} with network.{}.optimizer = '{}': a registered optimiser's state "
-          "cannot be gathered from tensor slices into a checkpoint; use sgd, adam or adamw",
-          p.tensor, k, n.optimizer));
     try {
       tp::plan_parallel_form(build_model(n.model), int(p.tensor));
     } catch (const InputError& e) {
@@ -306,15 +292,6 @@ void check_training_plan(const Config& config, int world_size) {
         fmt::format("parallel.micro_batches = {} is more than train.batch_size = {}: "
                     "every micro-batch needs at least one sample",
                     p.micro_batches, config.train.batch_size));
-  }
-  const std::string& optimizer = config.networks[0].optimizer;
-  if (registered_optimizer(optimizer)) {
-    // Its state is saved whole (network_state.cpp), so the stages' shares of it
-    // cannot be merged into one checkpoint.
-    throw InputError(fmt::format(
-        "parallel.pipeline = {} with network.0.optimizer = '{}': a registered optimiser's "
-        "state cannot be gathered from pipeline stages; use sgd, adam or adamw with pipelines",
-        p.pipeline, optimizer));
   }
   const auto& spec = config.networks[0].model;
   const int64_t layers = int64_t(build_model(spec)->size());

@@ -122,7 +122,17 @@ void PipelineEngine::gather_networks() {
     tp::gather_optimizer_state(stage_->layers(), *slice_optimizer_, whole_stage_, *net_.optimizer,
                                *ctx_.tensor_group());
   }
-  const NamedTensors mine = capture_state(*net_.model, *net_.optimizer);
+  NamedTensors mine = capture_state(*net_.model, *net_.optimizer);
+  // A registered optimiser's archive holds this stage's states only: its
+  // states travel entry by entry instead, and the leader merges them.
+  const auto archive = std::find_if(mine.begin(), mine.end(),
+                                    [](const auto& e) { return e.first == "optim.archive"; });
+  const bool serialized = archive != mine.end();
+  if (serialized) {
+    mine.erase(archive);
+    for (auto& entry : capture_serialized_optimizer_state(*net_.model, *net_.optimizer))
+      mine.push_back(std::move(entry));
+  }
   const auto owners = owning_stages(mine, net_.model, partition_);
   if (ctx_.stage != 0) {
     NamedTensors share;
@@ -140,8 +150,13 @@ void PipelineEngine::gather_networks() {
     for (auto& [name, tensor] : recv_tensors(stage_->comm(), s, tags::kPipelineState))
       merged[name] = tensor;
   }
-  restore_state(*net_.model, *net_.optimizer, NamedTensors(merged.begin(), merged.end()),
-                "pipeline: gathering the stages");
+  NamedTensors optimizer_entries, rest;
+  for (auto& entry : merged)
+    (serialized && entry.first.rfind("optim.", 0) == 0 ? optimizer_entries : rest)
+        .push_back(std::move(entry));
+  restore_state(*net_.model, *net_.optimizer, rest, "pipeline: gathering the stages");
+  if (serialized)
+    restore_serialized_optimizer_state(*net_.model, *net_.optimizer, optimizer_entries);
 }
 
 void PipelineEngine::trace_step(const StepResult& result, int64_t step) const {

@@ -8,6 +8,8 @@
 
 #include "cohort/error.h"
 #include "cohort/messages.h"
+#include "cohort/network_state.h"
+#include "parallel/common/serialized_state.h"
 
 namespace cohort {
 namespace {
@@ -55,6 +57,46 @@ std::vector<int> owning_stages(const NamedTensors& state, const torch::nn::Seque
     }
   }
   return owners;
+}
+
+NamedTensors capture_serialized_optimizer_state(const torch::nn::Module& model,
+                                                const torch::optim::Optimizer& optimizer) {
+  NamedTensors out;
+  const auto params = model.parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const torch::optim::OptimizerParamState* state = param_state(optimizer, params[i]);
+    if (state == nullptr) continue;
+    for (auto& entry :
+         entries_as_tensors(state_entries(*state), fmt::format("optim.{}.", i), "pipeline state"))
+      out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+void restore_serialized_optimizer_state(const torch::nn::Module& model,
+                                        torch::optim::Optimizer& optimizer,
+                                        const NamedTensors& entries) {
+  std::map<size_t, NamedTensors> by_parameter;
+  for (const auto& [name, tensor] : entries) {
+    const std::string rest = name.substr(name.find('.') + 1);  // past "optim."
+    by_parameter[std::stoul(first_component(rest))].emplace_back(rest.substr(rest.find('.') + 1),
+                                                                 tensor);
+  }
+  if (by_parameter.empty()) return;
+  if (optimizer.state().empty())
+    throw Error(
+        "pipeline state: the first stage's optimiser holds no state to copy the other stages' "
+        "into (does its stage train no parameter?)");
+  // Copied before any is replaced: the map's first entry may be one of them.
+  const auto like = optimizer.state().begin()->second->clone();
+  const auto params = model.parameters();
+  for (const auto& [index, named] : by_parameter) {
+    if (index >= params.size())
+      throw Error(fmt::format("pipeline state: optimiser entries for parameter {} of {}", index,
+                              params.size()));
+    optimizer.state()[params[index].unsafeGetTensorImpl()] =
+        state_from_entries(*like, entries_from_tensors(named), "pipeline state");
+  }
 }
 
 void send_tensors(Communicator& comm, const NamedTensors& tensors, int dst, int tag) {

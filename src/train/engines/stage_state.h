@@ -7,6 +7,7 @@
 #pragma once
 
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
 
 #include <vector>
 
@@ -21,6 +22,19 @@ namespace cohort {
 // Raises Error for a name that belongs to no layer.
 std::vector<int> owning_stages(const NamedTensors& state, const torch::nn::Sequential& model,
                                const Partition& partition);
+
+// A registered optimiser's state, which capture_state() keeps whole in the
+// optimiser's own archive (one per stage, not mergeable), as "optim.N.<entry>"
+// tensors (N indexing model->parameters(); parallel/common/serialized_state.h)
+// for the parameters that have state ...
+NamedTensors capture_serialized_optimizer_state(const torch::nn::Module& model,
+                                                const torch::optim::Optimizer& optimizer);
+// ... and back into `optimizer`: each parameter's state a copy of one this
+// optimiser already holds (the leader's own stage's) with those entries.
+// Error when it holds none to copy.
+void restore_serialized_optimizer_state(const torch::nn::Module& model,
+                                        torch::optim::Optimizer& optimizer,
+                                        const NamedTensors& entries);
 
 // One message: the size (checked by the receiver before it allocates), then the
 // pickled tensors. Point to point within `comm`.
