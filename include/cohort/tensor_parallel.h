@@ -6,7 +6,10 @@
 //                         (or split here): y = sum_i x_i W_i^T + b, the sum an
 //                         allreduce (g).
 //   SplitOutputConv2d     a convolution split by output channel, the channels
-//                         all-gathered after it.
+//                         all-gathered after it, or left split for:
+//   RowParallelConv2d     a convolution split by input channel, its partial
+//                         outputs summed (the convolutions' column-row pair).
+//   ParallelResidualBlock a residual block's two convolutions as that pair.
 //   vocab_parallel_cross_entropy  the cross-entropy of logits split by class
 //                         among the ranks, never gathered whole: three
 //                         allreduces of one number per sample.
@@ -20,6 +23,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 #include <torch/optim/optimizer.h>
@@ -94,21 +98,77 @@ TORCH_MODULE(RowParallelLinear);
 
 class SplitOutputConv2dImpl : public torch::nn::Cloneable<SplitOutputConv2dImpl> {
  public:
+  // `gather_output`: all-gather the channels (for a replicated layer next);
+  // otherwise each rank keeps its out/T channels (for a RowParallelConv2d).
   SplitOutputConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t padding,
-                        CommunicatorPtr group, bool gather_output = true);
+                        CommunicatorPtr group, bool gather_output = true, bool bias = true,
+                        int64_t stride = 1);
   void reset() override;
   at::Tensor forward(const at::Tensor& x);
   void load_whole(const at::Tensor& weight, const at::Tensor& bias);
   std::pair<at::Tensor, at::Tensor> gather_whole() const;
 
-  at::Tensor weight, bias;  // [out/T, in, k, k], [out/T]
+  at::Tensor weight, bias;  // [out/T, in, k, k], [out/T] (undefined without bias)
 
  private:
-  int64_t in_, out_, kernel_, padding_;
+  int64_t in_, out_, kernel_, padding_, stride_;
   CommunicatorPtr group_;
-  bool gather_output_;
+  bool gather_output_, has_bias_;
 };
 TORCH_MODULE(SplitOutputConv2d);
+
+// A convolution split by input channel, its input already split (a
+// SplitOutputConv2d's channels left on their ranks): each rank convolves its
+// in/T channels, the partial outputs summed over the group (g), the bias whole.
+class RowParallelConv2dImpl : public torch::nn::Cloneable<RowParallelConv2dImpl> {
+ public:
+  RowParallelConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t padding,
+                        CommunicatorPtr group, bool bias = true, int64_t stride = 1);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x);
+  void load_whole(const at::Tensor& weight, const at::Tensor& bias);
+  std::pair<at::Tensor, at::Tensor> gather_whole() const;
+
+  at::Tensor weight, bias;  // [out, in/T, k, k], [out] (the same on every rank)
+
+ private:
+  int64_t in_, out_, kernel_, padding_, stride_;
+  CommunicatorPtr group_;
+  bool has_bias_;
+};
+TORCH_MODULE(RowParallelConv2d);
+
+// A basic residual block (two 3x3 convolutions with batch norm, a 1x1
+// projection with batch norm on the skip path when the shape changes; the
+// zoo's resnet's) split Megatron's way: the first convolution by output
+// channel and its batch norm over this rank's channels (batch norm is per
+// channel: exact), the second by input channel, its partial outputs summed;
+// the second batch norm and the skip path replicated. One allreduce forward
+// (after the second convolution) and one backward (the input's gradient).
+class ParallelResidualBlockImpl : public torch::nn::Cloneable<ParallelResidualBlockImpl> {
+ public:
+  ParallelResidualBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride,
+                            CommunicatorPtr group);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x);
+  // This rank's share of a whole block's parameters and buffers, by their
+  // names (conv1, bn1, conv2, bn2, shortcut.0, shortcut.1).
+  void load_whole(const torch::nn::Module& block);
+  // The whole block's parameters and buffers take the gathered ones (collective).
+  void gather_into(torch::nn::Module& block) const;
+  // Each parameter's split dimension (parameters() order), -1 for whole ones.
+  std::vector<int64_t> split_dims() const;
+
+ private:
+  int64_t in_, out_, stride_;
+  CommunicatorPtr group_;
+  SplitOutputConv2d conv1_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr};  // out/T channels
+  RowParallelConv2d conv2_{nullptr};
+  torch::nn::BatchNorm2d bn2_{nullptr};
+  torch::nn::Sequential shortcut_{nullptr};
+};
+TORCH_MODULE(ParallelResidualBlock);
 
 // Mean cross-entropy over the batch of logits [N, C/T] that hold this rank's
 // classes (share_of(C, T, rank)), `targets` [N] the whole classes; equal to
@@ -120,14 +180,24 @@ at::Tensor vocab_parallel_cross_entropy(const at::Tensor& local_logits, const at
 // layer becomes. Each Linear followed (through element-wise layers only: ReLU,
 // Tanh, GELU, Sigmoid) by another Linear becomes column-parallel and that next
 // one row-parallel, the pair exchanging nothing between them; a Linear left
-// over becomes row-parallel splitting its own input; each Conv2d (stride 1, a
-// square kernel, equal padding, one group, a bias) is split by output channel
-// and gathered. Other layers without parameters (pooling, flatten,
-// activations) are copied. The form's output is the whole model's, on every
-// rank. The zoo's mlp and cnn have such forms. InputError naming the layer for
-// what cannot be split over `parts` ranks: a layer with parameters of another
-// kind (normalisation, a residual block), a size `parts` does not divide.
-enum class LayerSplit { Column, Row, RowSplittingInput, OutputChannels, Copy };
+// over becomes row-parallel splitting its own input; each Conv2d (a square
+// kernel, equal padding and strides, one group) is split by output channel and
+// gathered; each residual block (the zoo's) becomes a ParallelResidualBlock.
+// BatchNorm2d layers are replicated (every rank holds and updates them whole,
+// alike). Other layers without parameters (pooling, flatten, activations) are
+// copied. The form's output is the whole model's, on every rank. The zoo's
+// mlp, cnn and resnet have such forms. InputError naming the layer for what
+// cannot be split over `parts` ranks: a layer with parameters of another kind,
+// a size `parts` does not divide.
+enum class LayerSplit {
+  Column,
+  Row,
+  RowSplittingInput,
+  OutputChannels,
+  ResidualBlock,
+  Replicate,
+  Copy
+};
 std::vector<LayerSplit> plan_parallel_form(const torch::nn::Sequential& whole, int parts);
 
 // The form itself over `group`, starting from `whole`'s weights.

@@ -6,7 +6,8 @@ namespace cohort {
 
 namespace nn = torch::nn;
 
-ResidualBlockImpl::ResidualBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride) {
+ResidualBlockImpl::ResidualBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride)
+    : in_(in_channels), out_(out_channels), stride_(stride) {
   conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, out_channels, 3)
                                                    .stride(stride).padding(1).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(out_channels));

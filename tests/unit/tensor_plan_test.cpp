@@ -60,6 +60,21 @@ TEST(ParallelForm, TheCnnSplitsItsConvolutionsByChannel) {
                             L::Copy, L::Copy, L::Column, L::Copy, L::Row}));
 }
 
+// The zoo's resnet: the stem's convolution split and gathered, its batch norm
+// replicated, each residual block split inside (Megatron's pair of
+// convolutions), the classifier row-parallel.
+TEST(ParallelForm, TheResnetSplitsItsBlocksAndReplicatesItsStemsBatchNorm) {
+  ModelSpec spec;
+  spec.name = "resnet";
+  spec.channels = 4;
+  EXPECT_EQ(
+      plan_parallel_form(build_model(spec), 4),
+      (std::vector<L>{L::OutputChannels, L::Replicate, L::Copy, L::ResidualBlock, L::ResidualBlock,
+                      L::ResidualBlock, L::Copy, L::Copy, L::RowSplittingInput}));
+  spec.channels = 6;  // the first block's 6 channels among 4 ranks
+  EXPECT_THROW(plan_parallel_form(build_model(spec), 4), InputError);
+}
+
 TEST(ParallelForm, WhatCannotBeSplitIsRefusedNamingTheLayer) {
   auto refusal = [](const torch::nn::Sequential& s, int parts) -> std::string {
     try {

@@ -1,12 +1,15 @@
 // A Sequential's tensor-parallel form: Linear pairs become column- and
-// row-parallel, convolutions split by output channel (tensor_parallel.h).
+// row-parallel, convolutions split by output channel, residual blocks split
+// Megatron's way, batch norms replicated (tensor_parallel.h).
 #include <fmt/format.h>
 #include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
 #include "cohort/error.h"
 #include "cohort/tensor_parallel.h"
+#include "models/residual_block.h"
 
 namespace cohort::tp {
 namespace {
@@ -40,21 +43,33 @@ void require_divides(int parts, int64_t size, size_t i, const nn::Module& m, con
         parts, what, layer_name(i, m), size, size));
 }
 
-// Stride 1, no dilation or groups, the same padding both ways, a square kernel
-// with a bias: what SplitOutputConv2d computes.
+// No dilation or groups, the same padding and stride both ways, a square
+// kernel: what SplitOutputConv2d computes.
 void check_conv(size_t i, const nn::Conv2dImpl& conv, int parts) {
   const auto& o = conv.options;
   const auto* padding = std::get_if<torch::ExpandingArray<2>>(&o.padding());
   const auto& k = *o.kernel_size();
-  const bool plain = (*o.stride())[0] == 1 && (*o.stride())[1] == 1 && (*o.dilation())[0] == 1 &&
+  const bool plain = (*o.stride())[0] == (*o.stride())[1] && (*o.dilation())[0] == 1 &&
                      (*o.dilation())[1] == 1 && o.groups() == 1 && padding &&
-                     (**padding)[0] == (**padding)[1] && k[0] == k[1] && o.bias();
+                     (**padding)[0] == (**padding)[1] && k[0] == k[1];
   if (!plain)
     throw InputError(fmt::format(
-        "tensor parallelism splits convolutions of stride 1 with a square kernel, equal padding, "
-        "one group and a bias; {} is another kind: replace it, or train without parallel.tensor",
+        "tensor parallelism splits convolutions with a square kernel, equal padding and strides "
+        "and one group; {} is another kind: replace it, or train without parallel.tensor",
         layer_name(i, conv)));
   require_divides(parts, o.out_channels(), i, conv, "output channels");
+}
+
+// Replicated layers are copied whole and updated alike on every rank; gathering
+// copies their parameters and buffers back.
+void copy_state(const nn::Module& from, nn::Module& to) {
+  at::NoGradGuard no_grad;
+  auto params = to.parameters();
+  auto from_params = from.parameters();
+  for (size_t p = 0; p < params.size(); ++p) params[p].copy_(from_params[p]);
+  auto buffers = to.buffers();
+  auto from_buffers = from.buffers();
+  for (size_t b = 0; b < buffers.size(); ++b) buffers[b].copy_(from_buffers[b]);
 }
 
 template <typename Layer>
@@ -83,13 +98,19 @@ std::vector<LayerSplit> plan_parallel_form(const nn::Sequential& whole, int part
     } else if (const auto* conv = m->as<nn::Conv2d>()) {
       check_conv(i, *conv, parts);
       plan.push_back(LayerSplit::OutputChannels);
+    } else if (const auto* block = m->as<ResidualBlockImpl>()) {
+      require_divides(parts, block->out_channels(), i, *m, "output channels");
+      plan.push_back(LayerSplit::ResidualBlock);
+    } else if (m->as<nn::BatchNorm2d>()) {
+      plan.push_back(LayerSplit::Replicate);
     } else if (m->parameters().empty() && m->buffers().empty()) {
       plan.push_back(LayerSplit::Copy);
     } else {
       throw InputError(fmt::format(
-          "tensor parallelism splits Linear and Conv2d layers and copies those without "
-          "parameters; {} holds parameters or buffers of another kind: train it without "
-          "parallel.tensor, or build its parallel form from cohort/tensor_parallel.h's layers",
+          "tensor parallelism splits Linear and Conv2d layers and residual blocks, replicates "
+          "BatchNorm2d and copies layers without parameters; {} holds parameters or buffers of "
+          "another kind: train it without parallel.tensor, or build its parallel form from "
+          "cohort/tensor_parallel.h's layers",
           layer_name(i, *m)));
     }
   }
@@ -120,11 +141,21 @@ nn::Sequential parallel_form(const nn::Sequential& whole, const CommunicatorPtr&
         const auto* conv = m->as<nn::Conv2d>();
         const auto& o = conv->options;
         const int64_t padding = (**std::get_if<torch::ExpandingArray<2>>(&o.padding()))[0];
-        out->push_back(from_whole(SplitOutputConv2d(o.in_channels(), o.out_channels(),
-                                                    (*o.kernel_size())[0], padding, group),
-                                  conv->weight, conv->bias));
+        out->push_back(from_whole(
+            SplitOutputConv2d(o.in_channels(), o.out_channels(), (*o.kernel_size())[0], padding,
+                              group, /*gather_output=*/true, o.bias(), (*o.stride())[0]),
+            conv->weight, conv->bias));
         break;
       }
+      case LayerSplit::ResidualBlock: {
+        const auto* block = m->as<ResidualBlockImpl>();
+        ParallelResidualBlock split(block->in_channels(), block->out_channels(), block->stride(),
+                                    group);
+        split->load_whole(*m);
+        out->push_back(split);
+        break;
+      }
+      case LayerSplit::Replicate:
       case LayerSplit::Copy:
         out->push_back((whole->begin() + int64_t(i))->clone());
         break;
@@ -151,6 +182,10 @@ void gather_into(const nn::Sequential& parallel, nn::Sequential& whole) {
     } else if (const auto* s = m->as<SplitOutputConv2d>()) {
       auto* w = whole->ptr(i)->as<nn::Conv2d>();
       copy(s->gather_whole(), w->weight, w->bias);
+    } else if (const auto* b = m->as<ParallelResidualBlock>()) {
+      b->gather_into(*whole->ptr(i));
+    } else if (m->as<nn::BatchNorm2d>()) {
+      copy_state(*m, *whole->ptr(i));
     }
   }
 }
@@ -164,7 +199,12 @@ std::vector<int64_t> split_dims(const nn::Sequential& parallel) {
       if (r->bias.defined()) dims.push_back(-1);    // bias: whole on every rank
       continue;
     }
-    for (size_t p = 0; p < m->parameters().size(); ++p) dims.push_back(0);  // output rows
+    if (const auto* b = m->as<ParallelResidualBlock>()) {
+      for (int64_t d : b->split_dims()) dims.push_back(d);
+      continue;
+    }
+    const int64_t dim = m->as<nn::BatchNorm2d>() ? -1 : 0;  // replicated, or output rows
+    for (size_t p = 0; p < m->parameters().size(); ++p) dims.push_back(dim);
   }
   return dims;
 }
