@@ -45,6 +45,10 @@ struct PipelineOptions {
   // the step's last one: a data-parallel wrapper accumulates locally until then
   // and starts reducing gradient buckets during the last backward.
   std::function<void(bool last_backward)> before_backward;
+  // Clears the stage's gradients at the step's start; unset, the layers'
+  // zero_grad(). A wrapper whose gradients live in its own buffers (sharded
+  // data parallelism) clears those instead.
+  std::function<void()> zero_grad;
 };
 
 // One stage of the pipeline. `comm` is the pipeline group: its rank r holds stage

@@ -38,7 +38,10 @@ class StepRunner {
         micro_(options.micro_batches), device_(device_of(stage)) {}
 
   StepResult run() {
-    st_.layers()->zero_grad();
+    if (opt_.zero_grad)
+      opt_.zero_grad();
+    else
+      st_.layers()->zero_grad();
     start_ = std::chrono::steady_clock::now();
     result_.started = start_;
     prepare_local_data();

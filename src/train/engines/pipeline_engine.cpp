@@ -13,6 +13,7 @@
 #include "cohort/tensor_parallel.h"
 #include "comm/message_tags.h"
 #include "train/engines/comm_hook_choice.h"
+#include "train/engines/sharded_network.h"
 #include "train/engines/stage_state.h"
 #include "train/record/run_dir.h"
 
@@ -54,7 +55,16 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
   options_.micro_batches = int(p.micro_batches);
   options_.recompute = p.recompute;
   options_.task = parse_task(config.data.task);
-  if (const auto group = ctx.data_group()) {
+  if (const auto group = ctx.data_group(); group && p.shard > 0) {
+    // Each stage's parameters are its own: their squares add up over the stages.
+    const auto stages = ctx.pipeline_group();
+    sharded_ = make_sharded(config, net_.config, stage_->layers(), *net_.optimizer, group, stages,
+                            std::vector<bool>(stage_->parameters().size(), stages != nullptr));
+    options_.before_backward = [this](bool last) {
+      if (last) sharded_accumulating_.reset();
+    };
+    options_.zero_grad = [this] { sharded_->zero_grad(); };
+  } else if (group) {
     replicas_ = std::make_unique<DistributedDataParallel>(stage_->layers().ptr(), group,
                                                           ddp_options(config));
     options_.before_backward = [this](bool last) {
@@ -65,13 +75,20 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
 
 StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
   // The whole state gathered for the last checkpoint is stale from here on.
-  if (slice_optimizer_) net_.optimizer->state().clear();
-  torch::optim::Optimizer& optimizer = slice_optimizer_ ? *slice_optimizer_ : *net_.optimizer;
+  if (slice_optimizer_ || sharded_) net_.optimizer->state().clear();
+  torch::optim::Optimizer& optimizer = sharded_           ? sharded_->optimizer()
+                                       : slice_optimizer_ ? *slice_optimizer_
+                                                          : *net_.optimizer;
   set_learning_rate(optimizer, learning_rate_at(net_.config, step, total_steps));
   // The optimiser holds the whole network; layers of other stages have no
   // gradient and the optimisers skip them.
   if (replicas_ && options_.micro_batches > 1) accumulating_.emplace(*replicas_);
+  if (sharded_ && options_.micro_batches > 1) sharded_accumulating_.emplace(*sharded_);
   const StepResult result = run_pipeline_step(*stage_, batch, options_, [&] {
+    if (sharded_) {  // reduces what backward left, clips over shards and stages, steps
+      sharded_->step();
+      return;
+    }
     if (replicas_) {
       replicas_->synchronize();
       account_ddp_step(replicas_->last_timeline(), "", step);
@@ -112,6 +129,9 @@ void PipelineEngine::clip_gradients_across_stages(double max_norm) {
 }
 
 void PipelineEngine::gather_networks() {
+  // A sharded stage's state is gathered from its replicas' shards first
+  // (collective over them; stages 1 and 2 keep the weights whole).
+  if (sharded_) sharded_->gather_optimizer_state(*net_.optimizer);
   // Replicas hold identical weights: replica 0's stages are enough.
   if (ctx_.data_rank != 0) return;
   // Each slice's stage first takes its layers whole (collective over the

@@ -6,7 +6,9 @@
 // The leader (replica 0, stage 0) gathers the other stages' layers before it
 // evaluates or saves, so checkpoints hold the whole network whatever the layout.
 // With parallel.tensor each stage's layers are split among T slice ranks
-// (data x pipeline x tensor), gathered whole before the stages' gather.
+// (data x pipeline x tensor), gathered whole before the stages' gather; with
+// parallel.shard = 1 or 2 each stage's replicas shard its optimiser state (and
+// gradients), gathered whole first too.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -19,6 +21,7 @@
 #include "cohort/ddp.h"
 #include "cohort/metrics.h"
 #include "cohort/pipeline.h"
+#include "cohort/zero.h"
 #include "train/engines/step_engine.h"
 #include "train/networks/network.h"
 #include "train/process/process_context.h"
@@ -59,6 +62,11 @@ class PipelineEngine : public StepEngine {
   // hooks start each bucket's allreduce while the rest of backward runs.
   std::unique_ptr<DistributedDataParallel> replicas_;
   std::optional<DistributedDataParallel::NoSync> accumulating_;
+  // Or, with parallel.shard, the stage's layers sharded among the replicas
+  // (ZeRO 1 or 2): their chunk optimiser steps, clipping by the norm over the
+  // shards and the stages; backward passes but the last add up whole.
+  std::unique_ptr<ShardedDataParallel> sharded_;
+  std::optional<ShardedDataParallel::NoSync> sharded_accumulating_;
   PipelineOptions options_;
   std::string run_dir_;
   MetricsLog& metrics_;

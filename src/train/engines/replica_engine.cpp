@@ -9,6 +9,7 @@
 #include "train/cohort/member_exchange.h"
 #include "train/cohort/network_groups.h"
 #include "train/engines/comm_hook_choice.h"
+#include "train/engines/sharded_network.h"
 
 namespace cohort {
 namespace {
@@ -16,33 +17,15 @@ namespace {
 // Shards network `net` among its replicas' `group`: the network itself, or
 // its tensor-parallel form (`sliced`), whose optimiser then holds the whole
 // slice's state between the shards and the whole network's.
-std::unique_ptr<ShardedDataParallel> make_sharded(const Config& config, Network& net,
-                                                  TensorNetwork* sliced,
-                                                  const CommunicatorPtr& group,
-                                                  const CommunicatorPtr& slices) {
-  ShardOptions options;
-  options.stage = static_cast<int>(config.parallel.shard);
-  options.unit_cap_bytes =
-      std::max<int64_t>(1, static_cast<int64_t>(config.parallel.shard_unit_mb * 1024 * 1024));
-  options.max_grad_norm = net.config.grad_clip;
-  if (sliced) {
-    options.norm_group = slices;
-    for (int64_t dim : tp::split_dims(sliced->model())) options.norm_split.push_back(dim >= 0);
-  }
-  const NetworkConfig& settings = net.config;
-  torch::optim::Optimizer& whole = sliced ? sliced->optimizer() : *net.optimizer;
-  auto sharded = std::make_unique<ShardedDataParallel>(
-      sliced ? sliced->model().ptr() : net.model.ptr(), group,
-      [&settings](std::vector<at::Tensor> chunks) {
-        return make_optimizer(settings, std::move(chunks));
-      },
-      options);
-  if (CommHookPtr hook = make_comm_hook(config.parallel.comm_hook, config.train.seed))
-    sharded->register_comm_hook(std::move(hook));
-  // A resumed network's state is whole: this rank keeps its chunks of it.
-  sharded->load_optimizer_state(whole);
-  whole.state().clear();
-  return sharded;
+std::unique_ptr<ShardedDataParallel> make_sharded_network(const Config& config, Network& net,
+                                                          TensorNetwork* sliced,
+                                                          const CommunicatorPtr& group,
+                                                          const CommunicatorPtr& slices) {
+  if (!sliced) return make_sharded(config, net.config, net.model, *net.optimizer, group);
+  std::vector<bool> split;
+  for (int64_t dim : tp::split_dims(sliced->model())) split.push_back(dim >= 0);
+  return make_sharded(config, net.config, sliced->model(), sliced->optimizer(), group, slices,
+                      std::move(split));
 }
 
 std::unique_ptr<NetworkExchange> make_exchange(const ProcessContext& ctx, size_t networks,
@@ -84,7 +67,8 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
     const CommunicatorPtr group = exchange_->replica_group(k);
     if (!group) continue;
     if (config.parallel.shard > 0) {
-      sharded_[k] = make_sharded(config, nets_[k], tensor_[k].get(), group, ctx.tensor_group());
+      sharded_[k] =
+          make_sharded_network(config, nets_[k], tensor_[k].get(), group, ctx.tensor_group());
       continue;
     }
     replicas_[k] =
