@@ -51,6 +51,16 @@ void expect_same_state(const std::string& a_dir, const std::string& b_dir) {
   EXPECT_GT(optimizer_tensors, 0u) << "no optimiser state in the checkpoint";
 }
 
+nlohmann::json last_train_record(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.value("kind", "") == "train") last = record;
+  }
+  return last;
+}
+
 nlohmann::json memory_of(const std::string& run_dir) {
   std::ifstream in(run_dir + "/summary.json");
   return nlohmann::json::parse(in).at("state_bytes").at(0);
@@ -182,6 +192,8 @@ TEST(TrainSharded, PipelineStagesShardAmongTheirReplicas) {
     TempRunDir run;
     test::train_ok(test::train_mlp(run.path, stages(shard, 20)));
     expect_same_state(ddp.path, run.path);
+    EXPECT_GT(last_train_record(run.path).at("comm_seconds").get<double>(), 0)
+        << "the sharded stages' reductions were not metered";
   }
   for (auto [from, to] : {std::pair{2, 0}, {0, 1}}) {
     SCOPED_TRACE(fmt::format("ZeRO {} -> ZeRO {}", from, to));

@@ -87,6 +87,9 @@ StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total
   const StepResult result = run_pipeline_step(*stage_, batch, options_, [&] {
     if (sharded_) {  // reduces what backward left, clips over shards and stages, steps
       sharded_->step();
+      // As the replica engine counts it: what the step's collectives made this rank wait.
+      costs_.communication += sharded_->last_communication_seconds();
+      costs_.exposed_communication += sharded_->last_communication_seconds();
       return;
     }
     if (replicas_) {
