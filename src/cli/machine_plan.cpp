@@ -68,6 +68,12 @@ PlanOptions plan_options(const Config& config, int64_t global_batch) {
   options.global_batch =
       global_batch > 0 ? global_batch : config.train.batch_size * config.parallel.data;
   if (config.parallel.micro_batches > 1) options.micro_batches = int(config.parallel.micro_batches);
+  if (config.cooperate.method == "mutual") {
+    options.cooperation.kind = Cooperation::Kind::logits;
+  } else if (config.cooperate.method == "codistill") {
+    options.cooperation.kind = Cooperation::Kind::stale_copies;
+    options.cooperation.every = config.cooperate.exchange_every;
+  }
   return options;
 }
 

@@ -85,6 +85,9 @@ void print_plan(const CohortPlan& plan, const CohortPlan& naive) {
       "bottleneck {}: {:.2f}x\n",
       plan.step_seconds * 1e3, plan.bottleneck, naive.step_seconds * 1e3, naive.bottleneck,
       naive.step_seconds / plan.step_seconds);
+  if (plan.exchange_seconds > 0)
+    fmt::print("  of the planned step, the members' exchange between ranks: {:.2f} ms\n",
+               plan.exchange_seconds * 1e3);
 }
 
 int run_plan(const PlanArgs& args) {
@@ -124,6 +127,7 @@ int run_plan(const PlanArgs& args) {
                      {"bottleneck", plan.bottleneck},
                      {"naive_step_seconds", naive.step_seconds},
                      {"rank_seconds", plan.rank_seconds},
+                     {"exchange_seconds", plan.exchange_seconds},
                      {"peak_memory_bytes", plan.peak_memory_bytes},
                      {"members", nlohmann::json::array()}};
   for (const MemberPlan& m : plan.members) out["members"].push_back(member_json(m));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "cohort/error.h"
@@ -19,6 +20,25 @@ double sum(const std::vector<double>& values, int64_t begin, int64_t end) {
 double ring_allreduce_seconds(double bytes, int n, const Link& link) {
   if (n <= 1) return 0;
   return 2.0 * (n - 1) / n * bytes / link.bytes_per_second + 2.0 * (n - 1) * link.latency_seconds;
+}
+
+// Reduce to a root and broadcast back along a binary tree: what libraries use
+// for messages too small for a ring's bandwidth to matter.
+double tree_allreduce_seconds(double bytes, int n, const Link& link) {
+  if (n <= 1) return 0;
+  return 2.0 * std::ceil(std::log2(double(n))) *
+         (bytes / link.bytes_per_second + link.latency_seconds);
+}
+
+double allreduce_seconds(double bytes, int n, const Link& link) {
+  return std::min(ring_allreduce_seconds(bytes, n, link), tree_allreduce_seconds(bytes, n, link));
+}
+
+// The root sending to each rank in turn, or a pipelined ring; the faster.
+double broadcast_seconds(double bytes, int n, const Link& link) {
+  if (n <= 1) return 0;
+  const double once = bytes / link.bytes_per_second;
+  return std::min((n - 1) * once + link.latency_seconds, once + (n - 1) * link.latency_seconds);
 }
 
 double transfer_seconds(double bytes, const Link& link) {
@@ -84,6 +104,39 @@ double MemberCost::total_parameter_bytes() const {
 
 double MemberCost::seconds_per_sample() const {
   return sum(layer_seconds, 0, static_cast<int64_t>(layer_seconds.size()));
+}
+
+double MemberCost::inference_seconds_per_sample() const {
+  return inference_seconds > 0 ? inference_seconds : seconds_per_sample() / 3;
+}
+
+double MemberCost::logit_bytes_per_sample() const {
+  return layer_output_bytes.empty() ? 0 : layer_output_bytes.back();
+}
+
+double exchange_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,
+                        int ranks, const Link& link, int64_t global_batch) {
+  if (ranks <= 1) return 0;
+  double seconds = 0;
+  if (cooperation.kind == Cooperation::Kind::logits) {
+    double logits = 0;
+    for (const MemberCost& m : members) logits += m.logit_bytes_per_sample();
+    seconds += allreduce_seconds(logits * double(global_batch), ranks, link);
+  } else if (cooperation.kind == Cooperation::Kind::stale_copies) {
+    double weights = 0;
+    for (const MemberCost& m : members)
+      weights += broadcast_seconds(m.total_parameter_bytes(), ranks, link);
+    seconds += weights / double(std::max<int64_t>(1, cooperation.every));
+  }
+  return seconds;
+}
+
+double stale_copy_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,
+                          double rows, const ClusterSpec& cluster) {
+  if (cooperation.kind != Cooperation::Kind::stale_copies || members.size() < 2) return 0;
+  double per_sample = 0;
+  for (const MemberCost& m : members) per_sample += m.inference_seconds_per_sample();
+  return per_sample * rows / cluster.speed;
 }
 
 bool layout_valid(const MemberCost& member, const Layout& layout, int64_t global_batch) {

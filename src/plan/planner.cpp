@@ -56,8 +56,11 @@ int micro_batches_for(int64_t replica_batch, const PlanOptions& options) {
 
 // best[r]: the member's fastest layout on exactly r ranks joined by `link`
 // (index 0 unused; kNever where no layout of r ranks is valid or fits memory).
-std::vector<Choice> best_per_rank_count(const MemberCost& member, const ClusterSpec& cluster,
-                                        const PlanOptions& options, const Link& link) {
+// Under codistillation a member's ranks also run every stale copy on its rows.
+std::vector<Choice> best_per_rank_count(const MemberCost& member,
+                                        const std::vector<MemberCost>& members,
+                                        const ClusterSpec& cluster, const PlanOptions& options,
+                                        const Link& link) {
   std::vector<Choice> best(cluster.ranks + 1);
   for (int r = 1; r <= cluster.ranks; ++r) {
     for (int p = 1; p <= std::min(r, options.max_pipeline); ++p) {
@@ -68,8 +71,11 @@ std::vector<Choice> best_per_rank_count(const MemberCost& member, const ClusterS
         layout.micro_batches = micro_batches_for(options.global_batch / layout.data, options);
       if (!layout_valid(member, layout, options.global_batch)) continue;
       const StepEstimate e = estimate_step(member, layout, cluster, link, options.global_batch);
-      if (fits_memory(e.memory_bytes, cluster) && e.step_seconds < best[r].step_seconds)
-        best[r] = Choice{layout, e.step_seconds, e.memory_bytes};
+      const double seconds =
+          e.step_seconds + stale_copy_seconds(members, options.cooperation,
+                                              double(options.global_batch) / layout.data, cluster);
+      if (fits_memory(e.memory_bytes, cluster) && seconds < best[r].step_seconds)
+        best[r] = Choice{layout, seconds, e.memory_bytes};
     }
   }
   return best;
@@ -160,6 +166,62 @@ std::vector<MemberPlan> allocate(const std::vector<MemberCost>& members,
   return placed;
 }
 
+// The rows rank `rank` trains members on: (replicas, replica) of each member
+// whose loss it computes (a pipeline's last stage), equal pairs being equal rows.
+std::vector<std::pair<int, int>> row_sets_on(const std::vector<MemberPlan>& placed, int rank) {
+  std::vector<std::pair<int, int>> sets;
+  for (const MemberPlan& p : placed) {
+    const auto at = std::find(p.ranks.begin(), p.ranks.end(), rank);
+    if (at == p.ranks.end()) continue;
+    const int position = static_cast<int>(at - p.ranks.begin());
+    if (position % p.layout.pipeline != p.layout.pipeline - 1) continue;
+    const std::pair<int, int> rows{p.layout.data, position / p.layout.pipeline};
+    if (std::find(sets.begin(), sets.end(), rows) == sets.end()) sets.push_back(rows);
+  }
+  return sets;
+}
+
+// Each rank's share of the members learning from each other: the exchange
+// where the members' ranks differ (as MemberExchange decides), and
+// codistillation's stale copies once per set of rows on the rank.
+void add_cooperation(const std::vector<MemberCost>& members, const std::vector<MemberPlan>& placed,
+                     const ClusterSpec& cluster, const PlanOptions& options, CohortPlan& plan) {
+  std::vector<int> used;
+  bool same_ranks = true;
+  for (const MemberPlan& p : placed) {
+    used.insert(used.end(), p.ranks.begin(), p.ranks.end());
+    same_ranks = same_ranks && p.ranks == placed.front().ranks;
+  }
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  if (!same_ranks)
+    plan.exchange_seconds =
+        exchange_seconds(members, options.cooperation, static_cast<int>(used.size()),
+                         link_between(used, cluster), options.global_batch);
+  for (int r : used) {
+    double stale = 0;
+    for (const auto& rows : row_sets_on(placed, r))
+      stale += stale_copy_seconds(members, options.cooperation,
+                                  double(options.global_batch) / rows.first, cluster);
+    plan.rank_seconds.at(r) += plan.exchange_seconds + stale;
+  }
+}
+
+// Every member data-parallel over the same ranks, all of them where the batch
+// splits so: no exchange between ranks, each member's whole cost on each.
+CohortPlan together_plan(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
+                         const PlanOptions& options) {
+  int data = cluster.ranks;
+  while (options.global_batch % data != 0) --data;
+  std::vector<MemberPlan> placed(members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    placed[i].name = members[i].name;
+    placed[i].layout = Layout{data, 1, 1};
+    for (int d = 0; d < data; ++d) placed[i].ranks.push_back(d);
+  }
+  return evaluate_plan(members, std::move(placed), cluster, options);
+}
+
 }  // namespace
 
 const Link& link_between(const std::vector<int>& ranks, const ClusterSpec& cluster) {
@@ -192,6 +254,7 @@ CohortPlan evaluate_plan(const std::vector<MemberCost>& members, std::vector<Mem
       ++rank_members[r];
     }
   }
+  add_cooperation(members, placed, cluster, options, plan);
   const auto busiest = std::max_element(plan.rank_seconds.begin(), plan.rank_seconds.end());
   plan.step_seconds = *busiest;
   const int busiest_rank = static_cast<int>(busiest - plan.rank_seconds.begin());
@@ -218,10 +281,12 @@ CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec
   std::vector<double> targets;
   for (const MemberCost& m : members) {
     // On one host every choice is a within-host one: no second pass for the other link.
-    std::vector<Choice> within = best_per_rank_count(m, cluster, options, cluster.within_host);
+    std::vector<Choice> within =
+        best_per_rank_count(m, members, cluster, options, cluster.within_host);
     std::vector<Choice> across =
-        one_host(cluster) ? within
-                          : best_per_rank_count(m, cluster, options, cluster.between_hosts);
+        one_host(cluster)
+            ? within
+            : best_per_rank_count(m, members, cluster, options, cluster.between_hosts);
     MemberChoices mc{std::move(within), std::move(across)};
     for (int r = 1; r <= cluster.ranks; ++r)
       for (const Choice& c : {mc.within[r], mc.across[r]})
@@ -266,9 +331,11 @@ CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec
     best =
         evaluate_plan(members, allocate(members, choices, order, met, cluster), cluster, options);
   }
-  // Today's placement where it is better still: the greedy is a heuristic.
-  const CohortPlan naive = naive_plan(members, cluster, options);
-  if (naive.fits && (!best || naive.step_seconds < best->step_seconds)) best = naive;
+  // Today's placement, or all members together, where better still: the greedy
+  // is a heuristic, and does not see the exchange that together avoids.
+  for (const CohortPlan& other :
+       {naive_plan(members, cluster, options), together_plan(members, cluster, options)})
+    if (other.fits && (!best || other.step_seconds < best->step_seconds)) best = other;
   if (!best)
     throw InputError(fmt::format(
         "the {} members cannot all be placed on {} ranks within their memory: give the cohort "

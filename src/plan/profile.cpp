@@ -30,6 +30,19 @@ void measure_sizes(torch::nn::Sequential& model, at::Tensor x, MemberCost& cost)
   }
 }
 
+// The median time per sample of a forward without autograd (a stale copy's).
+double time_inference(torch::nn::Sequential& model, const at::Tensor& sample, int repeats) {
+  torch::NoGradGuard no_grad;
+  std::vector<double> seconds;
+  for (int r = 0; r <= repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    model->forward(sample);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    if (r > 0) seconds.push_back(took.count());  // the first warms the allocator up
+  }
+  return middle_value(std::move(seconds)) / double(sample.size(0));
+}
+
 // The median wall time of the optimiser's step on gradients of ones.
 double time_optimizer_step(Network& net, int repeats) {
   for (at::Tensor& p : net.parameters) p.mutable_grad() = at::zeros_like(p);
@@ -68,6 +81,7 @@ MemberCost profile_member(const Config& config, size_t index, const at::Tensor& 
     for (double s : whole) cost.layer_seconds.push_back(s / double(batch));
   }
   measure_sizes(net.model, sample, cost);
+  cost.inference_seconds = time_inference(net.model, sample, repeats);
   cost.optimizer_state_factor = optimizer_state_factor(net.config);
   cost.step_overhead_seconds = time_optimizer_step(net, repeats);
   return cost;

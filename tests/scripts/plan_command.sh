@@ -25,6 +25,8 @@ for m in plan["members"]:
     assert all(0 <= r < ranks for r in m["ranks"]), m
     for r in m["ranks"]:
         busy[r] += m["step_seconds"]
+# Every rank in use also pays the members' exchange (mutual learning: no stale copies).
+busy = [b + plan["exchange_seconds"] if b else 0.0 for b in busy]
 assert abs(max(busy) - plan["step_seconds"]) <= 1e-9 * plan["step_seconds"], (busy, plan)
 assert plan["step_seconds"] <= plan["naive_step_seconds"] * (1 + 1e-9), plan
 cnn = [m for m in plan["members"] if m["name"].startswith("cnn")][0]

@@ -66,6 +66,45 @@ TEST(CostModel, DataParallelHalvesComputeAndPaysARingAllreduceOfTheGradients) {
                    0.25 * e.allreduce_seconds);
 }
 
+// Learning from each other: what crosses between ranks and what each rank recomputes.
+TEST(CostModel, MutualLearningAllreducesEveryMembersLogitsOnTheGlobalBatch) {
+  // Two members of 10 float32 logits per sample: 2 x 40 x 64 bytes.
+  const std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3, 0, 40),
+                                           uniform_member("b", 3, 1e-3, 0, 40)};
+  const Cooperation mutual{Cooperation::Kind::logits, 1};
+  const Link link{1e6, 1e-3};
+  const double bytes = 2 * 40 * 64;
+  // The ring (2 x 1/2 of the bytes, 2 latencies) beats the tree's 2 hops of all of them.
+  EXPECT_DOUBLE_EQ(exchange_seconds(members, mutual, 2, link, 64), bytes / 1e6 + 2 * 1e-3);
+  // Over 64 ranks the tree's 12 hops beat the ring's 126 latencies.
+  EXPECT_DOUBLE_EQ(exchange_seconds(members, mutual, 64, link, 64), 12 * (bytes / 1e6 + 1e-3));
+  EXPECT_EQ(exchange_seconds(members, mutual, 1, link, 64), 0);
+  EXPECT_EQ(exchange_seconds(members, Cooperation{}, 4, link, 64), 0);
+}
+
+TEST(CostModel, CodistillationBroadcastsEachMembersWeightsOnceEveryExchange) {
+  const std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3, 4e6),
+                                           uniform_member("b", 2, 1e-3, 1e6)};
+  const Link link{1e9, 1e-4};
+  // Two ranks: one send of each member's weights, a 1/50 share per step.
+  EXPECT_DOUBLE_EQ(
+      exchange_seconds(members, Cooperation{Cooperation::Kind::stale_copies, 50}, 2, link, 64),
+      (4e6 / 1e9 + 1e-4 + 1e6 / 1e9 + 1e-4) / 50);
+}
+
+TEST(CostModel, EveryStaleCopyRunsForwardOnTheRowsARankTrains) {
+  std::vector<MemberCost> members = {uniform_member("a", 2, 3e-3), uniform_member("b", 2, 6e-3)};
+  const Cooperation codistill{Cooperation::Kind::stale_copies, 50};
+  ClusterSpec cluster = free_links(2, 2);
+  // Unmeasured: a forward is a third of forward and backward.
+  EXPECT_DOUBLE_EQ(stale_copy_seconds(members, codistill, 32, cluster), 32 * (1e-3 + 2e-3));
+  members[0].inference_seconds = 5e-4;
+  cluster.speed = 2;
+  EXPECT_DOUBLE_EQ(stale_copy_seconds(members, codistill, 32, cluster), 32 * (5e-4 + 2e-3) / 2);
+  EXPECT_EQ(stale_copy_seconds(members, Cooperation{Cooperation::Kind::logits, 1}, 32, cluster), 0);
+  EXPECT_EQ(stale_copy_seconds({members[0]}, codistill, 32, cluster), 0);
+}
+
 // A layer's call costs a fixed time: two replicas on half the batch each are
 // slower than half of one, and the fit through two measured batches finds it.
 TEST(CostModel, EachLayerCallCostsAFixedTimeBesideItsSamples) {
@@ -229,6 +268,53 @@ TEST(Planner, SlowLinksBetweenHostsKeepAMembersRanksInOneHost) {
   }
 }
 
+TEST(Planner, TheExchangeIsPaidWhereMembersTrainOnDifferentRanks) {
+  const std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3, 0, 40),
+                                           uniform_member("b", 2, 1e-3, 0, 40)};
+  ClusterSpec cluster = free_links(2, 2);
+  cluster.within_host = Link{1e6, 0};
+  PlanOptions mutual;
+  mutual.cooperation.kind = Cooperation::Kind::logits;
+  const auto place = [&](std::vector<int> a, std::vector<int> b) {
+    return evaluate_plan(members,
+                         {MemberPlan{"a", Layout{int(a.size()), 1, 1}, a, false, {}},
+                          MemberPlan{"b", Layout{int(b.size()), 1, 1}, b, false, {}}},
+                         cluster, mutual);
+  };
+  const double exchange = 2 * 40 * 64 / 1e6;  // the ring over 2 ranks, no latency
+  const CohortPlan apart = place({0}, {1});
+  EXPECT_DOUBLE_EQ(apart.exchange_seconds, exchange);
+  EXPECT_DOUBLE_EQ(apart.step_seconds, 64 * 1e-3 + exchange);
+  const CohortPlan together = place({0, 1}, {0, 1});
+  EXPECT_EQ(together.exchange_seconds, 0);
+  EXPECT_DOUBLE_EQ(together.step_seconds, 2 * 32 * 1e-3);
+  // The planner sees it: equal compute either way, so the members stay together.
+  const CohortPlan plan = plan_cohort(members, cluster, mutual);
+  EXPECT_EQ(plan.members[0].ranks, plan.members[1].ranks);
+  EXPECT_DOUBLE_EQ(plan.step_seconds, together.step_seconds);
+}
+
+TEST(Planner, CodistillingMembersOnTheSameRowsShareTheirStaleForwards) {
+  std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3), uniform_member("b", 2, 1e-3)};
+  for (MemberCost& m : members) m.inference_seconds = 1e-4;
+  PlanOptions codistill;
+  codistill.cooperation = Cooperation{Cooperation::Kind::stale_copies, 50};
+  const ClusterSpec cluster = free_links(2, 2);
+  // Both on rank 0, one replica each: one pass of both copies over the 64 rows.
+  const CohortPlan shared = evaluate_plan(members,
+                                          {MemberPlan{"a", Layout{1, 1, 1}, {0}, false, {}},
+                                           MemberPlan{"b", Layout{1, 1, 1}, {0}, false, {}}},
+                                          cluster, codistill);
+  EXPECT_DOUBLE_EQ(shared.rank_seconds[0], 2 * 64 * 1e-3 + 64 * 2e-4);
+  // b on both ranks: rank 0 trains rows of a and other rows of b's replica 0.
+  const CohortPlan apart = evaluate_plan(members,
+                                         {MemberPlan{"a", Layout{1, 1, 1}, {0}, false, {}},
+                                          MemberPlan{"b", Layout{2, 1, 1}, {0, 1}, false, {}}},
+                                         cluster, codistill);
+  EXPECT_DOUBLE_EQ(apart.rank_seconds[0], 64 * 1e-3 + 32 * 1e-3 + (64 + 32) * 2e-4);
+  EXPECT_DOUBLE_EQ(apart.rank_seconds[1], 32 * 1e-3 + 32 * 2e-4);
+}
+
 TEST(Planner, BadCostTablesAndClustersAreInputErrors) {
   MemberCost broken = uniform_member("broken", 3, 0.003);
   broken.layer_output_bytes.pop_back();
@@ -242,7 +328,8 @@ TEST(Planner, RandomCohortsComeWithinATenthOfTheBestPlacement) {
   // Three members of 1 to 4 layers, costs spread over 30x, 4 ranks in 2 hosts with
   // real link costs. The greedy (largest member first, on the fewest ranks that
   // take it) is a heuristic: on these 30 tables its worst is 1.07 of the search's
-  // best (two members sharing 2 ranks where the search spreads one over 4).
+  // best (two members sharing 2 ranks where the search spreads one over 4), and
+  // 1.21 when the members exchange logits or weights, which it does not see.
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> cost(1e-4, 3e-3), bytes(1e5, 5e7);
   ClusterSpec cluster;
@@ -252,7 +339,9 @@ TEST(Planner, RandomCohortsComeWithinATenthOfTheBestPlacement) {
   cluster.between_hosts = Link{1e9, 1e-4};
   cluster.overlap = 0.5;
   const PlanOptions options;
-  double worst_ratio = 0;
+  // Worst ratio without cooperation, and with mutual learning or codistillation,
+  // whose exchange the greedy does not see (only the final comparison does).
+  double worst_ratio = 0, worst_cooperating = 0;
   for (int trial = 0; trial < 30; ++trial) {
     std::vector<MemberCost> members;
     for (int i = 0; i < 3; ++i) {
@@ -264,10 +353,18 @@ TEST(Planner, RandomCohortsComeWithinATenthOfTheBestPlacement) {
       }
       members.push_back(m);
     }
-    const double planned = plan_cohort(members, cluster, options).step_seconds;
-    const double searched = best_placement_by_search(members, cluster, options);
-    worst_ratio = std::max(worst_ratio, planned / searched);
+    for (const Cooperation& cooperation : {Cooperation{}, Cooperation{Cooperation::Kind::logits, 1},
+                                           Cooperation{Cooperation::Kind::stale_copies, 10}}) {
+      PlanOptions with = options;
+      with.cooperation = cooperation;
+      const double planned = plan_cohort(members, cluster, with).step_seconds;
+      const double searched = best_placement_by_search(members, cluster, with);
+      double& worst = cooperation.kind == Cooperation::Kind::none ? worst_ratio : worst_cooperating;
+      worst = std::max(worst, planned / searched);
+    }
   }
   EXPECT_LE(worst_ratio, 1.10);
+  EXPECT_LE(worst_cooperating, 1.25);
   RecordProperty("worst_ratio_to_search", std::to_string(worst_ratio));
+  RecordProperty("worst_cooperating_ratio_to_search", std::to_string(worst_cooperating));
 }

@@ -21,13 +21,28 @@ struct MemberCost {
   std::vector<double> layer_parameter_bytes;  // also each layer's gradient bytes
   double optimizer_state_factor = 1;          // state bytes per parameter byte (momentum 1, Adam 2)
   double step_overhead_seconds = 0;           // per step and rank whatever the batch (optimiser)
+  // The forward alone, without autograd's record, per sample (codistillation's
+  // stale copies). 0: not measured, taken as a third of seconds_per_sample().
+  double inference_seconds = 0;
   double total_parameter_bytes() const;
   double seconds_per_sample() const;
+  double inference_seconds_per_sample() const;
+  double logit_bytes_per_sample() const;  // the last layer's output
 };
 
 struct Link {
   double bytes_per_second = 1e9;
   double latency_seconds = 50e-6;
+};
+
+// How the members learn from each other, as far as the step's cost goes
+// (cooperate.method): not at all (ensembles, PBT between its rounds), from the
+// peers' logits every step (mutual learning), or from stale copies of the
+// peers, refreshed with their weights every `every` steps (codistillation).
+struct Cooperation {
+  enum class Kind { none, logits, stale_copies };
+  Kind kind = Kind::none;
+  int64_t every = 1;
 };
 
 // Splits each layer's measured time at two batch sizes into a time per call
@@ -87,5 +102,22 @@ bool layout_valid(const MemberCost& member, const Layout& layout, int64_t global
 // latencies, of which `overlap` is hidden behind backward.
 StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
                            const ClusterSpec& cluster, const Link& link, int64_t global_batch);
+
+// What learning from each other adds to the step of each of `ranks` ranks in
+// use when the members do not all train on the same ranks (when they do,
+// every rank has every logit and weight itself: 0). Mutual learning: one
+// allreduce of every member's logits on the global batch (each row from the
+// replica that computed it). Codistillation: each member's weights broadcast
+// from its first rank, a 1/every share per step. Small messages take a tree
+// instead of the ring, as collective libraries do (2 log2 n hops). Left out:
+// the allreduce of a few numbers that reports every multi-rank step's losses,
+// whatever the layout.
+double exchange_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,
+                        int ranks, const Link& link, int64_t global_batch);
+
+// Codistillation's forwards of every member's stale copy on `rows` samples:
+// once per step for each set of rows a rank trains members on. 0 otherwise.
+double stale_copy_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,
+                          double rows, const ClusterSpec& cluster);
 
 }  // namespace cohort

@@ -16,6 +16,7 @@ struct PlanOptions {
   int64_t global_batch = 64;  // samples per step, the same for every member
   int micro_batches = 4;      // per replica, for members that are pipelined
   int max_pipeline = 8;       // the deepest pipeline the planner will try
+  Cooperation cooperation;    // what the members exchange (cost_model.h)
 };
 
 struct MemberPlan {
@@ -29,6 +30,7 @@ struct MemberPlan {
 struct CohortPlan {
   std::vector<MemberPlan> members;
   std::vector<double> rank_seconds;  // busy time per step of each rank (0: idle)
+  double exchange_seconds = 0;       // of each rank's: the members' exchange (cost_model.h)
   double step_seconds = 0;           // the busiest rank's: the cohort's step
   std::string bottleneck;            // a member on the busiest rank
   double peak_memory_bytes = 0;      // the fullest rank's
@@ -40,9 +42,10 @@ struct CohortPlan {
 // members in decreasing order of cost per sample, each on the fewest ranks whose
 // busy time stays within T with it (the fullest such ranks, in one host where
 // that suffices), ranks shared freely. T is searched among the members' own
-// step times, then lowered by bisection. The naive plan is returned instead
-// where it is better (the greedy is a heuristic). InputError when a member fits
-// no layout's memory or the members cannot all be placed.
+// step times, then lowered by bisection. The naive plan, or every member
+// data-parallel over all the ranks (no exchange between ranks), is returned
+// instead where it is better (the greedy is a heuristic, blind to the exchange). InputError when a
+// member fits no layout's memory or the members cannot all be placed.
 CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
                        const PlanOptions& options);
 
@@ -52,7 +55,10 @@ CohortPlan naive_plan(const std::vector<MemberCost>& members, const ClusterSpec&
                       const PlanOptions& options);
 
 // The step of given placements: each member's layout and ranks (one rank for
-// every layout.ranks()); members on the same rank run one after the other.
+// every layout.ranks()); members on the same rank run one after the other, and
+// every rank in use pays the exchange when the members' ranks differ. Under
+// codistillation each rank also runs every stale copy once per set of rows
+// its members train on (members of equal replica count and index share rows).
 CohortPlan evaluate_plan(const std::vector<MemberCost>& members, std::vector<MemberPlan> placed,
                          const ClusterSpec& cluster, const PlanOptions& options);
 
