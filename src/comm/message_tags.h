@@ -37,5 +37,7 @@ inline constexpr int kGroupGather = 1 << 21;
 inline constexpr int kGroupExploit = kGroupGather + 8;
 inline constexpr int kMemberGather = 1 << 22;
 inline constexpr int kMemberExploit = kMemberGather + 8;
+// Mutual learning's logits between members with their own layouts, every step.
+inline constexpr int kMemberLogits = kMemberGather + 16;
 
 }  // namespace cohort::tags

@@ -22,18 +22,6 @@ double ring_allreduce_seconds(double bytes, int n, const Link& link) {
   return 2.0 * (n - 1) / n * bytes / link.bytes_per_second + 2.0 * (n - 1) * link.latency_seconds;
 }
 
-// Reduce to a root and broadcast back along a binary tree: what libraries use
-// for messages too small for a ring's bandwidth to matter.
-double tree_allreduce_seconds(double bytes, int n, const Link& link) {
-  if (n <= 1) return 0;
-  return 2.0 * std::ceil(std::log2(double(n))) *
-         (bytes / link.bytes_per_second + link.latency_seconds);
-}
-
-double allreduce_seconds(double bytes, int n, const Link& link) {
-  return std::min(ring_allreduce_seconds(bytes, n, link), tree_allreduce_seconds(bytes, n, link));
-}
-
 // The root sending to each rank in turn, or a pipelined ring; the faster.
 double broadcast_seconds(double bytes, int n, const Link& link) {
   if (n <= 1) return 0;
@@ -114,21 +102,28 @@ double MemberCost::logit_bytes_per_sample() const {
   return layer_output_bytes.empty() ? 0 : layer_output_bytes.back();
 }
 
-double exchange_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,
-                        int ranks, const Link& link, int64_t global_batch) {
-  if (ranks <= 1) return 0;
-  double seconds = 0;
-  if (cooperation.kind == Cooperation::Kind::logits) {
-    double logits = 0;
-    for (const MemberCost& m : members) logits += m.logit_bytes_per_sample();
-    seconds += allreduce_seconds(logits * double(global_batch), ranks, link);
-  } else if (cooperation.kind == Cooperation::Kind::stale_copies) {
-    double weights = 0;
-    for (const MemberCost& m : members)
-      weights += broadcast_seconds(m.total_parameter_bytes(), ranks, link);
-    seconds += weights / double(std::max<int64_t>(1, cooperation.every));
+double logit_exchange_seconds(const std::vector<MemberCost>& members, const LogitTraffic& traffic,
+                              const Link& link) {
+  double busiest = 0;
+  for (size_t r = 0; r < traffic.sources.size(); ++r) {
+    double sent = 0, received = 0;
+    for (size_t k = 0; k < members.size(); ++k) {
+      sent += double(traffic.sent_rows[r][k]) * members[k].logit_bytes_per_sample();
+      received += double(traffic.received_rows[r][k]) * members[k].logit_bytes_per_sample();
+    }
+    busiest = std::max(busiest, std::max(sent, received) / link.bytes_per_second +
+                                    traffic.sources[r] * link.latency_seconds);
   }
-  return seconds;
+  return busiest;
+}
+
+double weight_exchange_seconds(const std::vector<MemberCost>& members,
+                               const Cooperation& cooperation, int ranks, const Link& link) {
+  if (cooperation.kind != Cooperation::Kind::stale_copies || ranks <= 1) return 0;
+  double weights = 0;
+  for (const MemberCost& m : members)
+    weights += broadcast_seconds(m.total_parameter_bytes(), ranks, link);
+  return weights / double(std::max<int64_t>(1, cooperation.every));
 }
 
 double stale_copy_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cohort/error.h"
+#include "cohort/logit_routes.h"
 
 namespace cohort {
 namespace {
@@ -184,6 +185,18 @@ std::vector<std::pair<int, int>> row_sets_on(const std::vector<MemberPlan>& plac
 // Each rank's share of the members learning from each other: the exchange
 // where the members' ranks differ (as MemberExchange decides), and
 // codistillation's stale copies once per set of rows on the rank.
+// Where each member's logits come from: each replica's last stage.
+MemberLayouts logit_ranks(const std::vector<MemberPlan>& placed, int world_size) {
+  std::vector<std::vector<int>> ranks;
+  for (const MemberPlan& p : placed) {
+    std::vector<int> last;
+    for (int d = 0; d < p.layout.data; ++d)
+      last.push_back(p.ranks.at(size_t(d * p.layout.pipeline + p.layout.pipeline - 1)));
+    ranks.push_back(std::move(last));
+  }
+  return MemberLayouts(std::move(ranks), world_size);
+}
+
 void add_cooperation(const std::vector<MemberCost>& members, const std::vector<MemberPlan>& placed,
                      const ClusterSpec& cluster, const PlanOptions& options, CohortPlan& plan) {
   std::vector<int> used;
@@ -194,10 +207,15 @@ void add_cooperation(const std::vector<MemberCost>& members, const std::vector<M
   }
   std::sort(used.begin(), used.end());
   used.erase(std::unique(used.begin(), used.end()), used.end());
-  if (!same_ranks)
-    plan.exchange_seconds =
-        exchange_seconds(members, options.cooperation, static_cast<int>(used.size()),
-                         link_between(used, cluster), options.global_batch);
+  if (!same_ranks) {
+    const Link& link = link_between(used, cluster);
+    if (options.cooperation.kind == Cooperation::Kind::logits)
+      plan.exchange_seconds = logit_exchange_seconds(
+          members, logit_traffic(logit_ranks(placed, cluster.ranks), options.global_batch), link);
+    else
+      plan.exchange_seconds = weight_exchange_seconds(members, options.cooperation,
+                                                      static_cast<int>(used.size()), link);
+  }
   for (int r : used) {
     double stale = 0;
     for (const auto& rows : row_sets_on(placed, r))

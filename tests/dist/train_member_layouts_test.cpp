@@ -104,9 +104,11 @@ TEST(TrainMemberLayouts, ExchangeBytesPerRankAreInTheMetrics) {
     ++ranks_records;
     const auto bytes = record.at("exchange_bytes_per_step").get<std::vector<double>>();
     ASSERT_EQ(bytes.size(), 2u);
-    // Logits: one allreduce of 3 members x 32 rows x 10 classes of floats (a
-    // ring sends 2 (n-1)/n of it), and the outcome's 6 doubles.
-    const double expected = 3 * 32 * 10 * 4 + 6 * 8;
+    // Logits of 10 floats per row, only what the other rank lacks: its half of
+    // network 0's 32 rows and its own mlp's 32 (the other rank's mlp trains on
+    // every row). An allreduce of every member's logits sent 3 x 32 rows. Then
+    // the outcome's 6 doubles (a ring of 2 sends each rank's whole).
+    const double expected = (16 + 32) * 10 * 4 + 6 * 8;
     for (double b : bytes) EXPECT_DOUBLE_EQ(b, expected);
   }
   EXPECT_EQ(ranks_records, 2);

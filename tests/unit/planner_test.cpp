@@ -67,19 +67,21 @@ TEST(CostModel, DataParallelHalvesComputeAndPaysARingAllreduceOfTheGradients) {
 }
 
 // Learning from each other: what crosses between ranks and what each rank recomputes.
-TEST(CostModel, MutualLearningAllreducesEveryMembersLogitsOnTheGlobalBatch) {
-  // Two members of 10 float32 logits per sample: 2 x 40 x 64 bytes.
+TEST(CostModel, MutualLearningSendsEachRankThePeersLogitsOnItsRows) {
+  // Two members of 10 float32 logits per sample, global batch 64.
   const std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3, 0, 40),
                                            uniform_member("b", 3, 1e-3, 0, 40)};
-  const Cooperation mutual{Cooperation::Kind::logits, 1};
   const Link link{1e6, 1e-3};
-  const double bytes = 2 * 40 * 64;
-  // The ring (2 x 1/2 of the bytes, 2 latencies) beats the tree's 2 hops of all of them.
-  EXPECT_DOUBLE_EQ(exchange_seconds(members, mutual, 2, link, 64), bytes / 1e6 + 2 * 1e-3);
-  // Over 64 ranks the tree's 12 hops beat the ring's 126 latencies.
-  EXPECT_DOUBLE_EQ(exchange_seconds(members, mutual, 64, link, 64), 12 * (bytes / 1e6 + 1e-3));
-  EXPECT_EQ(exchange_seconds(members, mutual, 1, link, 64), 0);
-  EXPECT_EQ(exchange_seconds(members, Cooperation{}, 4, link, 64), 0);
+  // Apart on one rank each: each sends and receives the other's 64 rows.
+  const MemberLayouts apart({{0}, {1}}, 2);
+  EXPECT_DOUBLE_EQ(logit_exchange_seconds(members, logit_traffic(apart, 64), link),
+                   64 * 40 / 1e6 + 1e-3);
+  // a's replicas on ranks 0 and 1, b on rank 2: rank 2 hears from both, 32 rows each.
+  const MemberLayouts beside({{0, 1}, {2}}, 3);
+  EXPECT_DOUBLE_EQ(logit_exchange_seconds(members, logit_traffic(beside, 64), link),
+                   64 * 40 / 1e6 + 2 * 1e-3);
+  EXPECT_EQ(logit_exchange_seconds(members, logit_traffic(MemberLayouts({{0}, {0}}, 1), 64), link),
+            0);
 }
 
 TEST(CostModel, CodistillationBroadcastsEachMembersWeightsOnceEveryExchange) {
@@ -88,8 +90,12 @@ TEST(CostModel, CodistillationBroadcastsEachMembersWeightsOnceEveryExchange) {
   const Link link{1e9, 1e-4};
   // Two ranks: one send of each member's weights, a 1/50 share per step.
   EXPECT_DOUBLE_EQ(
-      exchange_seconds(members, Cooperation{Cooperation::Kind::stale_copies, 50}, 2, link, 64),
+      weight_exchange_seconds(members, Cooperation{Cooperation::Kind::stale_copies, 50}, 2, link),
       (4e6 / 1e9 + 1e-4 + 1e6 / 1e9 + 1e-4) / 50);
+  EXPECT_EQ(weight_exchange_seconds(members, Cooperation{}, 2, link), 0);
+  EXPECT_EQ(
+      weight_exchange_seconds(members, Cooperation{Cooperation::Kind::stale_copies, 50}, 1, link),
+      0);
 }
 
 TEST(CostModel, EveryStaleCopyRunsForwardOnTheRowsARankTrains) {
@@ -281,7 +287,7 @@ TEST(Planner, TheExchangeIsPaidWhereMembersTrainOnDifferentRanks) {
                           MemberPlan{"b", Layout{int(b.size()), 1, 1}, b, false, {}}},
                          cluster, mutual);
   };
-  const double exchange = 2 * 40 * 64 / 1e6;  // the ring over 2 ranks, no latency
+  const double exchange = 40 * 64 / 1e6;  // each rank sends the other its member's logits
   const CohortPlan apart = place({0}, {1});
   EXPECT_DOUBLE_EQ(apart.exchange_seconds, exchange);
   EXPECT_DOUBLE_EQ(apart.step_seconds, 64 * 1e-3 + exchange);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cohort/logit_routes.h"
+
 namespace cohort {
 
 // One member of the cohort as profiled on one rank (plan/profile.h), or as given.
@@ -103,17 +105,23 @@ bool layout_valid(const MemberCost& member, const Layout& layout, int64_t global
 StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
                            const ClusterSpec& cluster, const Link& link, int64_t global_batch);
 
-// What learning from each other adds to the step of each of `ranks` ranks in
-// use when the members do not all train on the same ranks (when they do,
-// every rank has every logit and weight itself: 0). Mutual learning: one
-// allreduce of every member's logits on the global batch (each row from the
-// replica that computed it). Codistillation: each member's weights broadcast
-// from its first rank, a 1/every share per step. Small messages take a tree
-// instead of the ring, as collective libraries do (2 log2 n hops). Left out:
-// the allreduce of a few numbers that reports every multi-rank step's losses,
-// whatever the layout.
-double exchange_seconds(const std::vector<MemberCost>& members, const Cooperation& cooperation,
-                        int ranks, const Link& link, int64_t global_batch);
+// What learning from each other adds to each rank's step when the members do
+// not all train on the same ranks (when they do, every rank has every logit and
+// weight itself: 0). Left out: the allreduce of a few numbers that reports every
+// multi-rank step's losses, whatever the layout.
+//
+// Mutual learning: each rank receives its peers' logits on the rows its members
+// train on, point to point (cohort/logit_routes.h), `traffic` counted on the
+// ranks that compute each member's logits (its last stages). The busiest rank's
+// sends or receives, whichever are more (links are full duplex), plus one latency
+// per rank it hears from.
+double logit_exchange_seconds(const std::vector<MemberCost>& members, const LogitTraffic& traffic,
+                              const Link& link);
+
+// Codistillation: each member's weights broadcast from its first rank to the
+// others of `ranks`, a 1/every share per step. 0 for other kinds of cooperation.
+double weight_exchange_seconds(const std::vector<MemberCost>& members,
+                               const Cooperation& cooperation, int ranks, const Link& link);
 
 // Codistillation's forwards of every member's stale copy on `rows` samples:
 // once per step for each set of rows a rank trains members on. 0 otherwise.

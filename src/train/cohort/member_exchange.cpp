@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "cohort/logit_routes.h"
 #include "cohort/network_state.h"
 #include "cohort/pbt.h"
 #include "cohort/stale_peers.h"
@@ -46,6 +47,25 @@ MemberExchange::MemberExchange(std::shared_ptr<const MemberLayouts> layouts, int
     rows_[k] = at::arange(layouts_->replica_on(k, rank_), batch_rows, replicas,
                           at::TensorOptions().dtype(at::kLong).device(device));
   }
+  if (spread_) plan_routes(device);
+}
+
+void MemberExchange::plan_routes(c10::Device device) {
+  const auto as_tensor = [device](const std::vector<int64_t>& rows) {
+    return at::tensor(rows, at::kLong).to(device);
+  };
+  send_.resize(size_t(world_->size()));
+  receive_.resize(size_t(world_->size()));
+  for (int other = 0; other < world_->size(); ++other) {
+    for (LogitRoute& route : logit_routes(*layouts_, rank_, other, batch_rows_)) {
+      // Row g of this rank's replica i of D sits at position (g - i) / D.
+      const int replica = layouts_->replica_on(route.member, rank_);
+      for (int64_t& g : route.rows) g = (g - replica) / layouts_->replicas(route.member);
+      send_[size_t(other)].push_back({route.member, as_tensor(route.rows)});
+    }
+    for (const LogitRoute& route : logit_routes(*layouts_, other, rank_, batch_rows_))
+      receive_[size_t(other)].push_back({route.member, as_tensor(route.rows)});
+  }
 }
 
 std::vector<std::vector<size_t>> MemberExchange::row_groups() const {
@@ -64,17 +84,24 @@ std::vector<std::vector<size_t>> MemberExchange::row_groups() const {
   return out;
 }
 
+at::Tensor MemberExchange::pack_for(int to, const std::vector<at::Tensor>& logits) const {
+  std::vector<at::Tensor> parts;
+  for (const Route& route : send_[size_t(to)])
+    parts.push_back(logits[route.member].detach().index_select(0, route.rows).reshape(-1));
+  return at::cat(parts);
+}
+
 std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor>& logits) {
   std::vector<at::Tensor> peers(logits.size());
   if (!spread_) {
     for (size_t k : owned_) peers[k] = logits[k].detach();
     return peers;
   }
-  // Each row of member k comes from exactly one of its replicas: the sum is a copy.
   const at::Tensor& any = logits[owned_.front()];
   auto shape = any.sizes().vec();
   shape[0] = batch_rows_;
   shape.insert(shape.begin(), int64_t(logits.size()));
+  // Rows no member here trains on stay zero: nothing reads them.
   at::Tensor all = at::zeros(shape, any.options().requires_grad(false));
   for (size_t k : owned_) {
     if (rows_[k].defined())
@@ -82,8 +109,36 @@ std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor
     else
       all[int64_t(k)].copy_(logits[k].detach());
   }
-  world_->allreduce(all);
-  bytes_sent_ += ring_allreduce_bytes(int64_t(all.nbytes()), world_->size());
+  const int64_t row_numel = any[0].numel();
+  const size_t n = size_t(world_->size());
+  std::vector<std::vector<at::Tensor>> outgoing(n), incoming(n);
+  std::vector<CommHandle> pending;
+  for (size_t other = 0; other < n; ++other) {
+    int64_t rows = 0;
+    for (const Route& route : receive_[other]) rows += route.rows.numel();
+    if (rows == 0) continue;
+    incoming[other] = {at::empty({rows * row_numel}, all.options())};
+    pending.push_back(world_->recv_async(incoming[other], int(other), tags::kMemberLogits));
+  }
+  for (size_t other = 0; other < n; ++other) {
+    if (send_[other].empty()) continue;
+    outgoing[other] = {pack_for(int(other), logits)};
+    bytes_sent_ += int64_t(outgoing[other][0].nbytes());
+    pending.push_back(world_->send_async(outgoing[other], int(other), tags::kMemberLogits));
+  }
+  for (CommHandle& handle : pending) handle.wait();
+  for (size_t other = 0; other < n; ++other) {
+    int64_t offset = 0;
+    for (const Route& route : receive_[other]) {
+      auto row_shape = shape;
+      row_shape.erase(row_shape.begin());
+      row_shape[0] = route.rows.numel();
+      const int64_t count = route.rows.numel() * row_numel;
+      all[int64_t(route.member)].index_copy_(
+          0, route.rows, incoming[other][0].narrow(0, offset, count).view(row_shape));
+      offset += count;
+    }
+  }
   for (size_t k = 0; k < logits.size(); ++k) peers[k] = all[int64_t(k)];
   return peers;
 }

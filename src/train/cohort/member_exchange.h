@@ -1,11 +1,10 @@
 // The exchanges of members with their own layouts (cohort/member_layout.h),
 // over the world group. Member k's replica i trains on rows i, i + D, ... of
 // the global batch; its first replica (its lead rank) speaks for it: reports
-// its loss, broadcasts its weights, sends its state. Mutual learning sums every
-// member's logits, each row from the one replica that computed it, into every
-// rank's copy of all members' logits on the whole batch (one allreduce of K x
-// batch x classes numbers), so each rank has the peers' predictions on whatever
-// rows its own members train on.
+// its loss, broadcasts its weights, sends its state. Mutual learning sends each
+// rank the peers' logits on the rows its own members train on and nothing else
+// (cohort/logit_routes.h), point to point, all messages of a step in flight at
+// once.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -41,6 +40,8 @@ class MemberExchange : public NetworkExchange {
  private:
   bool trains(size_t k) const { return layouts_->replica_on(k, rank_) >= 0; }
   bool leads(size_t k) const { return layouts_->lead_rank(k) == rank_; }
+  void plan_routes(c10::Device device);
+  at::Tensor pack_for(int to, const std::vector<at::Tensor>& logits) const;
 
   std::shared_ptr<const MemberLayouts> layouts_;
   int rank_;
@@ -49,6 +50,14 @@ class MemberExchange : public NetworkExchange {
   std::vector<size_t> owned_;
   int64_t batch_rows_;
   std::vector<at::Tensor> rows_;  // per owned member with several replicas, else undefined
+  // Per other rank: each owned member's logits to send it, as positions in this
+  // rank's rows; and each member's logits to receive from it, as global rows.
+  struct Route {
+    size_t member;
+    at::Tensor rows;
+  };
+  std::vector<std::vector<Route>> send_;
+  std::vector<std::vector<Route>> receive_;
   bool spread_ = false;
 };
 
