@@ -334,8 +334,10 @@ TEST(Planner, RandomCohortsComeWithinATenthOfTheBestPlacement) {
   // Three members of 1 to 4 layers, costs spread over 30x, 4 ranks in 2 hosts with
   // real link costs. The greedy (largest member first, on the fewest ranks that
   // take it) is a heuristic: on these 30 tables its worst is 1.07 of the search's
-  // best (two members sharing 2 ranks where the search spreads one over 4), and
-  // 1.21 when the members exchange logits or weights, which it does not see.
+  // best (two members sharing 2 ranks where the search spreads one over 4). With
+  // mutual learning or codistillation, whose exchange and stale forwards the
+  // greedy does not weigh, it alone came within 1.21; with the blocks of ranks
+  // (members sharing rows) weighed beside it, within 1.07.
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> cost(1e-4, 3e-3), bytes(1e5, 5e7);
   ClusterSpec cluster;
@@ -370,7 +372,7 @@ TEST(Planner, RandomCohortsComeWithinATenthOfTheBestPlacement) {
     }
   }
   EXPECT_LE(worst_ratio, 1.10);
-  EXPECT_LE(worst_cooperating, 1.25);
+  EXPECT_LE(worst_cooperating, 1.10);
   RecordProperty("worst_ratio_to_search", std::to_string(worst_ratio));
   RecordProperty("worst_cooperating_ratio_to_search", std::to_string(worst_cooperating));
 }
