@@ -51,14 +51,15 @@ std::string describe_exit(int wait_status);
 // the launcher itself received.
 int launch_local(const LaunchOptions& options);
 
-// launch_local for an elastic data-parallel job of `replicas` replicas, each
-// on `ranks_per_replica` ranks (`cohort train --nproc MIN:MAX`,
+// launch_local for an elastic job (`cohort train --nproc MIN:MAX`,
 // launch/elastic_plan.h): it starts options.nproc (MAX) ranks; after a
 // failure, up to max_restarts times, it re-forms the group on the survivors (no
-// fewer than `min_nproc`), each rank playing several replicas, from the newest
-// checkpoint; a group smaller than MAX is asked to stop at its next checkpoint,
-// and then starts again at MAX.
-int launch_elastic(LaunchOptions options, int min_nproc, int replicas, int ranks_per_replica = 1);
+// fewer than `min_nproc`) from the newest checkpoint, each rank playing several
+// data-parallel replicas, or the members placed again over the ranks left; a
+// group smaller than MAX is asked to stop at its next checkpoint, and then
+// starts again at MAX.
+struct ElasticShape;  // launch/elastic_plan.h
+int launch_elastic(LaunchOptions options, int min_nproc, const ElasticShape& shape);
 
 // A TCP port that was free on 127.0.0.1 a moment ago, chosen outside the
 // kernel's ephemeral range so that no connection or port-0 listener takes it

@@ -78,9 +78,9 @@ int launch_self(TrainArgs args, const Config& config) {
   ::setenv(kParentPrints, "1", 1);
   // Workers may take a while to write their final checkpoint after an interrupt.
   launch.grace = std::chrono::seconds(30);
-  const int status = elastic ? launch_elastic(launch, args.min_nproc, int(config.parallel.data),
-                                              int(config.parallel.tensor))
-                             : launch_local(launch);
+  const ElasticShape shape{int(config.parallel.data), int(config.parallel.tensor),
+                           uses_member_layouts(config)};
+  const int status = elastic ? launch_elastic(launch, args.min_nproc, shape) : launch_local(launch);
   // A worker's bad-input status, and a signal's 128 + N, stay what one process would give.
   if (status != 0) return status == 2 || status > 128 ? status : 1;
   const std::string run_dir = args.resume.empty() ? args.out : args.resume;
@@ -139,18 +139,45 @@ bool restarted_by_torchrun() {
   return count != nullptr && std::atoi(count) > 0;
 }
 
+// Members with their own layouts re-form by being placed again over the ranks
+// left (place_members), each keeping its replicas, so the global batch and every
+// member's rows stay what they were. That needs placements that name no rank
+// (one could be lost) and that run on every count from MIN to MAX.
+void check_elastic_members(const Config& config, const TrainArgs& args) {
+  for (size_t k = 0; k < config.networks.size(); ++k)
+    if (!config.networks[k].ranks.empty())
+      throw InputError(fmt::format(
+          "--nproc {}: network.{} ('{}') names its ranks, and a lost rank could not be replaced: "
+          "give it data = {} without ranks (members are then placed over the ranks left), or "
+          "give --nproc {}",
+          args.nproc_text, k, config.networks[k].name, config.networks[k].ranks.size(),
+          args.nproc));
+  for (int n = args.min_nproc; n < args.nproc; ++n) {
+    try {
+      place_members(config, n);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("--nproc {}: the members cannot re-form on {} ranks: {}",
+                                   args.nproc_text, n, e.what()));
+    }
+  }
+}
+
 // `--nproc MIN:MAX` re-forms data-parallel jobs (sharded or not, their replicas
-// whole or split in tensor-parallel slices) only (launch/elastic_plan.h): the
-// other layouts cannot share a lost rank's work among the others. (That
-// parallel.data x parallel.tensor is MAX, check_training_plan has made sure.)
+// whole or split in tensor-parallel slices) and members with their own layouts
+// (launch/elastic_plan.h): the other layouts cannot share a lost rank's work
+// among the others. (That parallel.data x parallel.tensor is MAX,
+// check_training_plan has made sure.)
 void check_elastic_plan(const Config& config, const TrainArgs& args) {
+  if (uses_member_layouts(config)) {
+    check_elastic_members(config, args);
+    return;
+  }
   const auto& p = config.parallel;
-  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || config.cooperate.fused ||
-      uses_member_layouts(config))
+  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || config.cooperate.fused)
     throw InputError(fmt::format(
-        "--nproc {}: elastic membership re-forms data-parallel jobs only; set parallel.mode = "
-        "'sync', parallel.network = 1, parallel.pipeline = 1, cooperate.fused = false and no "
-        "[[network]] data, pipeline or ranks, or give --nproc {}",
+        "--nproc {}: elastic membership re-forms data-parallel jobs and members with their own "
+        "layouts only; set parallel.mode = 'sync', parallel.network = 1, parallel.pipeline = 1 "
+        "and cooperate.fused = false, or give --nproc {}",
         args.nproc_text, args.nproc));
   if (args.min_nproc < p.tensor)
     throw InputError(fmt::format(

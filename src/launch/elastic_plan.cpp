@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "cohort/error.h"
@@ -50,6 +51,18 @@ int replicas_per_rank(int replicas, int ranks, int ranks_per_replica) {
                     kElasticRanksVariable, ranks, replicas, ranks_per_replica,
                     ranks_per_replica > 1 ? "s" : "", ranks));
   return replicas / (ranks / ranks_per_replica);
+}
+
+int reformed_ranks(const ElasticShape& shape, int alive, int min) {
+  if (shape.members) return alive >= std::max(min, 1) ? alive : 0;
+  return reformed_ranks(shape.replicas, alive, min, shape.ranks_per_replica);
+}
+
+std::string reformed_roles(const ElasticShape& shape, int ranks) {
+  if (shape.members) return "its members placed again over them";
+  return fmt::format("each playing {} of the {} replicas",
+                     replicas_per_rank(shape.replicas, ranks, shape.ranks_per_replica),
+                     shape.replicas);
 }
 
 }  // namespace cohort

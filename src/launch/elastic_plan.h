@@ -34,6 +34,24 @@ RankRange parse_rank_range(const std::string& text);
 // replicas evenly (every rank plays as many), or 0 when that is fewer than `min`.
 int reformed_ranks(int replicas, int alive, int min, int ranks_per_replica = 1);
 
+// What an elastic job's ranks hold: `replicas` data-parallel replicas of
+// `ranks_per_replica` ranks each, which the ranks left share evenly; or
+// (`members`) members with their own layouts (cohort/member_layout.h), each
+// keeping its replicas, placed again over however many ranks are left.
+struct ElasticShape {
+  int replicas = 1;
+  int ranks_per_replica = 1;
+  bool members = false;
+};
+
+// reformed_ranks for either shape: members re-form on every rank left, as long
+// as that is `min` or more (0 otherwise).
+int reformed_ranks(const ElasticShape& shape, int alive, int min);
+
+// What the re-formed ranks do, for the launcher's line: "each playing 2 of the 4
+// replicas" or "its members placed again over them".
+std::string reformed_roles(const ElasticShape& shape, int ranks);
+
 // How many replicas each of `ranks` plays; InputError when they do not divide.
 int replicas_per_rank(int replicas, int ranks, int ranks_per_replica = 1);
 

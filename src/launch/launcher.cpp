@@ -177,7 +177,7 @@ void require_runnable(const std::string& command) {
 // Why an elastic job stops instead of re-forming: too few ranks left, or no
 // count of them at or above MIN that shares the replicas evenly, or the
 // re-forms allowed (--max-restarts) are used up.
-void report_elastic_stop(int alive, int ranks, int min_nproc, int full, int replicas,
+void report_elastic_stop(int alive, int ranks, int min_nproc, int full, const ElasticShape& shape,
                          int max_restarts) {
   if (ranks == 0 && alive < min_nproc)
     std::fprintf(stderr,
@@ -189,7 +189,7 @@ void report_elastic_stop(int alive, int ranks, int min_nproc, int full, int repl
                  "cohort launch: the %d ranks left cannot share the job's %d replicas evenly, "
                  "and fewer than %d would be too few (--nproc %d:%d); stopping: resume from "
                  "the newest checkpoint when they are back\n",
-                 alive, replicas, min_nproc, min_nproc, full);
+                 alive, shape.replicas, min_nproc, min_nproc, full);
   else
     std::fprintf(stderr, "cohort launch: giving up after %d re-forms (--max-restarts)\n",
                  max_restarts);
@@ -197,7 +197,7 @@ void report_elastic_stop(int alive, int ranks, int min_nproc, int full, int repl
 
 }  // namespace
 
-int launch_elastic(LaunchOptions options, int min_nproc, int replicas, int ranks_per_replica) {
+int launch_elastic(LaunchOptions options, int min_nproc, const ElasticShape& shape) {
   check_launch_options(options);
   require_runnable(options.command.at(0));
   const int full = options.nproc;
@@ -221,16 +221,15 @@ int launch_elastic(LaunchOptions options, int min_nproc, int replicas, int ranks
     }
     if (!result.failed) return result.exit_code;
     const int alive = options.nproc - 1;
-    const int ranks = reformed_ranks(replicas, alive, min_nproc, ranks_per_replica);
+    const int ranks = reformed_ranks(shape, alive, min_nproc);
     if (restarts++ >= options.max_restarts || ranks == 0) {
-      report_elastic_stop(alive, ranks, min_nproc, full, replicas, options.max_restarts);
+      report_elastic_stop(alive, ranks, min_nproc, full, shape, options.max_restarts);
       return result.exit_code == 0 ? 1 : result.exit_code;
     }
     std::fprintf(stderr,
-                 "cohort launch: re-forming the job on %d of %d ranks, each playing %d of the %d "
-                 "replicas, from the newest checkpoint (re-form %d of %d)\n",
-                 ranks, full, replicas_per_rank(replicas, ranks, ranks_per_replica), replicas,
-                 restarts, options.max_restarts);
+                 "cohort launch: re-forming the job on %d of %d ranks, %s, from the newest "
+                 "checkpoint (re-form %d of %d)\n",
+                 ranks, full, reformed_roles(shape, ranks).c_str(), restarts, options.max_restarts);
     options.nproc = ranks;
   }
 }

@@ -52,3 +52,15 @@ TEST(ElasticPlan, ReplicasPerRank) {
   EXPECT_THROW(replicas_per_rank(4, 3), InputError);
   EXPECT_THROW(replicas_per_rank(4, 0), InputError);
 }
+
+// Members with their own layouts are placed again over any count of ranks left,
+// where replicas need a count that shares them evenly.
+TEST(ElasticPlan, MembersReformOnEveryRankLeftFromMinUp) {
+  const ElasticShape members{4, 1, true}, replicas{4, 1, false};
+  EXPECT_EQ(reformed_ranks(members, 3, 2), 3);
+  EXPECT_EQ(reformed_ranks(replicas, 3, 2), 2);
+  EXPECT_EQ(reformed_ranks(members, 1, 2), 0);
+  EXPECT_EQ(reformed_ranks(members, 1, 0), 1);
+  EXPECT_EQ(reformed_roles(members, 3), "its members placed again over them");
+  EXPECT_EQ(reformed_roles(replicas, 2), "each playing 2 of the 4 replicas");
+}

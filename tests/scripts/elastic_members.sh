@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Elastic membership for members with their own layouts: three mlps learning
+# from each other (mutual learning), one data-parallel over 2 ranks and two alone,
+# on 4 ranks with `--nproc 2:4`, lose rank 3 (SIGKILLed at a step drawn from the
+# seed), re-form on the 3 left with the members placed again over them (each
+# keeping its replicas, so its rows and the global batch stay), grow back to 4 at
+# the next checkpoint and end where the undisturbed job does. Then the layouts
+# an elastic job cannot re-form, refused before any worker starts.
+# Args: cohort-binary source-dir build-dir.
+set -uo pipefail
+bin=$1 src=$2
+work=$(mktemp -d)
+trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
+python=${COHORT_PYTHON:-python3}
+source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/elastic_checks.sh"
+members=(--set cooperate.method=mutual --set train.batch_size=32)
+widths=("[64, 32]" "[32]" "[48]")
+for k in 0 1 2; do
+  members+=(--set "network.$k.model=mlp" --set "network.$k.widths=${widths[$k]}"
+    --set "network.$k.lr=0.05" --set "network.$k.momentum=0.9")
+done
+quick=("$src/examples/configs/mlp.toml" --quiet --set train.max_steps=60 --set train.threads=1
+  --set train.checkpoint_every_steps=20 --set train.log_every=10 "${members[@]}")
+layout=(--set network.0.data=2 --set network.1.data=1 --set network.2.data=1)
+
+for seed in 1 2; do
+  # 20..39: after the first checkpoint, and the re-formed job reaches the next.
+  kill_at=$(( (seed * 7919) % 20 + 20 ))
+  from=$(( kill_at / 20 * 20 )) to=$(( kill_at / 20 * 20 + 20 ))
+  label="members, seed $seed (rank 3 killed at step $kill_at)"
+  [ -d "$work/ref" ] || "$bin" train "${quick[@]}" "${layout[@]}" --nproc 4 --out "$work/ref" \
+    >/dev/null || { echo "FAIL: the reference run"; failures=$((failures + 1)); break; }
+  start=$(now)
+  COHORT_INJECT_FAULT="rank=3,step=$kill_at,once=$work/once-$seed" "$bin" train "${quick[@]}" \
+    "${layout[@]}" --nproc 2:4 --out "$work/run$seed" >"$work/out" 2>"$work/err"
+  status=$?
+  echo "$label: $(seconds_since "$start") s"
+  sed 's/^/    /' "$work/err" | grep "cohort launch"
+  check "$label: the job finishes (exit $status)" test "$status" = 0
+  # Each member keeps its replicas and rows wherever it is placed: the same sums
+  # in the same order, hence compare_runs.py's 1e-5 (the mutual exchange moves
+  # exact copies of the logits).
+  check_reformed "$label" 4 3 "its members placed again over them" "$from" "$to" "$kill_at" \
+    "$work/ref" "$work/run$seed"
+done
+
+refused() {  # refused LABEL MESSAGE ARGS...: exit 2 before any worker, saying MESSAGE
+  local label=$1 message=$2; shift 2
+  "$bin" train "${quick[@]}" "$@" --out "$work/refused" >/dev/null 2>"$work/err"
+  local status=$?
+  check "$label: refused before any worker starts (exit $status)" test "$status" = 2
+  check "$label: it says why" grep -qF "$message" "$work/err"
+  check "$label: no worker started" bash -c "! grep -q '\[rank' '$work/err'"
+}
+refused "a member with its own ranks" "network.1 ('mlp1') names its ranks, and a lost rank" \
+  --set network.0.data=2 --set 'network.1.ranks=[2]' --set network.2.data=1 --nproc 2:3
+refused "a member wider than MIN" "the members cannot re-form on 1 ranks" \
+  "${layout[@]}" --nproc 1:4
+finish
