@@ -315,8 +315,9 @@ Runner add_train_command(CLI::App& app) {
                   "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
                   "the ranks to plan for); MIN:MAX: "
                   "elastic, a data-parallel job (sharded or tensor-parallel too) that loses a "
-                  "rank re-forms on the others (at least MIN), each playing several replicas, "
-                  "and grows back to MAX at its next checkpoint");
+                  "rank re-forms on the others (at least MIN), each playing several replicas "
+                  "(members with their own data: placed again over them), and grows back to "
+                  "MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,
                   "With --nproc: restart (or re-form) the group after a failure, from the "
                   "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")
