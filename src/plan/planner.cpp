@@ -167,6 +167,17 @@ std::vector<MemberPlan> allocate(const std::vector<MemberCost>& members,
   return placed;
 }
 
+// The members' indices in decreasing cost per sample, ties in config order:
+// the order the greedy places them in and the blocks are dealt them.
+std::vector<int> dearest_first(const std::vector<MemberCost>& members) {
+  std::vector<int> order(members.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+    return members[x].seconds_per_sample() > members[y].seconds_per_sample();
+  });
+  return order;
+}
+
 // The rows rank `rank` trains members on: (replicas, replica) of each member
 // whose loss it computes (a pipeline's last stage), equal pairs being equal rows.
 std::vector<std::pair<int, int>> row_sets_on(const std::vector<MemberPlan>& placed, int rank) {
@@ -182,9 +193,6 @@ std::vector<std::pair<int, int>> row_sets_on(const std::vector<MemberPlan>& plac
   return sets;
 }
 
-// Each rank's share of the members learning from each other: the exchange
-// where the members' ranks differ (as MemberExchange decides), and
-// codistillation's stale copies once per set of rows on the rank.
 // Where each member's logits come from: each replica's last stage.
 MemberLayouts logit_ranks(const std::vector<MemberPlan>& placed, int world_size) {
   std::vector<std::vector<int>> ranks;
@@ -197,6 +205,9 @@ MemberLayouts logit_ranks(const std::vector<MemberPlan>& placed, int world_size)
   return MemberLayouts(std::move(ranks), world_size);
 }
 
+// Each rank's share of the members learning from each other: the exchange
+// where the members' ranks differ (as MemberExchange decides), and
+// codistillation's stale copies once per set of rows on the rank.
 void add_cooperation(const std::vector<MemberCost>& members, const std::vector<MemberPlan>& placed,
                      const ClusterSpec& cluster, const PlanOptions& options, CohortPlan& plan) {
   std::vector<int> used;
@@ -236,14 +247,9 @@ CohortPlan grouped_plan(const std::vector<MemberCost>& members, const ClusterSpe
   const int block = cluster.ranks / groups;
   int data = block;
   while (options.global_batch % data != 0) --data;
-  std::vector<size_t> order(members.size());
-  std::iota(order.begin(), order.end(), size_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-    return members[x].seconds_per_sample() > members[y].seconds_per_sample();
-  });
   std::vector<double> load(size_t(groups), 0.0);
   std::vector<MemberPlan> placed(members.size());
-  for (size_t i : order) {
+  for (int i : dearest_first(members)) {
     const size_t g = size_t(std::min_element(load.begin(), load.end()) - load.begin());
     load[g] += members[i].seconds_per_sample();
     placed[i].name = members[i].name;
@@ -332,11 +338,7 @@ CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec
           m.name, cluster.ranks, cluster.memory_bytes / 1e9));
     choices.push_back(std::move(mc));
   }
-  std::vector<int> order(members.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
-    return members[x].seconds_per_sample() > members[y].seconds_per_sample();
-  });
+  const std::vector<int> order = dearest_first(members);
   auto feasible = [&](double target) {
     return !allocate(members, choices, order, target, cluster).empty();
   };

@@ -42,9 +42,10 @@ struct CohortPlan {
 // members in decreasing order of cost per sample, each on the fewest ranks whose
 // busy time stays within T with it (the fullest such ranks, in one host where
 // that suffices), ranks shared freely. T is searched among the members' own
-// step times, then lowered by bisection. The naive plan, or every member
-// data-parallel over all the ranks (no exchange between ranks), is returned
-// instead where it is better (the greedy is a heuristic, blind to the exchange). InputError when a
+// step times, then lowered by bisection. The naive plan, or the ranks cut
+// into 1 to K equal blocks with each member data-parallel over one (members of
+// a block share rows: no exchange among them), is returned instead where it is
+// better (the greedy is a heuristic, blind to the exchange). InputError when a
 // member fits no layout's memory or the members cannot all be placed.
 CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
                        const PlanOptions& options);

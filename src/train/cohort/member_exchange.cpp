@@ -127,11 +127,10 @@ std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor
     pending.push_back(world_->send_async(outgoing[other], int(other), tags::kMemberLogits));
   }
   for (CommHandle& handle : pending) handle.wait();
+  auto row_shape = any.sizes().vec();  // one member's logits on some rows
   for (size_t other = 0; other < n; ++other) {
     int64_t offset = 0;
     for (const Route& route : receive_[other]) {
-      auto row_shape = shape;
-      row_shape.erase(row_shape.begin());
       row_shape[0] = route.rows.numel();
       const int64_t count = route.rows.numel() * row_numel;
       all[int64_t(route.member)].index_copy_(

@@ -56,6 +56,9 @@ namespace {
 // (cohort train --nproc MIN:MAX), or torchrun --nnodes MIN:MAX did on the hosts
 // left: each rank plays this many replicas.
 int replicas_per_rank_from_environment(const Config& config, const WorldInfo& world) {
+  // Members with their own layouts re-form by being placed again over the ranks
+  // there are, each keeping its replicas: none plays several.
+  if (uses_member_layouts(config)) return 1;
   const auto& p = config.parallel;
   const char* ranks = std::getenv(kElasticRanksVariable);
   if (ranks && *ranks) {
@@ -101,10 +104,7 @@ std::vector<CommunicatorPtr> member_groups(const MemberLayouts& layouts,
 ProcessContext join_job(const Config& config) {
   ProcessContext ctx;
   ctx.world = world_info_from_environment();
-  // Members with their own layouts re-form by being placed again over the ranks
-  // there are, each keeping its replicas: none plays several.
-  ctx.accumulate =
-      uses_member_layouts(config) ? 1 : replicas_per_rank_from_environment(config, ctx.world);
+  ctx.accumulate = replicas_per_rank_from_environment(config, ctx.world);
   // The layout is the config's, whose replicas the ranks share.
   check_training_plan(config, ctx.world.world_size * ctx.accumulate);
   ParallelConfig p = config.parallel;
