@@ -51,4 +51,15 @@ bool uses_member_layouts(const Config& config);
 // cannot split evenly, a pipelined member, or a rank left with no member.
 MemberLayouts place_members(const Config& config, int world_size);
 
+// "0,1;2;0": member k's ranks, members in config order, as the launcher of an
+// elastic job planned by parallel.plan = "auto" hands its workers the planner's
+// placement for the ranks there are (launch/elastic_plan.h).
+std::string format_member_ranks(const std::vector<std::vector<int>>& ranks);
+
+// The members placed where `text` (format_member_ranks) says, checked as
+// place_members checks [[network]] ranks; InputError naming `source` when the
+// text is malformed or names another number of members.
+MemberLayouts place_members_as(const Config& config, int world_size, const std::string& text,
+                               const std::string& source);
+
 }  // namespace cohort

@@ -109,6 +109,8 @@ AppliedPlan apply_plan(const CohortPlan& plan) {
       ranks.push_back(int(std::lower_bound(used.begin(), used.end(), r) - used.begin()));
     applied.overrides.push_back(fmt::format("network.{}.ranks=[{}]", k, fmt::join(ranks, ", ")));
     applied.overrides.push_back(fmt::format("network.{}.data={}", k, m.layout.data));
+    applied.member_ranks.push_back(std::move(ranks));
+    applied.replicas.push_back(m.layout.data);
   }
   return applied;
 }

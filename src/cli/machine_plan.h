@@ -51,6 +51,8 @@ std::vector<MemberPlan> given_layouts(const Config& config, int nproc);
 struct AppliedPlan {
   std::vector<std::string> overrides;
   int ranks = 0;
+  std::vector<std::vector<int>> member_ranks;  // renumbered as the overrides give them
+  std::vector<int> replicas;                   // each member's data degree
 };
 AppliedPlan apply_plan(const CohortPlan& plan);
 

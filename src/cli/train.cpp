@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -17,6 +18,7 @@
 #include "cohort/error.h"
 #include "cohort/launch.h"
 #include "cohort/member_layout.h"
+#include "cohort/plan/replan.h"
 #include "cohort/rendezvous.h"
 #include "cohort/trainer.h"
 #include "launch/elastic_plan.h"
@@ -39,6 +41,8 @@ struct TrainArgs {
   int nproc = 1;                 // MAX
   int min_nproc = 1;
   int max_restarts = -1;  // -1: not given (0, or 3 for an elastic job)
+  // parallel.plan = "auto" under MIN:MAX: the members' placement on each count of ranks.
+  std::map<int, PlannedPlacement> planned;
 };
 
 std::string default_run_dir() {
@@ -79,7 +83,7 @@ int launch_self(TrainArgs args, const Config& config) {
   // Workers may take a while to write their final checkpoint after an interrupt.
   launch.grace = std::chrono::seconds(30);
   const ElasticShape shape{int(config.parallel.data), int(config.parallel.tensor),
-                           uses_member_layouts(config)};
+                           uses_member_layouts(config), args.planned};
   const int status = elastic ? launch_elastic(launch, args.min_nproc, shape) : launch_local(launch);
   // A worker's bad-input status, and a signal's 128 + N, stay what one process would give.
   if (status != 0) return status == 2 || status > 128 ? status : 1;
@@ -185,10 +189,45 @@ void check_elastic_plan(const Config& config, const TrainArgs& args) {
         args.nproc_text, p.tensor, p.tensor));
 }
 
+// The members of an elastic plan placed again on every count of ranks from
+// `min` below the plan's, each keeping its replicas (plan/replan.h).
+std::map<int, PlannedPlacement> plan_every_count(const std::vector<MemberCost>& members,
+                                                 const CohortPlan& plan, const AppliedPlan& applied,
+                                                 const MachineLink& link,
+                                                 const PlanOptions& options, int min, bool say) {
+  auto predicted = [](double seconds) {
+    return fmt::format("predicted step {:.2f} ms", seconds * 1e3);
+  };
+  std::map<int, PlannedPlacement> planned;
+  planned[applied.ranks] = {format_member_ranks(applied.member_ranks),
+                            predicted(plan.step_seconds)};
+  for (int n = min; n < applied.ranks; ++n) {
+    CohortPlan placed;
+    try {
+      placed = place_replicas(members, applied.replicas, this_machine(n, link), options);
+    } catch (const InputError& e) {
+      throw InputError(
+          fmt::format("--nproc {}:{}: the planned members cannot re-form on {} ranks: {}", min,
+                      applied.ranks, n, e.what()));
+    }
+    std::vector<std::vector<int>> ranks;
+    for (const MemberPlan& m : placed.members) ranks.push_back(m.ranks);
+    planned[n] = {format_member_ranks(ranks), predicted(placed.step_seconds)};
+    if (say)
+      fmt::print(stderr, "parallel.plan = auto: on {} ranks the members would go {} ({})\n", n,
+                 planned[n].member_ranks, planned[n].predicted);
+  }
+  return planned;
+}
+
 // parallel.plan = "auto": the launcher profiles the members here, runs the
 // planner for --nproc ranks (data-parallel layouts: pipelined members cannot
 // run beside others yet) and hands the workers each member's data and ranks.
 // The run's config.toml records the chosen layouts, so a resume keeps them.
+// Under --nproc MIN:MAX no member gets more than MIN replicas, and the members
+// are placed again for every count of ranks from MIN up, each keeping its
+// replicas; the launcher gives the workers of a job formed on n ranks n's
+// placement (kMemberRanksVariable), and config.toml records the replicas alone.
 void plan_layouts(TrainArgs& args, const std::string& config_path) {
   if (std::getenv("RANK"))
     throw InputError(
@@ -204,6 +243,8 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
   });
   PlanOptions options = plan_options(config);
   options.max_pipeline = 1;
+  const bool elastic = args.min_nproc < args.nproc;
+  if (elastic) options.max_data = args.min_nproc;
   const MeasuredLink link = measure_machine_link(0);
   if (say) fmt::print(stderr, "parallel.plan = auto: link: {}\n", link.how);
   const CohortPlan plan = plan_cohort(members, this_machine(args.nproc, link.link), options);
@@ -212,10 +253,19 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
     fmt::print(
         stderr, "parallel.plan = auto: predicted step {:.2f} ms on {} ranks, bottleneck {}; {}\n",
         plan.step_seconds * 1e3, applied.ranks, plan.bottleneck, fmt::join(applied.overrides, " "));
-  args.overrides.insert(args.overrides.end(), applied.overrides.begin(), applied.overrides.end());
+  if (elastic && args.min_nproc < applied.ranks) {
+    args.planned =
+        plan_every_count(members, plan, applied, link.link, options, args.min_nproc, say);
+    for (size_t k = 0; k < applied.replicas.size(); ++k)
+      args.overrides.push_back(fmt::format("network.{}.data={}", k, applied.replicas[k]));
+    args.nproc_text = fmt::format("{}:{}", args.min_nproc, applied.ranks);
+  } else {
+    args.overrides.insert(args.overrides.end(), applied.overrides.begin(), applied.overrides.end());
+    args.min_nproc = applied.ranks;
+    args.nproc_text = std::to_string(applied.ranks);
+  }
   args.overrides.push_back("parallel.plan=manual");
-  args.nproc = args.min_nproc = applied.ranks;
-  args.nproc_text = std::to_string(applied.ranks);
+  args.nproc = applied.ranks;
 }
 
 int run_train(TrainArgs args) {
@@ -258,11 +308,6 @@ int run_train(TrainArgs args) {
   options.progress = !args.quiet;
   Config config = load_config(config_path, args.overrides);
   if (config.parallel.plan == "auto") {
-    if (ranks.elastic())
-      throw InputError(
-          fmt::format("--nproc {}: parallel.plan = 'auto' plans for a fixed number "
-                      "of ranks; give --nproc N",
-                      args.nproc_text));
     plan_layouts(args, config_path);
     config = load_config(config_path, args.overrides);
     launcher = args.nproc > 1 && !std::getenv("RANK");
@@ -270,7 +315,7 @@ int run_train(TrainArgs args) {
   if (launcher) {
     // Bad input is reported once, here, before any worker starts.
     check_training_plan(config, args.nproc);
-    if (ranks.elastic()) check_elastic_plan(config, args);
+    if (args.min_nproc < args.nproc) check_elastic_plan(config, args);
     if (!options.resume && !options.overwrite) {
       check_run_dir_writable(options.run_dir);
       refuse_existing_run(options.run_dir);
@@ -316,8 +361,9 @@ Runner add_train_command(CLI::App& app) {
                   "the ranks to plan for); MIN:MAX: "
                   "elastic, a data-parallel job (sharded or tensor-parallel too) that loses a "
                   "rank re-forms on the others (at least MIN), each playing several replicas "
-                  "(members with their own data: placed again over them), and grows back to "
-                  "MAX at its next checkpoint");
+                  "(members with their own data: placed again over them; with parallel.plan = "
+                  "auto: planned for MAX with at most MIN replicas each, re-planned over the "
+                  "ranks left), and grows back to MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,
                   "With --nproc: restart (or re-form) the group after a failure, from the "
                   "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")

@@ -59,6 +59,9 @@ int reformed_ranks(const ElasticShape& shape, int alive, int min) {
 }
 
 std::string reformed_roles(const ElasticShape& shape, int ranks) {
+  if (const auto planned = shape.planned.find(ranks);
+      shape.members && planned != shape.planned.end())
+    return fmt::format("its members re-planned over them ({})", planned->second.predicted);
   if (shape.members) return "its members placed again over them";
   return fmt::format("each playing {} of the {} replicas",
                      replicas_per_rank(shape.replicas, ranks, shape.ranks_per_replica),

@@ -210,6 +210,10 @@ int launch_elastic(LaunchOptions options, int min_nproc, const ElasticShape& sha
       ::setenv(kReformAtCheckpointVariable, "1", 1);
     else
       ::unsetenv(kReformAtCheckpointVariable);
+    if (const auto planned = shape.planned.find(options.nproc); planned != shape.planned.end())
+      ::setenv(kMemberRanksVariable, planned->second.member_ranks.c_str(), 1);
+    else
+      ::unsetenv(kMemberRanksVariable);
     AttemptResult result = run_attempt(options, pick_free_port(), signals);
     if (result.signal) return result.exit_code;
     if (!result.failed && result.reformed) {

@@ -1,8 +1,10 @@
 #include "cohort/member_layout.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "cohort/error.h"
 
@@ -119,6 +121,43 @@ MemberLayouts place_members(const Config& config, int world_size) {
           "(--nproc), raise a member's data, or name rank {} in a member's ranks",
           r, world_size, r));
   return layouts;
+}
+
+std::string format_member_ranks(const std::vector<std::vector<int>>& ranks) {
+  std::string out;
+  for (size_t k = 0; k < ranks.size(); ++k)
+    out += fmt::format("{}{}", k ? ";" : "", fmt::join(ranks[k], ","));
+  return out;
+}
+
+MemberLayouts place_members_as(const Config& config, int world_size, const std::string& text,
+                               const std::string& source) {
+  Config placed = config;
+  size_t member = 0, begin = 0;
+  for (; begin <= text.size(); ++member) {
+    const size_t end = std::min(text.find(';', begin), text.size());
+    if (member >= placed.networks.size()) break;
+    auto& ranks = placed.networks[member].ranks;
+    ranks.clear();
+    for (size_t at = begin; at < end;) {
+      const size_t comma = std::min(text.find(',', at), end);
+      int64_t rank = -1;
+      const auto [stop, error] = std::from_chars(text.data() + at, text.data() + comma, rank);
+      if (error != std::errc() || stop != text.data() + comma)
+        throw InputError(fmt::format("{}='{}': '{}' is not a rank (expected ranks like 0,1;2;0)",
+                                     source, text, text.substr(at, comma - at)));
+      ranks.push_back(rank);
+      at = comma + 1;
+    }
+    if (ranks.empty())
+      throw InputError(fmt::format("{}='{}' gives member {} no ranks", source, text, member));
+    begin = end + 1;
+  }
+  if (member != config.networks.size() || begin <= text.size())
+    throw InputError(fmt::format("{}='{}' places {} members, but the config has {}", source, text,
+                                 std::count(text.begin(), text.end(), ';') + 1,
+                                 config.networks.size()));
+  return place_members(placed, world_size);
 }
 
 }  // namespace cohort

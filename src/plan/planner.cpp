@@ -55,6 +55,11 @@ int micro_batches_for(int64_t replica_batch, const PlanOptions& options) {
   return 1;
 }
 
+// `ranks`, or options.max_data where that is fewer.
+int most_replicas(int ranks, const PlanOptions& options) {
+  return options.max_data > 0 ? std::min(ranks, options.max_data) : ranks;
+}
+
 // best[r]: the member's fastest layout on exactly r ranks joined by `link`
 // (index 0 unused; kNever where no layout of r ranks is valid or fits memory).
 // Under codistillation a member's ranks also run every stale copy on its rows.
@@ -68,6 +73,7 @@ std::vector<Choice> best_per_rank_count(const MemberCost& member,
       if (r % p != 0) continue;
       Layout layout{r / p, p, 1};
       if (options.global_batch % layout.data != 0) continue;
+      if (options.max_data > 0 && layout.data > options.max_data) continue;
       if (p > 1)
         layout.micro_batches = micro_batches_for(options.global_batch / layout.data, options);
       if (!layout_valid(member, layout, options.global_batch)) continue;
@@ -245,7 +251,7 @@ void add_cooperation(const std::vector<MemberCost>& members, const std::vector<M
 CohortPlan grouped_plan(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
                         const PlanOptions& options, int groups) {
   const int block = cluster.ranks / groups;
-  int data = block;
+  int data = most_replicas(block, options);
   while (options.global_batch % data != 0) --data;
   std::vector<double> load(size_t(groups), 0.0);
   std::vector<MemberPlan> placed(members.size());
@@ -387,7 +393,7 @@ CohortPlan naive_plan(const std::vector<MemberCost>& members, const ClusterSpec&
   const int share = std::max(1, cluster.ranks / k);
   std::vector<MemberPlan> placed(members.size());
   for (int i = 0; i < k; ++i) {
-    int data = share;
+    int data = most_replicas(share, options);
     while (options.global_batch % data != 0) --data;
     placed[i].name = members[i].name;
     placed[i].layout = Layout{data, 1, 1};

@@ -249,14 +249,20 @@ void TrainingRun::start() {
     progress_.message(fmt::format("resumed from {} (step {})", resumed_from_, pos_.step));
   // Every start is on record: a resume after a failure shows the steps redone
   // (the last step logged before it, less this one) and the world it re-formed.
-  metrics_->write(nlohmann::json{{"kind", "start"},
-                                 {"step", pos_.step},
-                                 {"epoch", pos_.epoch},
-                                 {"resumed_from", resumed_from_},
-                                 {"world_size", ctx_.world.world_size},
-                                 {"replicas_per_rank", ctx_.accumulate},
-                                 {"wall_seconds", seconds_since(wall_start_)}}
-                      .dump());
+  nlohmann::json start{{"kind", "start"},
+                       {"step", pos_.step},
+                       {"epoch", pos_.epoch},
+                       {"resumed_from", resumed_from_},
+                       {"world_size", ctx_.world.world_size},
+                       {"replicas_per_rank", ctx_.accumulate},
+                       {"wall_seconds", seconds_since(wall_start_)}};
+  // Where the members went on this world (format_member_ranks: "0,1;2;0").
+  if (ctx_.members) {
+    std::vector<std::vector<int>> ranks;
+    for (size_t k = 0; k < ctx_.members->members(); ++k) ranks.push_back(ctx_.members->ranks(k));
+    start["member_ranks"] = format_member_ranks(ranks);
+  }
+  metrics_->write(start.dump());
   if (ctx_.accumulate > 1)
     progress_.message(fmt::format("{} ranks, each playing {} of the {} replicas",
                                   ctx_.world.world_size, ctx_.accumulate, config_.parallel.data));

@@ -4,8 +4,9 @@
 # on 4 ranks with `--nproc 2:4`, lose rank 3 (SIGKILLed at a step drawn from the
 # seed), re-form on the 3 left with the members placed again over them (each
 # keeping its replicas, so its rows and the global batch stay), grow back to 4 at
-# the next checkpoint and end where the undisturbed job does. Then the layouts
-# an elastic job cannot re-form, refused before any worker starts.
+# the next checkpoint and end where the undisturbed job does; the same under
+# parallel.plan = "auto", which re-plans the placement for the ranks left. Then
+# the layouts an elastic job cannot re-form, refused before any worker starts.
 # Args: cohort-binary source-dir build-dir.
 set -uo pipefail
 bin=$1 src=$2
@@ -20,8 +21,9 @@ for k in 0 1 2; do
   members+=(--set "network.$k.model=mlp" --set "network.$k.widths=${widths[$k]}"
     --set "network.$k.lr=0.05" --set "network.$k.momentum=0.9")
 done
-quick=("$src/examples/configs/mlp.toml" --quiet --set train.max_steps=60 --set train.threads=1
+settings=("$src/examples/configs/mlp.toml" --set train.max_steps=60 --set train.threads=1
   --set train.checkpoint_every_steps=20 --set train.log_every=10 "${members[@]}")
+quick=("${settings[@]}" --quiet)
 layout=(--set network.0.data=2 --set network.1.data=1 --set network.2.data=1)
 
 for seed in 1 2; do
@@ -44,6 +46,39 @@ for seed in 1 2; do
   check_reformed "$label" 4 3 "its members placed again over them" "$from" "$to" "$kill_at" \
     "$work/ref" "$work/run$seed"
 done
+
+# parallel.plan = "auto" under --nproc 2:4: the launcher plans for up to 4 ranks,
+# no member over more than MIN = 2 replicas, and places the members again for
+# every smaller count, each keeping its replicas. Rank 1 is killed; the job
+# re-forms on the planner's placement for the ranks left (its `start` record
+# says where the members went), grows back, and ends where a job of the same
+# replicas placed round robin (the run's own config.toml, plan = manual) does.
+kill_at=27 label="plan = auto (rank 1 killed at step 27)"
+start=$(now)
+COHORT_INJECT_FAULT="rank=1,step=$kill_at,once=$work/once-auto" "$bin" train "${settings[@]}" \
+  --set parallel.plan=auto --nproc 2:4 --out "$work/auto" >"$work/out" 2>"$work/err"
+status=$?
+echo "$label: $(seconds_since "$start") s"
+grep -E "parallel.plan = auto: (predicted|on )|cohort launch" "$work/err" | sed 's/^/    /'
+check "$label: the job finishes (exit $status)" test "$status" = 0
+full=$(sed -nE 's/.*parallel.plan = auto: predicted step .* on ([0-9]+) ranks.*/\1/p' "$work/err")
+check "$label: the plan uses 3 or 4 ranks, so losing one re-forms it (got '$full')" \
+  test "${full:-0}" -ge 3
+if [ "${full:-0}" -ge 3 ]; then
+  shrunk=$((full - 1))
+  planned=$(sed -nE "s/.*on $shrunk ranks the members would go ([0-9,;]+) .*/\1/p" "$work/err")
+  placed=$("$python" -c 'import json, sys
+print(*[r.get("member_ranks") for r in map(json.loads, open(sys.argv[1]))
+        if r["kind"] == "start" and r["world_size"] == int(sys.argv[2])])' \
+    "$work/auto/metrics.jsonl" "$shrunk")
+  echo "    on $shrunk ranks: planned $planned, the workers placed $placed"
+  check "$label: the re-formed workers place the members as planned" \
+    test -n "$planned" -a "$planned" = "$placed"
+  "$bin" train "$work/auto/config.toml" --quiet --nproc "$full" --out "$work/auto-ref" \
+    >/dev/null 2>&1 || check "$label: the reference run" false
+  check_reformed "$label" "$full" "$shrunk" "its members re-planned over them" 20 40 "$kill_at" \
+    "$work/auto-ref" "$work/auto"
+fi
 
 refused() {  # refused LABEL MESSAGE ARGS...: exit 2 before any worker, saying MESSAGE
   local label=$1 message=$2; shift 2

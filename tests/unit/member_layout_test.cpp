@@ -91,6 +91,34 @@ TEST(MemberLayout, LayoutsThatCannotRunAreRefusedWithTheFix) {
   }
 }
 
+// How an elastic job's launcher hands its workers the planner's placement.
+TEST(MemberLayout, PlannedRanksRoundTripAsTextAndAreCheckedAsConfigRanks) {
+  const Config config = cohort_of(3, {"network.0.data=2", "network.1.data=1", "network.2.data=1"});
+  const std::string text = format_member_ranks({{2, 0}, {1}, {1}});
+  EXPECT_EQ(text, "2,0;1;1");
+  const MemberLayouts m = place_members_as(config, 3, text, "COHORT_MEMBER_RANKS");
+  EXPECT_EQ(m.ranks(0), (std::vector<int>{2, 0}));
+  EXPECT_EQ(m.trained_on(1), (std::vector<size_t>{1, 2}));
+  const std::pair<std::string, std::string> cases[] = {
+      {"2,0;1", "places 2 members, but the config has 3"},
+      {"2,0;1;1;0", "places 4 members, but the config has 3"},
+      {"2,x;1;1", "'x' is not a rank"},
+      {"2,0;;1", "gives member 1 no ranks"},
+      {"2;1;1", "data = 2 but ranks names 1 ranks"},
+      {"0,1;1;1", "rank 2 of 3 trains no network"},
+      {"0,3;1;2", "ranks names rank 3, but the job has ranks 0 to 2"},
+  };
+  for (const auto& [given, message] : cases) {
+    std::string error;
+    try {
+      place_members_as(config, 3, given, "COHORT_MEMBER_RANKS");
+    } catch (const InputError& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find(message), std::string::npos) << given << ": " << error;
+  }
+}
+
 TEST(MemberLayout, TheConfigKeysRoundTripAndAreCheckedWhenRead) {
   const Config c = cohort_of(2, {"network.0.data=2", "network.1.ranks=[1]"});
   const Config again = load_config("", {});  // the defaults, to compare against

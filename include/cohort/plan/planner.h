@@ -16,6 +16,7 @@ struct PlanOptions {
   int64_t global_batch = 64;  // samples per step, the same for every member
   int micro_batches = 4;      // per replica, for members that are pipelined
   int max_pipeline = 8;       // the deepest pipeline the planner will try
+  int max_data = 0;           // the most replicas of a member (0: as many as there are ranks)
   Cooperation cooperation;    // what the members exchange (cost_model.h)
 };
 

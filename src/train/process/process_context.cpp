@@ -52,6 +52,15 @@ std::string describe_placement(const MeshLayout& layout) {
 
 namespace {
 
+// The planner's placement where an elastic job's launcher gives one for the
+// ranks there are (parallel.plan = "auto"), otherwise the config's.
+MemberLayouts member_layouts_from_environment(const Config& config, int world_size) {
+  const char* planned = std::getenv(kMemberRanksVariable);
+  if (planned && *planned)
+    return place_members_as(config, world_size, planned, kMemberRanksVariable);
+  return place_members(config, world_size);
+}
+
 // An elastic job's launcher re-formed it on fewer ranks than parallel.data
 // (cohort train --nproc MIN:MAX), or torchrun --nnodes MIN:MAX did on the hosts
 // left: each rank plays this many replicas.
@@ -135,8 +144,8 @@ ProcessContext join_job(const Config& config) {
     return ctx;
   }
   if (uses_member_layouts(config)) {
-    ctx.members =
-        std::make_shared<const MemberLayouts>(place_members(config, ctx.world.world_size));
+    ctx.members = std::make_shared<const MemberLayouts>(
+        member_layouts_from_environment(config, ctx.world.world_size));
     if (ctx.world.world_size > 1) {
       ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
       ctx.member_groups = member_groups(*ctx.members, ctx.comm);
