@@ -167,7 +167,7 @@ void check_elastic_members(const Config& config, const TrainArgs& args) {
 }
 
 // `--nproc MIN:MAX` re-forms data-parallel jobs (sharded or not, their replicas
-// whole or split in tensor-parallel slices) and members with their own layouts
+// whole, fused arrays or split in tensor-parallel slices) and members with their own layouts
 // (launch/elastic_plan.h): the other layouts cannot share a lost rank's work
 // among the others. (That parallel.data x parallel.tensor is MAX,
 // check_training_plan has made sure.)
@@ -177,11 +177,11 @@ void check_elastic_plan(const Config& config, const TrainArgs& args) {
     return;
   }
   const auto& p = config.parallel;
-  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1 || config.cooperate.fused)
+  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1)
     throw InputError(fmt::format(
         "--nproc {}: elastic membership re-forms data-parallel jobs and members with their own "
-        "layouts only; set parallel.mode = 'sync', parallel.network = 1, parallel.pipeline = 1 "
-        "and cooperate.fused = false, or give --nproc {}",
+        "layouts only; set parallel.mode = 'sync', parallel.network = 1 and "
+        "parallel.pipeline = 1, or give --nproc {}",
         args.nproc_text, args.nproc));
   if (args.min_nproc < p.tensor)
     throw InputError(fmt::format(
@@ -354,16 +354,17 @@ Runner add_train_command(CLI::App& app) {
                   "checkpoint")
       ->check(folder_name);
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
-  cmd->add_option("--nproc", args->nproc_text,
-                  "Start this many local ranks under the launcher "
-                  "(parallel.network x data x pipeline x tensor; servers + data for async; with "
-                  "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
-                  "the ranks to plan for); MIN:MAX: "
-                  "elastic, a data-parallel job (sharded or tensor-parallel too) that loses a "
-                  "rank re-forms on the others (at least MIN), each playing several replicas "
-                  "(members with their own data: placed again over them; with parallel.plan = "
-                  "auto: planned for MAX with at most MIN replicas each, re-planned over the "
-                  "ranks left), and grows back to MAX at its next checkpoint");
+  cmd->add_option(
+      "--nproc", args->nproc_text,
+      "Start this many local ranks under the launcher "
+      "(parallel.network x data x pipeline x tensor; servers + data for async; with "
+      "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
+      "the ranks to plan for); MIN:MAX: "
+      "elastic, a data-parallel job (sharded, tensor-parallel or fused too) that loses a "
+      "rank re-forms on the others (at least MIN), each playing several replicas "
+      "(members with their own data: placed again over them; with parallel.plan = "
+      "auto: planned for MAX with at most MIN replicas each, re-planned over the "
+      "ranks left), and grows back to MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,
                   "With --nproc: restart (or re-form) the group after a failure, from the "
                   "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")

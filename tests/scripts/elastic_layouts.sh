@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Elastic membership for replicas that are not whole networks on one rank:
-# a ZeRO-3 job of 4 replicas and a tensor-parallel job of 2 replicas x 2 slices,
-# each on 4 ranks with `--nproc 2:4`, lose a rank (SIGKILLed at a step drawn
-# from the trial's seed), re-form on 2 ranks from the newest checkpoint (ZeRO:
-# 2 ranks sharding, each playing 2 replicas; tensor: 1 replica of 2 slices,
-# each slice playing both replicas), grow back to 4 at the next checkpoint and
-# end where the undisturbed job does.
+# Elastic membership for replicas that are not one network on one rank: a
+# ZeRO-3 job of 4 replicas, a tensor-parallel job of 2 replicas x 2 slices and
+# a fused array of 4 mlps in 4 replicas, each on 4 ranks with `--nproc 2:4`,
+# lose a rank (SIGKILLed at a step drawn from the trial's seed), re-form on 2
+# ranks from the newest checkpoint (ZeRO: 2 ranks sharding, each playing 2
+# replicas; tensor: 1 replica of 2 slices, each slice playing both replicas;
+# fused: each rank one batched step per replica it plays), grow back to 4 at
+# the next checkpoint and end where the undisturbed job does.
 # Args: cohort-binary source-dir build-dir.
 set -uo pipefail
 bin=$1 src=$2
@@ -51,6 +52,13 @@ trial() {
 # 1/replicas shows (0.26 apart); clipping at 1.0 would hide it.
 trial zero3 1 "each playing 2 of the 4 replicas" --set parallel.data=4 --set parallel.shard=3
 trial tensor2 2 "each playing 2 of the 2 replicas" --set parallel.data=2 --set parallel.tensor=2
+# Four mlps of other learning rates, learning from each other, as one fused array.
+fused=(--set parallel.data=4 --set cooperate.fused=true --set cooperate.method=mutual)
+for k in 1 2 3; do
+  fused+=(--set "network.$k.model=mlp" --set "network.$k.widths=[256, 256]"
+    --set "network.$k.lr=0.0$((k + 2))" --set "network.$k.momentum=0.9")
+done
+trial fused 3 "each playing 2 of the 4 replicas" "${fused[@]}"
 
 # A replica of 2 slices cannot re-form on fewer than 2 ranks.
 "$bin" train "${quick[@]}" --set parallel.data=2 --set parallel.tensor=2 --nproc 1:4 \

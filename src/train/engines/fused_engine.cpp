@@ -47,6 +47,7 @@ std::vector<double> doubles(const at::Tensor& values) {
 FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
                          std::vector<Network>& nets)
     : nets_(nets),
+      replicas_played_(ctx.accumulate),
       objective_(config.cooperate, parse_task(config.data.task), models_of(nets),
                  cooperating(nets)) {
   array_ = FusedArray(models_of(nets), int64_t(config.networks.front().model.input_shape.size()));
@@ -72,38 +73,62 @@ FusedEngine::FusedEngine(const Config& config, const ProcessContext& ctx,
         std::make_unique<DistributedDataParallel>(array_.ptr(), ctx.comm, ddp_options(config));
 }
 
+// A rank of a job re-formed on fewer ranks plays several replicas
+// (ProcessContext::accumulate, launch/elastic_plan.h): one chunk of the batch
+// each, whose gradients it adds times 1/R under no_sync before the last
+// chunk's backward reduces them, so the average over the ranks is the full
+// world's over all the replicas. As ReplicaEngine::step_playing_replicas
+// does, batch-norm statistics keep the first replica's update and the losses
+// reported are the first replica's.
 StepOutcome FusedEngine::step(const Batch& batch, int64_t step, int64_t total_steps) {
-  const auto forward_start = TraceClock::now();
-  const at::Tensor logits = array_->forward(batch.inputs);  // K x B x classes
-  const auto losses = objective_.losses(step, batch.inputs, logits.unbind(0), batch.targets);
-  const auto backward_start = TraceClock::now();
-  trace_span(TraceLane::Compute, "forward", "fused", forward_start, backward_start, step);
-
   for (size_t k = 0; k < nets_.size(); ++k) {
     const double lr = learning_rate_at(nets_[k].config, step, total_steps);
     if (lr != optimizer_->lr(int64_t(k))) optimizer_->set_lr(int64_t(k), lr);
   }
   optimizer_->zero_grad();
-  // Each copy's parameters appear only in its own loss, so the sum's gradient
-  // is every copy's own.
-  const at::Tensor total = at::stack(losses);
-  total.sum().backward();
+  const auto inputs = batch.inputs.chunk(replicas_played_);
+  const auto targets = batch.targets.chunk(replicas_played_);
+  std::vector<double> losses, accuracy(nets_.size(), 0.0);
+  std::vector<at::Tensor> first_buffers;
+  const auto forward_start = TraceClock::now();
+  for (int64_t r = 0; r < replicas_played_; ++r) {
+    const at::Tensor logits = array_->forward(inputs[r]);  // K x B x classes
+    // Each copy's parameters appear only in its own loss, so the sum's
+    // gradient is every copy's own.
+    const at::Tensor total =
+        at::stack(objective_.losses(step, inputs[r], logits.unbind(0), targets[r]));
+    if (r == 0) {
+      losses = doubles(total.detach());
+      if (objective_.task() == Task::Classification) {
+        const at::Tensor correct = logits.detach().argmax(2).eq(targets[r].unsqueeze(0)).sum(1);
+        accuracy = doubles(correct.div(double(targets[r].size(0))));
+      }
+      if (replicas_played_ > 1)
+        for (const auto& b : array_->buffers()) first_buffers.push_back(b.clone());
+    }
+    const at::Tensor loss = total.sum() / double(replicas_played_);
+    if (replica_ && r + 1 < replicas_played_) {
+      auto quiet = replica_->no_sync();
+      loss.backward();
+    } else {
+      loss.backward();
+    }
+  }
+  if (!first_buffers.empty()) {
+    at::NoGradGuard no_grad;
+    const auto buffers = array_->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(first_buffers[i]);
+  }
   if (replica_) {
     replica_->synchronize();
     account_ddp_step(replica_->last_timeline(), "fused", step);
   }
   const auto optimizer_start = TraceClock::now();
-  trace_span(TraceLane::Compute, "backward", "fused", backward_start, optimizer_start, step);
+  trace_span(TraceLane::Compute, "forward+backward", "fused", forward_start, optimizer_start, step);
   if (clips_) clip_per_copy();
   optimizer_->step();
   trace_span(TraceLane::Compute, "optimizer", "fused", optimizer_start, TraceClock::now(), step);
-
-  std::vector<double> accuracy(nets_.size(), 0.0);
-  if (objective_.task() == Task::Classification) {
-    const at::Tensor correct = logits.detach().argmax(2).eq(batch.targets.unsqueeze(0)).sum(1);
-    accuracy = doubles(correct.div(double(batch.targets.size(0))));
-  }
-  return {doubles(total.detach()), accuracy};
+  return {losses, accuracy};
 }
 
 void FusedEngine::clip_per_copy() {

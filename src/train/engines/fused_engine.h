@@ -35,6 +35,7 @@ class FusedEngine : public StepEngine {
   void clip_per_copy();
 
   std::vector<Network>& nets_;
+  int64_t replicas_played_ = 1;  // ProcessContext::accumulate
   FusedArray array_{nullptr};
   std::unique_ptr<FusedSGD> optimizer_;
   std::vector<at::Tensor> parameters_;
