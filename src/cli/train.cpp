@@ -82,7 +82,9 @@ int launch_self(TrainArgs args, const Config& config) {
   ::setenv(kParentPrints, "1", 1);
   // Workers may take a while to write their final checkpoint after an interrupt.
   launch.grace = std::chrono::seconds(30);
-  const ElasticShape shape{int(config.parallel.data), int(config.parallel.tensor),
+  // A replica's ranks: the slices of each of its stages.
+  const ElasticShape shape{int(config.parallel.data),
+                           int(config.parallel.pipeline * config.parallel.tensor),
                            uses_member_layouts(config), args.planned};
   const int status = elastic ? launch_elastic(launch, args.min_nproc, shape) : launch_local(launch);
   // A worker's bad-input status, and a signal's 128 + N, stay what one process would give.
@@ -167,26 +169,28 @@ void check_elastic_members(const Config& config, const TrainArgs& args) {
 }
 
 // `--nproc MIN:MAX` re-forms data-parallel jobs (sharded or not, their replicas
-// whole, fused arrays or split in tensor-parallel slices) and members with their own layouts
-// (launch/elastic_plan.h): the other layouts cannot share a lost rank's work
-// among the others. (That parallel.data x parallel.tensor is MAX,
-// check_training_plan has made sure.)
+// whole, fused arrays, pipelines or split in tensor-parallel slices) and members
+// with their own layouts (launch/elastic_plan.h): the other layouts cannot share
+// a lost rank's work among the others. (That parallel.data x pipeline x tensor
+// is MAX, check_training_plan has made sure.)
 void check_elastic_plan(const Config& config, const TrainArgs& args) {
   if (uses_member_layouts(config)) {
     check_elastic_members(config, args);
     return;
   }
   const auto& p = config.parallel;
-  if (p.mode != "sync" || p.network != 1 || p.pipeline != 1)
+  if (p.mode != "sync" || p.network != 1)
     throw InputError(fmt::format(
         "--nproc {}: elastic membership re-forms data-parallel jobs and members with their own "
-        "layouts only; set parallel.mode = 'sync', parallel.network = 1 and "
-        "parallel.pipeline = 1, or give --nproc {}",
+        "layouts only; set parallel.mode = 'sync' and parallel.network = 1 (or give each "
+        "[[network]] its own data), or give --nproc {}",
         args.nproc_text, args.nproc));
-  if (args.min_nproc < p.tensor)
+  const int64_t replica_ranks = p.pipeline * p.tensor;
+  if (args.min_nproc < replica_ranks)
     throw InputError(fmt::format(
-        "--nproc {}: a replica needs parallel.tensor = {} ranks; give MIN of at least {}",
-        args.nproc_text, p.tensor, p.tensor));
+        "--nproc {}: a replica needs parallel.pipeline x parallel.tensor = {} ranks; give MIN "
+        "of at least {}",
+        args.nproc_text, replica_ranks, replica_ranks));
 }
 
 // The members of an elastic plan placed again on every count of ranks from
@@ -354,17 +358,17 @@ Runner add_train_command(CLI::App& app) {
                   "checkpoint")
       ->check(folder_name);
   cmd->add_flag("--quiet", args->quiet, "No progress display (the JSON summary still prints)");
-  cmd->add_option(
-      "--nproc", args->nproc_text,
-      "Start this many local ranks under the launcher "
-      "(parallel.network x data x pipeline x tensor; servers + data for async; with "
-      "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
-      "the ranks to plan for); MIN:MAX: "
-      "elastic, a data-parallel job (sharded, tensor-parallel or fused too) that loses a "
-      "rank re-forms on the others (at least MIN), each playing several replicas "
-      "(members with their own data: placed again over them; with parallel.plan = "
-      "auto: planned for MAX with at most MIN replicas each, re-planned over the "
-      "ranks left), and grows back to MAX at its next checkpoint");
+  cmd->add_option("--nproc", args->nproc_text,
+                  "Start this many local ranks under the launcher "
+                  "(parallel.network x data x pipeline x tensor; servers + data for async; with "
+                  "[[network]] ranks, the ranks the members name; with parallel.plan = auto, "
+                  "the ranks to plan for); MIN:MAX: "
+                  "elastic, a data-parallel job (sharded, pipelined, tensor-parallel or fused too) "
+                  "that loses a "
+                  "rank re-forms on the others (at least MIN), each playing several replicas "
+                  "(members with their own data: placed again over them; with parallel.plan = "
+                  "auto: planned for MAX with at most MIN replicas each, re-planned over the "
+                  "ranks left), and grows back to MAX at its next checkpoint");
   cmd->add_option("--max-restarts", args->max_restarts,
                   "With --nproc: restart (or re-form) the group after a failure, from the "
                   "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")

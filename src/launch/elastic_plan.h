@@ -4,9 +4,9 @@
 // accumulation), so every step still averages the gradients of all R shards and
 // the run follows the trajectory the full world would have; at its next
 // checkpoint it stops so that the launcher can grow it back. A replica may span
-// several ranks (parallel.tensor = T slices): the job then re-forms on a
-// multiple of T ranks, each slice rank playing its slice of R / (ranks / T)
-// replicas.
+// several ranks (P pipeline stages of T tensor-parallel slices each): the job
+// then re-forms on a multiple of P x T ranks, each rank playing its part of
+// R / (ranks / (P x T)) replicas (a pipeline stage as more micro-batches).
 #pragma once
 
 #include <map>

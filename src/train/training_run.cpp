@@ -219,14 +219,13 @@ RunSummary TrainingRun::serve_parameters() {
 }
 
 std::unique_ptr<StepEngine> TrainingRun::make_engine() {
-  // Only whole networks (or fused arrays of them) in synchronous data
-  // parallelism can play several replicas.
-  const bool plain =
-      config_.parallel.mode == "sync" && ctx_.stages == 1 && ctx_.network_groups == 1;
+  // Only synchronous data parallelism with one network group can play several
+  // replicas (a pipeline's as more micro-batches).
+  const bool plain = config_.parallel.mode == "sync" && ctx_.network_groups == 1;
   if (ctx_.accumulate > 1 && !plain)
     throw InputError(
         fmt::format("the job was re-formed on {} ranks, fewer than its config's, but only a "
-                    "data-parallel job (parallel.network = 1, pipeline = 1) can "
+                    "data-parallel job (parallel.network = 1) can "
                     "play several replicas per rank (cohort train --nproc MIN:MAX checks this "
                     "before it starts; under torchrun start the config's ranks)",
                     ctx_.world.world_size));

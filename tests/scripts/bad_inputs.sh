@@ -83,7 +83,8 @@ expect 2 "--max-restarts restarts the processes --nproc N starts" -- "$bin" trai
 # Elastic membership: a range, for a data-parallel job of MAX replicas.
 expect 2 "--nproc 3:2: MIN is larger than MAX" -- "$bin" train "${quick[@]}" --nproc 3:2
 expect 2 "--nproc 0:2: expected a number of ranks N or a range MIN:MAX" -- "$bin" train "${quick[@]}" --nproc 0:2
-expect 2 "--nproc 1:2: elastic membership re-forms data-parallel jobs and members with their own layouts only; set parallel.mode = 'sync', parallel.network = 1 and parallel.pipeline = 1" -- "$bin" train "${quick[@]}" --nproc 1:2 --set parallel.pipeline=2
+expect 2 "--nproc 1:2: a replica needs parallel.pipeline x parallel.tensor = 2 ranks; give MIN of at least 2" -- "$bin" train "${quick[@]}" --nproc 1:2 --set parallel.pipeline=2
+expect 2 "--nproc 1:2: elastic membership re-forms data-parallel jobs and members with their own layouts only; set parallel.mode = 'sync' and parallel.network = 1" -- "$bin" train "${quick[@]}" --nproc 1:2 --set parallel.mode=async --set parallel.servers=1
 expect 2 "'-1' is not an index of the 1 entries: use 0 to 0" -- "$bin" train "${quick[@]}" --set network.-1.lr=0.1
 # A network too large for memory: refused before anything is allocated.
 expect 2 "network.0 \(mlp, .* parameters\) needs about .* GB to train, more than" -- "$bin" train "${quick[@]}" --set 'network.0.widths=[1000000,1000000]' --out "$work/r8"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Elastic membership for replicas that are not one network on one rank: a
-# ZeRO-3 job of 4 replicas, a tensor-parallel job of 2 replicas x 2 slices and
-# a fused array of 4 mlps in 4 replicas, each on 4 ranks with `--nproc 2:4`,
-# lose a rank (SIGKILLed at a step drawn from the trial's seed), re-form on 2
-# ranks from the newest checkpoint (ZeRO: 2 ranks sharding, each playing 2
-# replicas; tensor: 1 replica of 2 slices, each slice playing both replicas;
-# fused: each rank one batched step per replica it plays), grow back to 4 at
-# the next checkpoint and end where the undisturbed job does.
+# ZeRO-3 job of 4 replicas, a tensor-parallel job of 2 replicas x 2 slices, a
+# fused array of 4 mlps in 4 replicas and a pipeline of 2 replicas x 2 stages,
+# each on 4 ranks with `--nproc 2:4`, lose a rank (SIGKILLed at a step drawn
+# from the trial's seed), re-form on 2 ranks from the newest checkpoint (ZeRO:
+# 2 ranks sharding, each playing 2 replicas; tensor: 1 replica of 2 slices,
+# each slice playing both replicas; fused: each rank one batched step per
+# replica it plays; pipeline: 1 replica running both replicas' micro-batches),
+# grow back to 4 at the next checkpoint and end where the undisturbed job does.
 # Args: cohort-binary source-dir build-dir.
 set -uo pipefail
 bin=$1 src=$2
@@ -59,11 +60,14 @@ for k in 1 2 3; do
     --set "network.$k.lr=0.0$((k + 2))" --set "network.$k.momentum=0.9")
 done
 trial fused 3 "each playing 2 of the 4 replicas" "${fused[@]}"
+# 2 replicas of a 2-stage pipeline: the one left runs both replicas' micro-batches.
+trial pipeline 4 "each playing 2 of the 2 replicas" --set parallel.data=2 \
+  --set parallel.pipeline=2 --set parallel.micro_batches=4
 
 # A replica of 2 slices cannot re-form on fewer than 2 ranks.
 "$bin" train "${quick[@]}" --set parallel.data=2 --set parallel.tensor=2 --nproc 1:4 \
   --out "$work/min1" >/dev/null 2>"$work/err"
 status=$?
 check "tensor 1:4: refused before any worker starts (exit $status)" test "$status" = 2
-check "tensor 1:4: it says why" grep -q "a replica needs parallel.tensor = 2 ranks; give MIN of at least 2" "$work/err"
+check "tensor 1:4: it says why" grep -q "a replica needs parallel.pipeline x parallel.tensor = 2 ranks; give MIN of at least 2" "$work/err"
 finish

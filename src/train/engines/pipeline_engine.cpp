@@ -52,7 +52,11 @@ PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, 
     stage_ = std::make_unique<PipelineStage>(whole_stage_, ctx.pipeline_group());
   }
   options_.schedule = parse_schedule(p.schedule);
-  options_.micro_batches = int(p.micro_batches);
+  // A rank of a re-formed job plays several replicas (ProcessContext::accumulate)
+  // as the micro-batches of each, one after the other in one pipeline step: a
+  // micro-batch's loss is scaled by its share of all the rows, so what DDP
+  // averages over the replicas left is the full world's mean gradient.
+  options_.micro_batches = int(p.micro_batches) * ctx.accumulate;
   options_.recompute = p.recompute;
   options_.task = parse_task(config.data.task);
   if (const auto group = ctx.data_group(); group && p.shard > 0) {

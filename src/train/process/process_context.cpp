@@ -78,18 +78,18 @@ int replicas_per_rank_from_environment(const Config& config, const WorldInfo& wo
       throw InputError(
           fmt::format("{}='{}' is not a number of ranks", kElasticRanksVariable, ranks));
     }
-    return replicas_per_rank(int(p.data), count, int(p.tensor));
+    return replicas_per_rank(int(p.data), count, int(p.pipeline * p.tensor));
   }
   const int full = training_mesh(p).size();
   if (world.source != "torchrun" || p.mode != "sync" || world.world_size >= full) return 1;
   try {
-    return replicas_per_rank(int(p.data), world.world_size, int(p.tensor));
+    return replicas_per_rank(int(p.data), world.world_size, int(p.pipeline * p.tensor));
   } catch (const InputError&) {
     throw InputError(fmt::format(
         "torchrun started {} ranks, which cannot share parallel.data = {} replicas of "
-        "parallel.tensor = {} rank(s) each evenly: start a number of ranks that does (an "
-        "elastic torchrun --nnodes MIN:MAX job re-forms on the hosts left)",
-        world.world_size, p.data, p.tensor));
+        "parallel.pipeline x parallel.tensor = {} rank(s) each evenly: start a number of ranks "
+        "that does (an elastic torchrun --nnodes MIN:MAX job re-forms on the hosts left)",
+        world.world_size, p.data, p.pipeline * p.tensor));
   }
 }
 
