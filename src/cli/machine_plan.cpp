@@ -11,6 +11,7 @@
 #include "cohort/error.h"
 #include "cohort/member_layout.h"
 #include "cohort/plan/profile.h"
+#include "cohort/plan/replan.h"
 #include "comm/link_probe.h"
 
 namespace cohort::cli {
@@ -113,6 +114,26 @@ AppliedPlan apply_plan(const CohortPlan& plan) {
     applied.replicas.push_back(m.layout.data);
   }
   return applied;
+}
+
+std::vector<CohortPlan> plan_reforms(const std::vector<MemberCost>& members, const CohortPlan& plan,
+                                     const ClusterSpec& cluster, const PlanOptions& options,
+                                     int min, int used) {
+  std::vector<int> replicas;
+  for (const MemberPlan& m : plan.members) replicas.push_back(m.layout.data);
+  std::vector<CohortPlan> reforms;
+  for (int n = min; n < used; ++n) {
+    ClusterSpec fewer = cluster;
+    fewer.ranks = n;
+    try {
+      reforms.push_back(place_replicas(members, replicas, fewer, options));
+    } catch (const InputError& e) {
+      throw InputError(
+          fmt::format("--nproc {}:{}: the planned members cannot re-form on {} ranks: {}", min,
+                      used, n, e.what()));
+    }
+  }
+  return reforms;
 }
 
 }  // namespace cohort::cli

@@ -56,4 +56,12 @@ struct AppliedPlan {
 };
 AppliedPlan apply_plan(const CohortPlan& plan);
 
+// An elastic plan (--nproc MIN:MAX) on fewer ranks: its members, each keeping
+// its replicas, placed again on `cluster` cut to every count from `min` up to
+// `used - 1` (used: the ranks `plan` trains on), in that order (plan/replan.h).
+// InputError naming the count that cannot take them.
+std::vector<CohortPlan> plan_reforms(const std::vector<MemberCost>& members, const CohortPlan& plan,
+                                     const ClusterSpec& cluster, const PlanOptions& options,
+                                     int min, int used);
+
 }  // namespace cohort::cli

@@ -1,10 +1,11 @@
-// cohort plan CONFIG --nproc N [--cluster FILE]: profiles each member of the
+// cohort plan CONFIG --nproc N|MIN:MAX [--cluster FILE]: profiles each member of the
 // config on this machine and prints the layout and ranks the planner chooses
 // for each (plan/planner.h), against the naive layout. The last stdout line is
 // one JSON object.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "cohort/member_layout.h"
 #include "cohort/plan/cluster_file.h"
 #include "cohort/plan/planner.h"
+#include "launch/elastic_plan.h"
 #include "train/checks/preflight.h"
 #include "train/process/threads.h"
 
@@ -26,7 +28,9 @@ namespace {
 struct PlanArgs {
   std::string config;
   std::vector<std::string> overrides;
-  int nproc = 0;
+  std::string nproc_text;  // N, or MIN:MAX for an elastic job
+  int nproc = 0;           // MAX
+  int min_nproc = 0;
   std::string cluster;
   MachineLink link;
   bool link_given = false;  // --link-gbps or --link-latency-us: not measured
@@ -90,7 +94,39 @@ void print_plan(const CohortPlan& plan, const CohortPlan& naive) {
                plan.exchange_seconds * 1e3);
 }
 
-int run_plan(const PlanArgs& args) {
+// An elastic job's plan on each count of ranks from MIN below the plan's.
+nlohmann::json print_reforms(const std::vector<MemberCost>& members, const CohortPlan& plan,
+                             const ClusterSpec& cluster, const PlanOptions& options, int min) {
+  std::vector<int> used;
+  for (const MemberPlan& m : plan.members) used.insert(used.end(), m.ranks.begin(), m.ranks.end());
+  std::sort(used.begin(), used.end());
+  const int ranks = int(std::unique(used.begin(), used.end()) - used.begin());
+  nlohmann::json out = nlohmann::json::array();
+  if (min >= ranks) return out;
+  fmt::print("if ranks are lost (each member keeps its replicas, at most {}):\n", min);
+  const auto reforms = plan_reforms(members, plan, cluster, options, min, ranks);
+  for (int n = min; n < ranks; ++n) {
+    const CohortPlan& placed = reforms[size_t(n - min)];
+    std::vector<std::string> where;
+    nlohmann::json member_ranks = nlohmann::json::array();
+    for (const MemberPlan& m : placed.members) {
+      where.push_back(fmt::format("{} on {}", m.name, fmt::join(m.ranks, ",")));
+      member_ranks.push_back(m.ranks);
+    }
+    fmt::print("  on {} ranks: {}; step {:.2f} ms, bottleneck {}\n", n, fmt::join(where, "; "),
+               placed.step_seconds * 1e3, placed.bottleneck);
+    out.push_back(
+        {{"ranks", n}, {"member_ranks", member_ranks}, {"step_seconds", placed.step_seconds}});
+  }
+  return out;
+}
+
+int run_plan(PlanArgs args) {
+  if (!args.nproc_text.empty()) {
+    const RankRange range = parse_rank_range(args.nproc_text);
+    args.nproc = range.max;
+    args.min_nproc = range.min;
+  }
   if (args.cluster.empty() && args.nproc < 1)
     throw InputError("cohort plan needs --nproc N (the ranks to plan for) or --cluster FILE");
   Config config = load_config(args.config, args.overrides);
@@ -110,6 +146,12 @@ int run_plan(const PlanArgs& args) {
   });
   PlanOptions options = plan_options(config, args.global_batch);
   options.max_pipeline = args.max_pipeline;
+  const bool elastic = args.min_nproc > 0 && args.min_nproc < cluster.ranks;
+  if (elastic) {
+    // What cohort train --nproc MIN:MAX with parallel.plan = "auto" runs.
+    options.max_pipeline = 1;
+    options.max_data = args.min_nproc;
+  }
   const CohortPlan plan = plan_cohort(members, cluster, options);
   const CohortPlan naive = naive_plan(members, cluster, options);
   fmt::print("cohort plan: {} members on {} ranks ({} per host), global batch {}\n", members.size(),
@@ -134,6 +176,7 @@ int run_plan(const PlanArgs& args) {
   out["naive_members"] = nlohmann::json::array();
   for (const MemberPlan& m : naive.members) out["naive_members"].push_back(member_json(m));
   if (own) out["given_step_seconds"] = own->step_seconds;
+  if (elastic) out["reforms"] = print_reforms(members, plan, cluster, options, args.min_nproc);
   out["link"] = link;
   std::cout << out.dump() << std::endl;
   return 0;
@@ -149,8 +192,11 @@ Runner add_plan_command(CLI::App& app) {
       "pipeline) and ranks to minimise the cohort's step; prints the plan, then one JSON line");
   cmd->add_option("config", args->config, "The run's .toml config")->required();
   cmd->add_option("--set", args->overrides, "Override a config key (repeatable)");
-  cmd->add_option("--nproc", args->nproc, "Ranks to plan for (with --cluster: overrides its ranks)")
-      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--nproc", args->nproc_text,
+                  "Ranks to plan for (with --cluster: overrides its ranks); MIN:MAX: an elastic "
+                  "job's plan, as cohort train --nproc MIN:MAX with parallel.plan = auto runs "
+                  "it: data-parallel, at most MIN replicas a member, and where the members go "
+                  "on every count of ranks from MIN up");
   cmd->add_option("--cluster", args->cluster,
                   "A cluster description (TOML: ranks, ranks_per_host, speed, memory_gb, overlap, "
                   "[within_host] and [between_hosts] gbytes_per_second, latency_us) to plan for "

@@ -18,7 +18,6 @@
 #include "cohort/error.h"
 #include "cohort/launch.h"
 #include "cohort/member_layout.h"
-#include "cohort/plan/replan.h"
 #include "cohort/rendezvous.h"
 #include "cohort/trainer.h"
 #include "launch/elastic_plan.h"
@@ -193,11 +192,12 @@ void check_elastic_plan(const Config& config, const TrainArgs& args) {
         args.nproc_text, replica_ranks, replica_ranks));
 }
 
-// The members of an elastic plan placed again on every count of ranks from
-// `min` below the plan's, each keeping its replicas (plan/replan.h).
+// What the launcher hands the workers of an elastic plan on each count of
+// ranks from `min` to the plan's: the plan's own placement, and below it the
+// members placed again (plan_reforms).
 std::map<int, PlannedPlacement> plan_every_count(const std::vector<MemberCost>& members,
                                                  const CohortPlan& plan, const AppliedPlan& applied,
-                                                 const MachineLink& link,
+                                                 const ClusterSpec& cluster,
                                                  const PlanOptions& options, int min, bool say) {
   auto predicted = [](double seconds) {
     return fmt::format("predicted step {:.2f} ms", seconds * 1e3);
@@ -205,15 +205,10 @@ std::map<int, PlannedPlacement> plan_every_count(const std::vector<MemberCost>& 
   std::map<int, PlannedPlacement> planned;
   planned[applied.ranks] = {format_member_ranks(applied.member_ranks),
                             predicted(plan.step_seconds)};
+  const std::vector<CohortPlan> reforms =
+      plan_reforms(members, plan, cluster, options, min, applied.ranks);
   for (int n = min; n < applied.ranks; ++n) {
-    CohortPlan placed;
-    try {
-      placed = place_replicas(members, applied.replicas, this_machine(n, link), options);
-    } catch (const InputError& e) {
-      throw InputError(
-          fmt::format("--nproc {}:{}: the planned members cannot re-form on {} ranks: {}", min,
-                      applied.ranks, n, e.what()));
-    }
+    const CohortPlan& placed = reforms[size_t(n - min)];
     std::vector<std::vector<int>> ranks;
     for (const MemberPlan& m : placed.members) ranks.push_back(m.ranks);
     planned[n] = {format_member_ranks(ranks), predicted(placed.step_seconds)};
@@ -251,15 +246,15 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
   if (elastic) options.max_data = args.min_nproc;
   const MeasuredLink link = measure_machine_link(0);
   if (say) fmt::print(stderr, "parallel.plan = auto: link: {}\n", link.how);
-  const CohortPlan plan = plan_cohort(members, this_machine(args.nproc, link.link), options);
+  const ClusterSpec cluster = this_machine(args.nproc, link.link);
+  const CohortPlan plan = plan_cohort(members, cluster, options);
   const AppliedPlan applied = apply_plan(plan);
   if (say)
     fmt::print(
         stderr, "parallel.plan = auto: predicted step {:.2f} ms on {} ranks, bottleneck {}; {}\n",
         plan.step_seconds * 1e3, applied.ranks, plan.bottleneck, fmt::join(applied.overrides, " "));
   if (elastic && args.min_nproc < applied.ranks) {
-    args.planned =
-        plan_every_count(members, plan, applied, link.link, options, args.min_nproc, say);
+    args.planned = plan_every_count(members, plan, applied, cluster, options, args.min_nproc, say);
     for (size_t k = 0; k < applied.replicas.size(); ++k)
       args.overrides.push_back(fmt::format("network.{}.data={}", k, applied.replicas[k]));
     args.nproc_text = fmt::format("{}:{}", args.min_nproc, applied.ranks);

@@ -82,4 +82,26 @@ p = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 assert p["given_step_seconds"] > 0, p
 assert all(m["pipeline"] == 1 for m in p["members"]), p' "$work/given.out"
 expect 2 "rank 3 of 4 trains no network" -- "$bin" plan "$members" --nproc 4
+
+# An elastic job's plan (--nproc MIN:MAX): data-parallel, no member over MIN
+# replicas, and on every count of ranks from MIN below the plan's each member
+# keeps its replicas on distinct ranks with every rank busy.
+"$bin" plan "$config" --nproc 2:4 --link-gbps 1 --link-latency-us 50 "${quick[@]}" \
+  >"$work/elastic.out" 2>"$work/elastic.err"
+check "plan for --nproc 2:4 exits 0" test $? -eq 0
+check "it says where the members go when ranks are lost" grep -q "if ranks are lost" \
+  "$work/elastic.out"
+check "its re-forms keep every member's replicas on every count from 2" "$py" -c '
+import json, sys
+p = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+used = sorted({r for m in p["members"] for r in m["ranks"]})
+assert all(m["pipeline"] == 1 and m["data"] <= 2 for m in p["members"]), p
+assert [f["ranks"] for f in p["reforms"]] == list(range(2, len(used))), p["reforms"]
+for f in p["reforms"]:
+    n = f["ranks"]
+    assert [len(r) for r in f["member_ranks"]] == [m["data"] for m in p["members"]], f
+    assert all(len(set(r)) == len(r) and all(0 <= x < n for x in r) for r in f["member_ranks"]), f
+    assert sorted({x for r in f["member_ranks"] for x in r}) == list(range(n)), f
+    assert f["step_seconds"] > 0, f
+print("reforms ok:", [(f["ranks"], f["member_ranks"]) for f in p["reforms"]])' "$work/elastic.out"
 finish
