@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "cohort/data.h"
 #include "cohort/error.h"
@@ -41,8 +42,12 @@ MeasuredLink measure_machine_link(double overlap) {
   return out;
 }
 
-ClusterSpec this_machine(int nproc, const MachineLink& link) {
+ClusterSpec this_machine(int nproc, const MachineLink& link, int64_t threads) {
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t per_rank =
+      threads > 0 ? std::min(threads, cores) : std::max<int64_t>(1, cores / nproc);
   ClusterSpec c;
+  c.cores_per_host = static_cast<int>(std::max<int64_t>(1, cores / per_rank));
   c.ranks = c.ranks_per_host = nproc;
   c.within_host = c.between_hosts = Link{link.gbytes_per_second * 1e9, link.latency_us * 1e-6};
   c.overlap = link.overlap;

@@ -29,8 +29,9 @@ struct MeasuredLink {
 };
 MeasuredLink measure_machine_link(double overlap);
 
-// One host of `nproc` ranks, its memory split among them.
-ClusterSpec this_machine(int nproc, const MachineLink& link);
+// One host of `nproc` ranks, its memory split among them, its cores shared by
+// ranks of `threads` threads each (train.threads: 0 = the cores over the ranks).
+ClusterSpec this_machine(int nproc, const MachineLink& link, int64_t threads);
 
 // Each member's costs, measured on a batch of the config's own data; `say`
 // reports each member as it is profiled. `config` must be fitted to its data.

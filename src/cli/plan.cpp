@@ -61,7 +61,7 @@ nlohmann::json member_json(const MemberPlan& m) {
 
 // On this machine, unless the user gave it: the link measured, put into the
 // cluster. What was used, for the JSON line.
-nlohmann::json this_machines_link(const PlanArgs& args, ClusterSpec& cluster) {
+nlohmann::json this_machines_link(const PlanArgs& args, int64_t threads, ClusterSpec& cluster) {
   if (!args.cluster.empty()) return {{"source", "cluster"}};
   MachineLink link = args.link;
   std::string source = "given";
@@ -70,7 +70,7 @@ nlohmann::json this_machines_link(const PlanArgs& args, ClusterSpec& cluster) {
     fmt::print("cohort plan: link: {}\n", measured.how);
     link = measured.link;
     source = measured.measured ? "measured" : "default";
-    cluster = this_machine(cluster.ranks, link);
+    cluster = this_machine(cluster.ranks, link, threads);
   }
   return {{"source", source},
           {"gbytes_per_second", link.gbytes_per_second},
@@ -132,13 +132,14 @@ int run_plan(PlanArgs args) {
   Config config = load_config(args.config, args.overrides);
   configure_threads(config.train.threads);
   config = fit_to_data(config, load_splits(config.data).train->spec());
-  ClusterSpec cluster =
-      args.cluster.empty() ? this_machine(args.nproc, args.link) : load_cluster(args.cluster);
+  ClusterSpec cluster = args.cluster.empty()
+                            ? this_machine(args.nproc, args.link, config.train.threads)
+                            : load_cluster(args.cluster);
   if (!args.cluster.empty() && args.nproc > 0) cluster.ranks = args.nproc;
   // The config's own layouts are checked before the link and the members are measured.
   const bool given = uses_member_layouts(config);
   const auto placed = given ? given_layouts(config, cluster.ranks) : std::vector<MemberPlan>{};
-  const nlohmann::json link = this_machines_link(args, cluster);
+  const nlohmann::json link = this_machines_link(args, config.train.threads, cluster);
 
   const auto members = profile_cohort(config, args.repeats, [](const MemberCost& m) {
     fmt::print("cohort plan: profiled {}: {:.3f} ms per sample, {:.1f} MB of parameters\n", m.name,
@@ -154,8 +155,12 @@ int run_plan(PlanArgs args) {
   }
   const CohortPlan plan = plan_cohort(members, cluster, options);
   const CohortPlan naive = naive_plan(members, cluster, options);
-  fmt::print("cohort plan: {} members on {} ranks ({} per host), global batch {}\n", members.size(),
-             cluster.ranks, cluster.ranks_per_host, options.global_batch);
+  fmt::print("cohort plan: {} members on {} ranks ({} per host{}), global batch {}\n",
+             members.size(), cluster.ranks, cluster.ranks_per_host,
+             cluster.cores_per_host > 0 && cluster.cores_per_host < cluster.ranks_per_host
+                 ? fmt::format(", sharing {} cores", cluster.cores_per_host)
+                 : "",
+             options.global_batch);
   print_plan(plan, naive);
   std::optional<CohortPlan> own;
   if (given) {
@@ -171,11 +176,17 @@ int run_plan(PlanArgs args) {
                      {"rank_seconds", plan.rank_seconds},
                      {"exchange_seconds", plan.exchange_seconds},
                      {"peak_memory_bytes", plan.peak_memory_bytes},
+                     {"cores_per_host", cluster.cores_per_host},
                      {"members", nlohmann::json::array()}};
   for (const MemberPlan& m : plan.members) out["members"].push_back(member_json(m));
   out["naive_members"] = nlohmann::json::array();
   for (const MemberPlan& m : naive.members) out["naive_members"].push_back(member_json(m));
-  if (own) out["given_step_seconds"] = own->step_seconds;
+  if (own) {
+    out["given_step_seconds"] = own->step_seconds;
+    out["given_exchange_seconds"] = own->exchange_seconds;
+    out["given_members"] = nlohmann::json::array();
+    for (const MemberPlan& m : own->members) out["given_members"].push_back(member_json(m));
+  }
   if (elastic) out["reforms"] = print_reforms(members, plan, cluster, options, args.min_nproc);
   out["link"] = link;
   std::cout << out.dump() << std::endl;
@@ -198,7 +209,8 @@ Runner add_plan_command(CLI::App& app) {
                   "it: data-parallel, at most MIN replicas a member, and where the members go "
                   "on every count of ranks from MIN up");
   cmd->add_option("--cluster", args->cluster,
-                  "A cluster description (TOML: ranks, ranks_per_host, speed, memory_gb, overlap, "
+                  "A cluster description (TOML: ranks, ranks_per_host, cores_per_host, speed, "
+                  "memory_gb, overlap, "
                   "[within_host] and [between_hosts] gbytes_per_second, latency_us) to plan for "
                   "instead of this machine");
   auto* gbps = cmd->add_option("--link-gbps", args->link.gbytes_per_second,

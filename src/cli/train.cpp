@@ -246,7 +246,7 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
   if (elastic) options.max_data = args.min_nproc;
   const MeasuredLink link = measure_machine_link(0);
   if (say) fmt::print(stderr, "parallel.plan = auto: link: {}\n", link.how);
-  const ClusterSpec cluster = this_machine(args.nproc, link.link);
+  const ClusterSpec cluster = this_machine(args.nproc, link.link, config.train.threads);
   const CohortPlan plan = plan_cohort(members, cluster, options);
   const AppliedPlan applied = apply_plan(plan);
   if (say)

@@ -52,6 +52,9 @@ ClusterSpec load_cluster(const std::string& path) {
   reader.read("speed", cluster.speed, positive(1e6));
   reader.read("memory_gb", memory_gb, at_least(0, 1e6, "0 = unbounded"));
   reader.read("overlap", cluster.overlap, at_least(0, 1));
+  int64_t cores = 0;
+  reader.read("cores_per_host", cores, at_least(0, 1 << 20, "0 = one per rank"));
+  cluster.cores_per_host = static_cast<int>(cores);
   cluster.within_host = read_link(reader, "within_host");
   cluster.between_hosts = read_link(reader, "between_hosts");
   reader.finish();

@@ -265,6 +265,27 @@ CohortPlan grouped_plan(const std::vector<MemberCost>& members, const ClusterSpe
   return evaluate_plan(members, std::move(placed), cluster, options);
 }
 
+// Ranks of one host time-share its cores (ClusterSpec::cores_per_host): where
+// more of them are busy than there are cores, none finishes before the host's
+// total work spread over its cores.
+void add_core_contention(const ClusterSpec& cluster, CohortPlan& plan) {
+  if (cluster.cores_per_host <= 0) return;
+  for (int first = 0; first < cluster.ranks; first += cluster.ranks_per_host) {
+    const int last = std::min(cluster.ranks, first + cluster.ranks_per_host);
+    double work = 0;
+    int busy = 0;
+    for (int r = first; r < last; ++r) {
+      work += plan.rank_seconds[size_t(r)];
+      busy += plan.rank_seconds[size_t(r)] > 0;
+    }
+    if (busy <= cluster.cores_per_host) continue;
+    const double shared = work / cluster.cores_per_host;
+    for (int r = first; r < last; ++r)
+      if (plan.rank_seconds[size_t(r)] > 0)
+        plan.rank_seconds[size_t(r)] = std::max(plan.rank_seconds[size_t(r)], shared);
+  }
+}
+
 }  // namespace
 
 const Link& link_between(const std::vector<int>& ranks, const ClusterSpec& cluster) {
@@ -298,6 +319,7 @@ CohortPlan evaluate_plan(const std::vector<MemberCost>& members, std::vector<Mem
     }
   }
   add_cooperation(members, placed, cluster, options, plan);
+  add_core_contention(cluster, plan);
   const auto busiest = std::max_element(plan.rank_seconds.begin(), plan.rank_seconds.end());
   plan.step_seconds = *busiest;
   const int busiest_rank = static_cast<int>(busiest - plan.rank_seconds.begin());

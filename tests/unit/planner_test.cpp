@@ -321,6 +321,28 @@ TEST(Planner, CodistillingMembersOnTheSameRowsShareTheirStaleForwards) {
   EXPECT_DOUBLE_EQ(apart.rank_seconds[1], 32 * 1e-3 + 32 * 2e-4);
 }
 
+// Four busy ranks on two cores take twice as long as on four: the step is at
+// least the host's work over its cores, and the planner, seeing that, gains
+// nothing from more busy ranks than cores.
+TEST(Planner, RanksBeyondTheCoresTimeShareThem) {
+  const std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3),
+                                           uniform_member("b", 2, 1e-3)};
+  ClusterSpec cluster = free_links(4, 4);
+  const std::vector<MemberPlan> apart = {MemberPlan{"a", Layout{2, 1, 1}, {0, 1}, false, {}},
+                                         MemberPlan{"b", Layout{2, 1, 1}, {2, 3}, false, {}}};
+  const PlanOptions options;
+  EXPECT_DOUBLE_EQ(evaluate_plan(members, apart, cluster, options).step_seconds, 32 * 1e-3);
+  cluster.cores_per_host = 2;
+  const CohortPlan shared = evaluate_plan(members, apart, cluster, options);
+  EXPECT_DOUBLE_EQ(shared.step_seconds, 4 * 32 * 1e-3 / 2);
+  for (double busy : shared.rank_seconds) EXPECT_DOUBLE_EQ(busy, 64 * 1e-3);
+  // Two busy ranks fit the cores: no sharing.
+  const std::vector<MemberPlan> two = {MemberPlan{"a", Layout{1, 1, 1}, {0}, false, {}},
+                                       MemberPlan{"b", Layout{1, 1, 1}, {1}, false, {}}};
+  EXPECT_DOUBLE_EQ(evaluate_plan(members, two, cluster, options).step_seconds, 64 * 1e-3);
+  EXPECT_DOUBLE_EQ(plan_cohort(members, cluster, options).step_seconds, 64 * 1e-3);
+}
+
 TEST(Planner, BadCostTablesAndClustersAreInputErrors) {
   MemberCost broken = uniform_member("broken", 3, 0.003);
   broken.layer_output_bytes.pop_back();

@@ -69,6 +69,10 @@ struct ClusterSpec {
   double speed = 1;         // per-rank compute against the rank that was profiled
   double memory_bytes = 0;  // per rank; 0 = unbounded
   double overlap = 0;       // fraction of gradient allreduce hidden behind backward
+  // The cores a host's ranks share (each rank's threads counted), 0 = a core
+  // group per rank. Where a host's busy ranks outnumber them, they time-share:
+  // evaluate_plan's step is then at least their work over the cores.
+  int cores_per_host = 0;
   Link within_host, between_hosts;
 };
 

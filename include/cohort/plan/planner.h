@@ -30,7 +30,8 @@ struct MemberPlan {
 
 struct CohortPlan {
   std::vector<MemberPlan> members;
-  std::vector<double> rank_seconds;  // busy time per step of each rank (0: idle)
+  std::vector<double> rank_seconds;  // busy time per step of each rank (0: idle; at least
+                                     // its host's work over its cores where they are shared)
   double exchange_seconds = 0;       // of each rank's: the members' exchange (cost_model.h)
   double step_seconds = 0;           // the busiest rank's: the cohort's step
   std::string bottleneck;            // a member on the busiest rank
@@ -61,6 +62,8 @@ CohortPlan naive_plan(const std::vector<MemberCost>& members, const ClusterSpec&
 // every rank in use pays the exchange when the members' ranks differ. Under
 // codistillation each rank also runs every stale copy once per set of rows
 // its members train on (members of equal replica count and index share rows).
+// A host whose busy ranks outnumber its cores (cluster.cores_per_host) keeps
+// each of them busy at least its total over the cores.
 CohortPlan evaluate_plan(const std::vector<MemberCost>& members, std::vector<MemberPlan> placed,
                          const ClusterSpec& cluster, const PlanOptions& options);
 
