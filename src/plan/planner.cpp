@@ -286,6 +286,29 @@ void add_core_contention(const ClusterSpec& cluster, CohortPlan& plan) {
   }
 }
 
+// Ranks beyond a host's cores only time-share them: the plan for as many ranks
+// per host as it has cores, the others left idle, which the greedy (blind to
+// the sharing) would not find. Nothing where the cores are not fewer, or the
+// hosts are not all full.
+std::optional<CohortPlan> plan_on_the_cores(const std::vector<MemberCost>& members,
+                                            const ClusterSpec& cluster,
+                                            const PlanOptions& options) {
+  const int cores = cluster.cores_per_host, per_host = cluster.ranks_per_host;
+  if (cores <= 0 || cores >= per_host || cluster.ranks % per_host != 0) return std::nullopt;
+  ClusterSpec fewer = cluster;
+  fewer.ranks = cluster.ranks / per_host * cores;
+  fewer.ranks_per_host = cores;
+  std::vector<MemberPlan> placed;
+  try {
+    placed = plan_cohort(members, fewer, options).members;
+  } catch (const InputError&) {
+    return std::nullopt;  // fewer ranks may not hold the members' memory
+  }
+  for (MemberPlan& m : placed)
+    for (int& r : m.ranks) r = r / cores * per_host + r % cores;
+  return evaluate_plan(members, std::move(placed), cluster, options);
+}
+
 }  // namespace
 
 const Link& link_between(const std::vector<int>& ranks, const ClusterSpec& cluster) {
@@ -395,6 +418,8 @@ CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec
   // Today's placement, or members in equal blocks of ranks, where better still:
   // the greedy is a heuristic, and does not see what sharing rows saves.
   std::vector<CohortPlan> others = {naive_plan(members, cluster, options)};
+  if (std::optional<CohortPlan> cut = plan_on_the_cores(members, cluster, options))
+    others.push_back(std::move(*cut));
   for (int groups = 1; groups <= std::min<int>(cluster.ranks, int(members.size())); ++groups)
     if (cluster.ranks % groups == 0)
       others.push_back(grouped_plan(members, cluster, options, groups));

@@ -322,8 +322,8 @@ TEST(Planner, CodistillingMembersOnTheSameRowsShareTheirStaleForwards) {
 }
 
 // Four busy ranks on two cores take twice as long as on four: the step is at
-// least the host's work over its cores, and the planner, seeing that, gains
-// nothing from more busy ranks than cores.
+// least the host's work over its cores, and the planner, seeing that, keeps to
+// as many busy ranks as cores where more would only add messages.
 TEST(Planner, RanksBeyondTheCoresTimeShareThem) {
   const std::vector<MemberCost> members = {uniform_member("a", 2, 1e-3),
                                            uniform_member("b", 2, 1e-3)};
@@ -341,6 +341,14 @@ TEST(Planner, RanksBeyondTheCoresTimeShareThem) {
                                        MemberPlan{"b", Layout{1, 1, 1}, {1}, false, {}}};
   EXPECT_DOUBLE_EQ(evaluate_plan(members, two, cluster, options).step_seconds, 64 * 1e-3);
   EXPECT_DOUBLE_EQ(plan_cohort(members, cluster, options).step_seconds, 64 * 1e-3);
+  // With a cost per message, spreading over all 4 ranks loses (each member over
+  // 2: 34 ms per rank, 68 over the cores): the plan keeps to as many as cores.
+  cluster.within_host = cluster.between_hosts = Link{1e12, 1e-3};
+  const CohortPlan cored = plan_cohort(members, cluster, options);
+  EXPECT_DOUBLE_EQ(cored.step_seconds, 64 * 1e-3);
+  EXPECT_EQ(std::count_if(cored.rank_seconds.begin(), cored.rank_seconds.end(),
+                          [](double busy) { return busy > 0; }),
+            2);
 }
 
 TEST(Planner, BadCostTablesAndClustersAreInputErrors) {

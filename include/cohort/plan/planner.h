@@ -46,8 +46,10 @@ struct CohortPlan {
 // that suffices), ranks shared freely. T is searched among the members' own
 // step times, then lowered by bisection. The naive plan, or the ranks cut
 // into 1 to K equal blocks with each member data-parallel over one (members of
-// a block share rows: no exchange among them), is returned instead where it is
-// better (the greedy is a heuristic, blind to the exchange). InputError when a
+// a block share rows: no exchange among them), or where hosts have fewer cores
+// than ranks the plan for as many ranks per host as cores, is returned instead
+// where it is better (the greedy is a heuristic, blind to the exchange and to
+// ranks sharing cores). InputError when a
 // member fits no layout's memory or the members cannot all be placed.
 CohortPlan plan_cohort(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
                        const PlanOptions& options);
