@@ -259,6 +259,11 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
       args.overrides.push_back(fmt::format("network.{}.data={}", k, applied.replicas[k]));
     args.nproc_text = fmt::format("{}:{}", args.min_nproc, applied.ranks);
   } else {
+    if (elastic && say)
+      fmt::print(stderr,
+                 "parallel.plan = auto: the plan uses {} ranks, no more than MIN = {}: the job "
+                 "runs on {} and does not re-form\n",
+                 applied.ranks, args.min_nproc, applied.ranks);
     args.overrides.insert(args.overrides.end(), applied.overrides.begin(), applied.overrides.end());
     args.min_nproc = applied.ranks;
     args.nproc_text = std::to_string(applied.ranks);
