@@ -2,6 +2,7 @@
 // picks, and its plans against an exhaustive search over placements.
 #include "cohort/plan/planner.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -384,7 +385,7 @@ TEST(Planner, RandomCohortsComeWithinATenthOfTheBestPlacement) {
     std::vector<MemberCost> members;
     for (int i = 0; i < 3; ++i) {
       const int layers = 1 + static_cast<int>(rng() % 4);
-      MemberCost m = uniform_member("m" + std::to_string(i), layers, 0, 0, 1e4);
+      MemberCost m = uniform_member(fmt::format("m{}", i), layers, 0, 0, 1e4);
       for (int l = 0; l < layers; ++l) {
         m.layer_seconds[l] = cost(rng);
         m.layer_parameter_bytes[l] = bytes(rng);

@@ -4,6 +4,7 @@
 // ranks for every member.
 #include "cohort/plan/replan.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -104,7 +105,7 @@ TEST(Replan, SeededCohortsMatchTheExhaustiveSearch) {
     std::vector<MemberCost> members;
     std::vector<int> replicas;
     for (size_t k = 0; k < count; ++k) {
-      members.push_back(member("m" + std::to_string(k), cost(rng), bytes(rng)));
+      members.push_back(member(fmt::format("m{}", k), cost(rng), bytes(rng)));
       replicas.push_back(1 + int(rng() % 2));
     }
     for (size_t k = 0; std::accumulate(replicas.begin(), replicas.end(), 0) < ranks; ++k)
