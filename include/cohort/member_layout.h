@@ -51,6 +51,10 @@ bool uses_member_layouts(const Config& config);
 // cannot split evenly, a pipelined member, or a rank left with no member.
 MemberLayouts place_members(const Config& config, int world_size);
 
+// place_members' rule for members without their own ranks: member k on the
+// replicas[k] ranks after the previous member's, wrapping around the world.
+std::vector<std::vector<int>> round_robin_ranks(const std::vector<int>& replicas, int world_size);
+
 // "0,1;2;0": member k's ranks, members in config order, as the launcher of an
 // elastic job planned by parallel.plan = "auto" hands its workers the planner's
 // placement for the ranks there are (launch/elastic_plan.h).

@@ -116,7 +116,6 @@ AppliedPlan apply_plan(const CohortPlan& plan) {
     applied.overrides.push_back(fmt::format("network.{}.ranks=[{}]", k, fmt::join(ranks, ", ")));
     applied.overrides.push_back(fmt::format("network.{}.data={}", k, m.layout.data));
     applied.member_ranks.push_back(std::move(ranks));
-    applied.replicas.push_back(m.layout.data);
   }
   return applied;
 }

@@ -53,7 +53,6 @@ struct AppliedPlan {
   std::vector<std::string> overrides;
   int ranks = 0;
   std::vector<std::vector<int>> member_ranks;  // renumbered as the overrides give them
-  std::vector<int> replicas;                   // each member's data degree
 };
 AppliedPlan apply_plan(const CohortPlan& plan);
 

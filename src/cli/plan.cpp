@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -97,10 +96,7 @@ void print_plan(const CohortPlan& plan, const CohortPlan& naive) {
 // An elastic job's plan on each count of ranks from MIN below the plan's.
 nlohmann::json print_reforms(const std::vector<MemberCost>& members, const CohortPlan& plan,
                              const ClusterSpec& cluster, const PlanOptions& options, int min) {
-  std::vector<int> used;
-  for (const MemberPlan& m : plan.members) used.insert(used.end(), m.ranks.begin(), m.ranks.end());
-  std::sort(used.begin(), used.end());
-  const int ranks = int(std::unique(used.begin(), used.end()) - used.begin());
+  const int ranks = apply_plan(plan).ranks;  // the ranks the plan trains on
   nlohmann::json out = nlohmann::json::array();
   if (min >= ranks) return out;
   fmt::print("if ranks are lost (each member keeps its replicas, at most {}):\n", min);

@@ -255,8 +255,8 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
         plan.step_seconds * 1e3, applied.ranks, plan.bottleneck, fmt::join(applied.overrides, " "));
   if (elastic && args.min_nproc < applied.ranks) {
     args.planned = plan_every_count(members, plan, applied, cluster, options, args.min_nproc, say);
-    for (size_t k = 0; k < applied.replicas.size(); ++k)
-      args.overrides.push_back(fmt::format("network.{}.data={}", k, applied.replicas[k]));
+    for (size_t k = 0; k < plan.members.size(); ++k)
+      args.overrides.push_back(fmt::format("network.{}.data={}", k, plan.members[k].layout.data));
     args.nproc_text = fmt::format("{}:{}", args.min_nproc, applied.ranks);
   } else {
     if (elastic && say)

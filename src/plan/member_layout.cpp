@@ -98,21 +98,34 @@ bool uses_member_layouts(const Config& config) {
   });
 }
 
+std::vector<std::vector<int>> round_robin_ranks(const std::vector<int>& replicas, int world_size) {
+  std::vector<std::vector<int>> placed;
+  int next = 0;  // where the next member starts
+  for (int d : replicas) {
+    std::vector<int> ranks;
+    for (int i = 0; i < d; ++i) ranks.push_back((next + i) % world_size);
+    next = (next + d) % world_size;
+    placed.push_back(std::move(ranks));
+  }
+  return placed;
+}
+
 MemberLayouts place_members(const Config& config, int world_size) {
   std::vector<std::vector<int>> placed;
-  int next = 0;  // where the next member without its own ranks starts
+  std::vector<int> unplaced;  // the replicas of the members without their own ranks, in order
   for (size_t k = 0; k < config.networks.size(); ++k) {
     const NetworkConfig& n = config.networks[k];
     std::vector<int> ranks = given_ranks(config, k, world_size);
     const int replicas =
         ranks.empty() ? int(n.data ? n.data : config.parallel.data) : int(ranks.size());
     check_member(config, k, replicas, world_size);
-    if (ranks.empty()) {
-      for (int i = 0; i < replicas; ++i) ranks.push_back((next + i) % world_size);
-      next = (next + replicas) % world_size;
-    }
+    if (ranks.empty()) unplaced.push_back(replicas);
     placed.push_back(std::move(ranks));
   }
+  std::vector<std::vector<int>> dealt = round_robin_ranks(unplaced, world_size);
+  auto next = dealt.begin();
+  for (std::vector<int>& ranks : placed)
+    if (ranks.empty()) ranks = std::move(*next++);
   MemberLayouts layouts(std::move(placed), world_size);
   for (int r = 0; r < world_size; ++r)
     if (layouts.trained_on(r).empty())

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cohort/error.h"
+#include "cohort/member_layout.h"
 
 namespace cohort {
 namespace {
@@ -31,19 +32,6 @@ void check_replicas(const std::vector<MemberCost>& members, const std::vector<in
   if (total < ranks)
     throw InputError(fmt::format(
         "the members' {} replicas cannot keep {} ranks busy: start fewer ranks", total, ranks));
-}
-
-// place_members' rule: each member on the next ranks round robin.
-Placement round_robin(const std::vector<int>& replicas, int ranks) {
-  Placement placed;
-  int next = 0;
-  for (int d : replicas) {
-    std::vector<int> mine;
-    for (int i = 0; i < d; ++i) mine.push_back((next + i) % ranks);
-    next = (next + d) % ranks;
-    placed.push_back(std::move(mine));
-  }
-  return placed;
 }
 
 // Dearest member first (its replica's predicted step), each replica on the
@@ -148,8 +136,8 @@ CohortPlan place_replicas(const std::vector<MemberCost>& members, const std::vec
                           const ClusterSpec& cluster, const PlanOptions& options) {
   check_replicas(members, replicas, cluster.ranks);
   std::optional<CohortPlan> best;
-  for (const Placement& start :
-       {round_robin(replicas, cluster.ranks), least_loaded(members, replicas, cluster, options)}) {
+  for (const Placement& start : {round_robin_ranks(replicas, cluster.ranks),
+                                 least_loaded(members, replicas, cluster, options)}) {
     std::optional<CohortPlan> plan = evaluate(members, start, cluster, options);
     if (!plan) continue;  // round robin may leave ranks idle; least_loaded never does
     CohortPlan better = improve(members, start, std::move(*plan), cluster, options);
