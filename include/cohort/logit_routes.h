@@ -1,7 +1,8 @@
 // Mutual learning between members with their own layouts moves only the
 // predictions a rank needs. A rank needs its peers' logits on the rows of the
-// global batch its own members train on; row g of member k exists only on the
-// rank holding the replica that computed it (member_layout.h: replica i of D
+// global batch its own members compute losses on (a pipelined member's on its
+// last stage); row g of member k exists only on the rank that computed it: its
+// replica's, or that replica's last stage (member_layout.h: replica i of D
 // takes rows i, i + D, ...). The routes say what every rank sends every other,
 // so sender and receiver agree on each message without a handshake. Pure: no
 // processes.
@@ -20,11 +21,11 @@ struct LogitRoute {
   std::vector<int64_t> rows;  // of the global batch, ascending
 };
 
-// The rows of the global batch `rank`'s members train on, ascending.
+// The rows of the global batch `rank`'s members compute losses on, ascending.
 std::vector<int64_t> rows_needed(const MemberLayouts& layouts, int rank, int64_t batch_rows);
 
-// What `from` sends `to`: for each member `from` trains, in config order, its
-// logits on the rows its replica there computed that `to` needs. Members with
+// What `from` sends `to`: for each member whose logits `from` computes, in
+// config order, its logits on the rows its replica there computed that `to` needs. Members with
 // no such row are left out; nothing when from == to.
 std::vector<LogitRoute> logit_routes(const MemberLayouts& layouts, int from, int to,
                                      int64_t batch_rows);

@@ -30,6 +30,12 @@
 
 namespace cohort {
 
+// The last stage's loss on one micro-batch, the mean over its rows: its
+// output, its targets, and the row of the step's batch it begins at (the
+// executor scales it by the micro-batch's share of the batch).
+using PipelineLoss = std::function<at::Tensor(const at::Tensor& output, const at::Tensor& targets,
+                                              int64_t first_row)>;
+
 struct PipelineOptions {
   ScheduleKind schedule = ScheduleKind::OneFOneB;
   int micro_batches = 4;
@@ -41,6 +47,8 @@ struct PipelineOptions {
   bool recompute = false;
   // The last stage's loss: cross-entropy (classification) or mean squared error.
   Task task = Task::Classification;
+  // In its place, where set: a cooperating network's loss, with its peers' terms.
+  PipelineLoss loss;
   // Called just before each of the stage's backward passes, with whether it is
   // the step's last one: a data-parallel wrapper accumulates locally until then
   // and starts reducing gradient buckets during the last backward.

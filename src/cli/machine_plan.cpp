@@ -90,6 +90,8 @@ std::vector<MemberPlan> given_layouts(const Config& config, int nproc) {
     MemberPlan m;
     m.name = config.networks[k].name;
     m.layout.data = layouts.replicas(k);
+    m.layout.pipeline = layouts.stages(k);
+    if (layouts.pipelined(k)) m.layout.micro_batches = int(config.parallel.micro_batches);
     m.ranks = layouts.ranks(k);
     placed.push_back(std::move(m));
   }
@@ -105,16 +107,13 @@ AppliedPlan apply_plan(const CohortPlan& plan) {
   applied.ranks = int(used.size());
   for (size_t k = 0; k < plan.members.size(); ++k) {
     const MemberPlan& m = plan.members[k];
-    if (m.layout.pipeline != 1)
-      throw Error(
-          fmt::format("the plan pipelines member {} ('{}'), which cohort train cannot "
-                      "run beside other members yet",
-                      k, m.name));
     std::vector<int> ranks;
     for (int r : m.ranks)
       ranks.push_back(int(std::lower_bound(used.begin(), used.end(), r) - used.begin()));
     applied.overrides.push_back(fmt::format("network.{}.ranks=[{}]", k, fmt::join(ranks, ", ")));
     applied.overrides.push_back(fmt::format("network.{}.data={}", k, m.layout.data));
+    if (m.layout.pipeline != 1)
+      applied.overrides.push_back(fmt::format("network.{}.pipeline={}", k, m.layout.pipeline));
     applied.member_ranks.push_back(std::move(ranks));
   }
   return applied;

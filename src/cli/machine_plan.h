@@ -45,10 +45,9 @@ PlanOptions plan_options(const Config& config, int64_t global_batch = 0);
 // placements, to predict their step (evaluate_plan).
 std::vector<MemberPlan> given_layouts(const Config& config, int nproc);
 
-// What makes `cohort train` run a plan: each member's `--set` data and ranks,
-// and the ranks to start. Ranks the plan leaves idle are not started (the ones
-// it uses are numbered from 0 in order). Error for a pipelined member, which
-// cannot run beside others yet.
+// What makes `cohort train` run a plan: each member's `--set` data, pipeline
+// (where pipelined) and ranks, and the ranks to start. Ranks the plan leaves
+// idle are not started (the ones it uses are numbered from 0 in order).
 struct AppliedPlan {
   std::vector<std::string> overrides;
   int ranks = 0;

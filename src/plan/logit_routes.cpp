@@ -6,9 +6,11 @@ namespace {
 // mask[g]: whether `rank`'s members train on row g.
 std::vector<char> needed_mask(const MemberLayouts& layouts, int rank, int64_t batch_rows) {
   std::vector<char> mask(size_t(batch_rows), 0);
-  for (size_t k : layouts.trained_on(rank))
-    for (int64_t g = layouts.replica_on(k, rank); g < batch_rows; g += layouts.replicas(k))
-      mask[size_t(g)] = 1;
+  for (size_t k : layouts.trained_on(rank)) {
+    const int replica = layouts.logits_replica(k, rank);
+    if (replica < 0) continue;  // a pipeline's first stages: no loss here
+    for (int64_t g = replica; g < batch_rows; g += layouts.replicas(k)) mask[size_t(g)] = 1;
+  }
   return mask;
 }
 
@@ -28,8 +30,10 @@ std::vector<LogitRoute> logit_routes(const MemberLayouts& layouts, int from, int
   if (from == to) return routes;
   const std::vector<char> needed = needed_mask(layouts, to, batch_rows);
   for (size_t k : layouts.trained_on(from)) {
+    const int replica = layouts.logits_replica(k, from);
+    if (replica < 0) continue;
     LogitRoute route{k, {}};
-    for (int64_t g = layouts.replica_on(k, from); g < batch_rows; g += layouts.replicas(k))
+    for (int64_t g = replica; g < batch_rows; g += layouts.replicas(k))
       if (needed[size_t(g)]) route.rows.push_back(g);
     if (!route.rows.empty()) routes.push_back(std::move(route));
   }
@@ -52,17 +56,21 @@ LogitTraffic logit_traffic(const MemberLayouts& layouts, int64_t batch_rows) {
   std::vector<char> heard(static_cast<size_t>(n));
   for (int r = 0; r < n; ++r) {
     const std::vector<char>& mine = needed[size_t(r)];
-    for (size_t k : layouts.trained_on(r))
-      for (int64_t g = layouts.replica_on(k, r); g < batch_rows; g += layouts.replicas(k))
+    for (size_t k : layouts.trained_on(r)) {
+      const int replica = layouts.logits_replica(k, r);
+      if (replica < 0) continue;
+      for (int64_t g = replica; g < batch_rows; g += layouts.replicas(k))
         t.sent_rows[size_t(r)][k] += needing[size_t(g)] - mine[size_t(g)];
+    }
     std::fill(heard.begin(), heard.end(), 0);
     for (size_t k = 0; k < members; ++k) {
-      const int own = layouts.replica_on(k, r);
+      const int own = layouts.logits_replica(k, r);
+      const int stages = layouts.stages(k);
       for (int64_t g = 0; g < batch_rows; ++g) {
         const int replica = int(g % layouts.replicas(k));
         if (!mine[size_t(g)] || replica == own) continue;
         ++t.received_rows[size_t(r)][k];
-        heard[size_t(layouts.ranks(k)[size_t(replica)])] = 1;
+        heard[size_t(layouts.ranks(k)[size_t(replica * stages + stages - 1)])] = 1;
       }
     }
     for (char h : heard) t.sources[size_t(r)] += h;

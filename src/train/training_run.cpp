@@ -236,12 +236,15 @@ std::unique_ptr<StepEngine> TrainingRun::make_engine() {
                          config_.parallel.micro_batches;
     // The first timed step is drawn: warmed up, and early enough to show in short runs.
     const int64_t timeline_step = std::min(pos_.step + warmup_steps_, total_steps_ - 1);
-    return std::make_unique<PipelineEngine>(config_, ctx_, nets_[0],
+    return std::make_unique<PipelineEngine>(config_, ctx_.pipeline_seat(), nets_[0],
                                             splits_.train->slice(0, rows).inputs, options_.run_dir,
                                             *metrics_, timeline_step);
   }
   if (config_.cooperate.fused) return std::make_unique<FusedEngine>(config_, ctx_, nets_);
-  return std::make_unique<ReplicaEngine>(config_, ctx_, nets_, *metrics_, rows_per_step_);
+  // Pipelined members cut themselves where a micro-batch of the first rows is timed.
+  const at::Tensor sample =
+      ctx_.members ? splits_.train->slice(0, rows_per_step_).inputs : at::Tensor();
+  return std::make_unique<ReplicaEngine>(config_, ctx_, nets_, *metrics_, rows_per_step_, sample);
 }
 
 void TrainingRun::start() {

@@ -1,11 +1,14 @@
-// Members with their own layouts ([[network]] data and ranks) against the same
+// Members with their own layouts ([[network]] data, pipeline and ranks) against the same
 // cohort in one process, end to end through the CLI and the launcher. Every
 // member sees the same global batch wherever it lives; a member with D
 // replicas averages D equal shares of that batch's gradient (DDP), which
 // differs from the one process's sum over the whole batch only in the order of
 // float additions: weights after 20 steps within 1e-5, DDP's own tolerance
 // (TrainDataParallel). Members on one replica compute the one process's
-// operations on bit copies of the peers' logits, the sum of their rows.
+// operations on bit copies of the peers' logits, the sum of their rows. A
+// pipelined member adds its micro-batches' gradients (each loss scaled by its
+// share of the rows) where the one process takes the whole batch's at once:
+// the same sum in another order, within the same 1e-5.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -63,7 +66,38 @@ INSTANTIATE_TEST_SUITE_P(
                    "--set cooperate.method=codistill --set cooperate.exchange_every=5 "
                    "--set network.0.optimizer=adamw --set network.0.lr=0.003",
                    "--nproc 3 --set parallel.shard=2 --set 'network.0.ranks=[2, 1]' "
-                   "--set 'network.1.ranks=[0]' --set 'network.2.ranks=[0]'"}),
+                   "--set 'network.1.ranks=[0]' --set 'network.2.ranks=[0]'"},
+        // The wide mlp pipelined over two ranks, its first stage on rank 1 and
+        // its last (which computes its loss) on rank 0, beside an mlp on each
+        // rank: its micro-batches' losses take the others' predictions, sent
+        // before its pipeline runs, and the others' take its own, sent after.
+        LayoutCase{"mutual_pipelined_beside_two", "--set cooperate.method=mutual",
+                   "--nproc 2 --set network.0.pipeline=2 --set 'network.0.ranks=[1, 0]' "
+                   "--set 'network.1.ranks=[0]' --set 'network.2.ranks=[1]' "
+                   "--set parallel.micro_batches=4"},
+        // Two replicas of a two-stage pipeline (data 2 x pipeline 2) on four
+        // ranks, a two-replica mlp on their last stages in the other order,
+        // and one mlp on a first stage.
+        LayoutCase{"mutual_replicated_pipeline_four_ranks", "--set cooperate.method=mutual",
+                   "--nproc 4 --set network.0.pipeline=2 --set network.0.data=2 "
+                   "--set 'network.1.ranks=[3, 1]' --set 'network.2.ranks=[0]' "
+                   "--set parallel.micro_batches=2"},
+        // Two pipelined members whose stages cross (rank 0 holds the first
+        // stage of one and the last of the other) beside a whole one: each
+        // pipeline runs in config order on every rank, so neither waits on
+        // the other.
+        // Codistillation every 5 steps with the wide mlp in three stages on
+        // ranks 1, 2 and 0, each rank also training a whole member: its stages
+        // are gathered on its lead (rank 1) before its weights are broadcast,
+        // and every rank's stale copies are refreshed before any stage steps.
+        LayoutCase{"codistill_pipelined_three_ranks",
+                   "--set cooperate.method=codistill --set cooperate.exchange_every=5",
+                   "--nproc 3 --set network.0.pipeline=3 --set 'network.0.ranks=[1, 2, 0]' "
+                   "--set 'network.1.ranks=[2, 0]' --set 'network.2.ranks=[1]'"},
+        LayoutCase{"ensemble_crossed_pipelines", "--set cooperate.method=ensemble",
+                   "--nproc 2 --set network.0.pipeline=2 --set 'network.0.ranks=[0, 1]' "
+                   "--set network.1.pipeline=2 --set 'network.1.ranks=[1, 0]' "
+                   "--set 'network.2.ranks=[0]'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // 10 steps with the wide mlp on two ranks, 10 more with every member in one
@@ -74,9 +108,14 @@ TEST(TrainMemberLayouts, CheckpointsResumeUnderAnotherPlacement) {
       "--nproc 2 --set network.0.data=2 --set 'network.1.ranks=[1]' "
       "--set 'network.2.ranks=[0]'";
   const std::string one = "--set network.0.data=1 --set 'network.1.ranks=[0]'";
+  // The wide mlp pipelined on ranks 1 and 0 (checkpoints hold it whole).
+  const std::string pipelined =
+      "--nproc 2 --set network.0.pipeline=2 --set 'network.0.ranks=[1, 0]' "
+      "--set 'network.1.ranks=[0]' --set 'network.2.ranks=[1]'";
   TempRunDir reference;
   ASSERT_NO_FATAL_FAILURE(test::train_ok(cohort_command(reference.path, method)));
-  for (const auto& [from, to] : {std::pair{two, one}, std::pair{one, two}}) {
+  for (const auto& [from, to] : {std::pair{two, one}, std::pair{one, two},
+                                 std::pair{pipelined, two + " --set network.0.pipeline=1"}}) {
     SCOPED_TRACE(from + " -> " + to);
     TempRunDir run;
     ASSERT_NO_FATAL_FAILURE(test::train_ok(cohort_command(run.path, method + " " + from) +
@@ -116,7 +155,13 @@ TEST(TrainMemberLayouts, ExchangeBytesPerRankAreInTheMetrics) {
 
 TEST(TrainMemberLayouts, LayoutsThatCannotRunAreRefusedBeforeAnyWorkerStarts) {
   const std::pair<std::string, std::string> cases[] = {
-      {"--nproc 2 --set network.0.pipeline=2", "a pipelined member beside others"},
+      {"--nproc 2 --set network.0.pipeline=2 --set network.1.pipeline=2 "
+       "--set cooperate.method=mutual",
+       "each one's loss needs the other's predictions"},
+      {"--nproc 2 --set network.0.pipeline=2 --set cooperate.method=pbt",
+       "with cooperate.method = 'pbt' is not built"},
+      {"--nproc 3 --set network.0.pipeline=2 --set 'network.0.ranks=[0, 1, 2]'",
+       "cannot share: name a multiple of 2"},
       {"--nproc 4 --set network.0.data=1", "rank 3 of 4 trains no network"},
       {"--nproc 2 --set network.0.data=2 --set parallel.network=2",
        "would place them too: set them to 1"},
@@ -147,7 +192,7 @@ TEST(TrainMemberLayouts, AutoPlanRunsThePlannersLayoutsAndRecordsThem) {
   std::set<int64_t> used;
   for (const NetworkConfig& n : saved.networks) {
     EXPECT_FALSE(n.ranks.empty()) << n.name;
-    EXPECT_EQ(n.data, int64_t(n.ranks.size())) << n.name;
+    EXPECT_EQ(n.data * std::max<int64_t>(1, n.pipeline), int64_t(n.ranks.size())) << n.name;
     used.insert(n.ranks.begin(), n.ranks.end());
   }
   EXPECT_FALSE(used.empty());

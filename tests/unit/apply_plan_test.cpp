@@ -39,10 +39,15 @@ TEST(ApplyPlan, IdleRanksAreLeftOut) {
   EXPECT_EQ(applied.overrides[2], "network.1.ranks=[1]");
 }
 
-TEST(ApplyPlan, APipelinedMemberCannotRunYet) {
+// Replica d's stage s is ranks[d x pipeline + s] in the plan and in the config.
+TEST(ApplyPlan, APipelinedMemberGetsItsStages) {
   CohortPlan plan;
-  plan.members = {member("resnet0", 1, 2, {0, 1})};
-  EXPECT_THROW(apply_plan(plan), Error);
+  plan.members = {member("resnet0", 1, 2, {1, 0}), member("mlp1", 1, 1, {0})};
+  const AppliedPlan applied = apply_plan(plan);
+  EXPECT_EQ(applied.overrides,
+            (std::vector<std::string>{"network.0.ranks=[1, 0]", "network.0.data=1",
+                                      "network.0.pipeline=2", "network.1.ranks=[0]",
+                                      "network.1.data=1"}));
 }
 
 }  // namespace

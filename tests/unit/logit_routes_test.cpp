@@ -54,6 +54,24 @@ TEST(LogitRoutes, AMemberSharingARankWithAWiderOneGetsItsOtherReplicasRows) {
   EXPECT_EQ(from_0[0].rows, (Rows{1, 3}));
 }
 
+// The example: a resnet pipelined over ranks 0 and 1, a cnn on ranks 2
+// and 3, two mlps on rank 4. Only the resnet's last stage computes its loss
+// and its logits: its first stage neither needs nor sends any.
+TEST(LogitRoutes, APipelinesLogitsLiveOnItsLastStage) {
+  const MemberLayouts m({{0, 1}, {2, 3}, {4}, {4}}, 5, {2, 1, 1, 1});
+  EXPECT_TRUE(rows_needed(m, 0, 4).empty());
+  EXPECT_EQ(rows_needed(m, 1, 4), (Rows{0, 1, 2, 3}));
+  for (int other = 1; other < 5; ++other) {
+    EXPECT_TRUE(logit_routes(m, 0, other, 4).empty()) << other;
+    EXPECT_TRUE(logit_routes(m, other, 0, 4).empty()) << other;
+  }
+  const auto to_cnn = logit_routes(m, 1, 3, 4);
+  ASSERT_EQ(to_cnn.size(), 1u);
+  EXPECT_EQ(to_cnn[0].member, 0u);
+  EXPECT_EQ(to_cnn[0].rows, (Rows{1, 3}));
+  EXPECT_EQ(logit_routes(m, 4, 1, 4).size(), 2u);  // both mlps' to the resnet's loss
+}
+
 // Random layouts: the counted traffic is what listing every pair's routes gives,
 // every row sent is received, and no rank receives more than an allreduce of
 // every member's logits on the whole batch would hand it.
@@ -80,7 +98,10 @@ TEST(LogitRoutes, CountedTrafficMatchesTheRoutes) {
       while (batch % int64_t(unique.size()) != 0) unique.pop_back();
       r = unique;
     }
-    const MemberLayouts m(ranks, world);
+    // Some members with an even number of ranks are pipelines of two stages.
+    std::vector<int> stages;
+    for (const auto& r : ranks) stages.push_back(r.size() % 2 == 0 && random() % 2 ? 2 : 1);
+    const MemberLayouts m(ranks, world, stages);
     const LogitTraffic t = logit_traffic(m, batch);
     for (int to = 0; to < world; ++to) {
       std::vector<int64_t> received(members, 0);

@@ -7,6 +7,7 @@
 
 #include "cohort/config.h"
 #include "cohort/error.h"
+#include "test_paths.h"
 
 namespace cohort {
 namespace {
@@ -68,6 +69,42 @@ TEST(MemberLayout, MembersWithoutRanksFillTheRanksInTurn) {
   EXPECT_EQ(wrap.ranks(2), (std::vector<int>{1, 0}));
 }
 
+// The example: a resnet pipelined over two ranks, its first stage on
+// rank 1; a cnn on ranks 2 and 3; two mlps sharing rank 0. Without ranks a
+// pipelined member takes data x pipeline consecutive ranks, replica by replica.
+TEST(MemberLayout, APipelinedMemberHoldsOneStagePerRank) {
+  const MemberLayouts m = place_members(
+      cohort_of(4, {"network.0.pipeline=2", "network.0.ranks=[1, 0]", "network.1.ranks=[2, 3]",
+                    "network.2.ranks=[0]", "network.3.ranks=[0]"}),
+      4);
+  EXPECT_TRUE(m.pipelined(0));
+  EXPECT_EQ(m.replicas(0), 1);
+  EXPECT_EQ(m.lead_rank(0), 1);
+  EXPECT_EQ(m.stage_on(0, 1), 0);
+  EXPECT_EQ(m.stage_on(0, 0), 1);
+  EXPECT_EQ(m.logits_replica(0, 0), 0);
+  EXPECT_EQ(m.logits_replica(0, 1), -1);
+  EXPECT_FALSE(m.whole_on(0, 1));
+  EXPECT_TRUE(m.whole_on(2, 0));
+  EXPECT_EQ(m.trained_on(0), (std::vector<size_t>{0, 2, 3}));
+  EXPECT_EQ(m.describe({"resnet", "cnn", "mlp", "mlp2"}),
+            "rank 0: resnet (stage 1 of 2), mlp, mlp2; rank 1: resnet (stage 0 of 2); rank 2: cnn "
+            "(replica 0 of 2); rank 3: cnn (replica 1 of 2)");
+  const MemberLayouts dealt = place_members(
+      cohort_of(2, {"network.0.pipeline=2", "network.0.data=2", "network.1.data=2"}), 4);
+  EXPECT_EQ(dealt.ranks(0), (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(dealt.replica_on(0, 2), 1);
+  EXPECT_EQ(dealt.stage_on(0, 3), 1);
+  EXPECT_EQ(dealt.ranks(1), (std::vector<int>{0, 1}));
+}
+
+TEST(MemberLayout, ThePipelinedExampleConfigPlacesItsFourMembers) {
+  const MemberLayouts m = place_members(
+      load_config(COHORT_SOURCE_DIR "/examples/configs/pipelined_member.toml", {}), 5);
+  EXPECT_EQ(m.stages(0), 2);
+  EXPECT_EQ(m.trained_on(4), (std::vector<size_t>{2, 3}));
+}
+
 TEST(MemberLayout, AMemberWithoutItsOwnDataTakesParallelData) {
   const MemberLayouts m = place_members(
       cohort_of(2, {"parallel.data=2", "train.batch_size=16", "network.1.ranks=[0]"}), 2);
@@ -82,7 +119,11 @@ TEST(MemberLayout, LayoutsThatCannotRunAreRefusedWithTheFix) {
       {{"network.0.ranks=[1, 1]"}, "names rank 1 twice"},
       {{"network.0.ranks=[0, 1]", "network.0.data=1"}, "data = 1 but ranks names 2 ranks"},
       {{"network.0.data=2", "train.batch_size=33"}, "cannot split the global batch"},
-      {{"network.1.pipeline=2"}, "a pipelined member beside others is not built yet"},
+      {{"network.1.pipeline=3"}, "data = 1 x pipeline = 3 needs 3 ranks, but the job has 2"},
+      {{"network.0.pipeline=2", "network.0.ranks=[0, 1]", "network.0.data=2"},
+       "data = 2 x pipeline = 2 needs 4 ranks, but ranks names 2"},
+      {{"network.0.pipeline=2", "parallel.micro_batches=64", "network.1.ranks=[0]"},
+       "takes 32 samples of the global batch, fewer than parallel.micro_batches = 64"},
       {{"network.0.ranks=[0]", "network.1.ranks=[0]"}, "rank 1 of 2 trains no network"},
   };
   for (const auto& [overrides, message] : cases) {

@@ -163,7 +163,10 @@ class StepRunner {
   at::Tensor scaled_loss(const at::Tensor& output, int mb) {
     const auto& t = targets_[mb];
     const double share = static_cast<double>(t.size(0)) / static_cast<double>(total_rows_);
-    return task_loss(opt_.task, output, t) * share;
+    if (!opt_.loss) return task_loss(opt_.task, output, t) * share;
+    int64_t first_row = 0;
+    for (int i = 0; i < mb; ++i) first_row += targets_[i].size(0);
+    return opt_.loss(output, t, first_row) * share;
   }
 
   void forward(int mb) {

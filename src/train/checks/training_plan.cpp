@@ -206,8 +206,46 @@ void check_sharded_plan(const Config& config) {
         p.shard));
 }
 
+// Pipelined members beside others (train/engines/member_pipelines.h): what
+// their steps can take part in.
+void check_pipelined_members(const Config& config) {
+  const auto& method = config.cooperate.method;
+  int pipelined = 0;
+  for (size_t k = 0; k < config.networks.size(); ++k) {
+    const NetworkConfig& n = config.networks[k];
+    if (n.pipeline <= 1) continue;
+    ++pipelined;
+    const std::string member = fmt::format("network.{} ('{}')", k, n.name);
+    if (method == "pbt")
+      throw InputError(fmt::format(
+          "{}: pipeline = {} with cooperate.method = 'pbt' is not built (an exploit copies whole "
+          "optimiser states, which a pipeline's stages hold in parts); set its pipeline = 1",
+          member, n.pipeline));
+    if (config.parallel.shard > 0)
+      throw InputError(fmt::format(
+          "{}: pipeline = {} with parallel.shard = {}: sharding beside pipelined members is not "
+          "built; set parallel.shard = 0, or its pipeline = 1",
+          member, n.pipeline, config.parallel.shard));
+    const int64_t layers = int64_t(build_model(n.model)->size());
+    if (n.pipeline > layers)
+      throw InputError(fmt::format(
+          "{}: pipeline = {}: its {} model has {} layers and every stage needs one; use at most "
+          "{} stages",
+          member, n.pipeline, n.model.name, layers, layers));
+  }
+  // Each pipeline's loss needs the others' predictions before its step, and
+  // gives its own only after: two pipelines would wait for each other.
+  if (method == "mutual" && pipelined > 1)
+    throw InputError(fmt::format(
+        "cooperate.method = 'mutual' with {} pipelined members: each one's loss needs the "
+        "other's predictions before its pipeline runs; pipeline at most one member (pipeline = "
+        "1 for the others), or use 'ensemble' or 'none'",
+        pipelined));
+}
+
 // Members with their own layouts (cohort/member_layout.h) replace the shared
-// mesh: synchronous replicas of whole networks, placed on the world's ranks.
+// mesh: synchronous replicas of whole networks or of pipelines, placed on the
+// world's ranks.
 void check_member_layouts(const Config& config, int world_size) {
   const auto& p = config.parallel;
   if (p.mode != "sync")
@@ -224,6 +262,7 @@ void check_member_layouts(const Config& config, int world_size) {
     throw InputError(
         "[[network]] data, pipeline or ranks place members on their own ranks, but "
         "cooperate.fused = true trains them as one model: remove one of the two");
+  check_pipelined_members(config);
   place_members(config, world_size);
 }
 

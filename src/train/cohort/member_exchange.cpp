@@ -15,10 +15,18 @@
 namespace cohort {
 namespace {
 
+// Then every rank trains every member whole, on the same rows.
 bool same_ranks_everywhere(const MemberLayouts& layouts) {
-  for (size_t k = 1; k < layouts.members(); ++k)
-    if (layouts.ranks(k) != layouts.ranks(0)) return false;
+  for (size_t k = 0; k < layouts.members(); ++k)
+    if (layouts.pipelined(k) || layouts.ranks(k) != layouts.ranks(0)) return false;
   return true;
+}
+
+std::vector<size_t> whole_on(const MemberLayouts& layouts, int rank) {
+  std::vector<size_t> out;
+  for (size_t k : layouts.trained_on(rank))
+    if (layouts.whole_on(k, rank)) out.push_back(k);
+  return out;
 }
 
 // What a ring allreduce of `bytes` sends from each of `ranks` ranks.
@@ -35,13 +43,13 @@ MemberExchange::MemberExchange(std::shared_ptr<const MemberLayouts> layouts, int
       rank_(rank),
       world_(std::move(world)),
       groups_(std::move(groups)),
-      owned_(layouts_->trained_on(rank)),
+      owned_(whole_on(*layouts_, rank)),
       batch_rows_(batch_rows),
       rows_(layouts_->members()),
       // Members all on the same ranks train on the same rows everywhere: each
       // rank has its peers' logits already, and trains every network.
       spread_(world_ && !same_ranks_everywhere(*layouts_)) {
-  for (size_t k : owned_) {
+  for (size_t k : layouts_->trained_on(rank)) {
     const int replicas = layouts_->replicas(k);
     if (replicas == 1) continue;
     rows_[k] = at::arange(layouts_->replica_on(k, rank_), batch_rows, replicas,
@@ -84,46 +92,62 @@ std::vector<std::vector<size_t>> MemberExchange::row_groups() const {
   return out;
 }
 
-at::Tensor MemberExchange::pack_for(int to, const std::vector<at::Tensor>& logits) const {
+at::Tensor MemberExchange::pack_for(int to, const std::vector<at::Tensor>& logits,
+                                    const std::vector<bool>& among) const {
   std::vector<at::Tensor> parts;
   for (const Route& route : send_[size_t(to)])
-    parts.push_back(logits[route.member].detach().index_select(0, route.rows).reshape(-1));
-  return at::cat(parts);
+    if (among[route.member])
+      parts.push_back(logits[route.member].detach().index_select(0, route.rows).reshape(-1));
+  return parts.empty() ? at::Tensor() : at::cat(parts);
 }
 
 std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor>& logits) {
+  return peer_logits_of(logits, std::vector<bool>(logits.size(), true), {});
+}
+
+std::vector<at::Tensor> MemberExchange::peer_logits_of(const std::vector<at::Tensor>& logits,
+                                                       const std::vector<bool>& among,
+                                                       const at::Tensor& like) {
   std::vector<at::Tensor> peers(logits.size());
   if (!spread_) {
-    for (size_t k : owned_) peers[k] = logits[k].detach();
+    for (size_t k : owned_)
+      if (among[k]) peers[k] = logits[k].detach();
     return peers;
   }
-  const at::Tensor& any = logits[owned_.front()];
+  at::Tensor any = like;
+  for (const at::Tensor& t : logits)
+    if (t.defined()) any = t;
+  if (!any.defined()) return peers;  // this rank computes no loss: it needs no peers
   auto shape = any.sizes().vec();
   shape[0] = batch_rows_;
   shape.insert(shape.begin(), int64_t(logits.size()));
   // Rows no member here trains on stay zero: nothing reads them.
   at::Tensor all = at::zeros(shape, any.options().requires_grad(false));
-  for (size_t k : owned_) {
+  for (size_t k = 0; k < logits.size(); ++k) {
+    if (!among[k] || !logits[k].defined()) continue;
     if (rows_[k].defined())
       all[int64_t(k)].index_copy_(0, rows_[k], logits[k].detach());
     else
       all[int64_t(k)].copy_(logits[k].detach());
   }
-  const int64_t row_numel = any[0].numel();
+  int64_t row_numel = 1;
+  for (size_t d = 1; d < any.sizes().size(); ++d) row_numel *= any.size(int64_t(d));
   const size_t n = size_t(world_->size());
   std::vector<std::vector<at::Tensor>> outgoing(n), incoming(n);
   std::vector<CommHandle> pending;
   for (size_t other = 0; other < n; ++other) {
     int64_t rows = 0;
-    for (const Route& route : receive_[other]) rows += route.rows.numel();
+    for (const Route& route : receive_[other])
+      if (among[route.member]) rows += route.rows.numel();
     if (rows == 0) continue;
     incoming[other] = {at::empty({rows * row_numel}, all.options())};
     pending.push_back(world_->recv_async(incoming[other], int(other), tags::kMemberLogits));
   }
   for (size_t other = 0; other < n; ++other) {
-    if (send_[other].empty()) continue;
-    outgoing[other] = {pack_for(int(other), logits)};
-    bytes_sent_ += int64_t(outgoing[other][0].nbytes());
+    at::Tensor packed = pack_for(int(other), logits, among);
+    if (!packed.defined()) continue;
+    outgoing[other] = {packed};
+    bytes_sent_ += int64_t(packed.nbytes());
     pending.push_back(world_->send_async(outgoing[other], int(other), tags::kMemberLogits));
   }
   for (CommHandle& handle : pending) handle.wait();
@@ -131,6 +155,7 @@ std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor
   for (size_t other = 0; other < n; ++other) {
     int64_t offset = 0;
     for (const Route& route : receive_[other]) {
+      if (!among[route.member]) continue;
       row_shape[0] = route.rows.numel();
       const int64_t count = route.rows.numel() * row_numel;
       all[int64_t(route.member)].index_copy_(
@@ -138,7 +163,8 @@ std::vector<at::Tensor> MemberExchange::peer_logits(const std::vector<at::Tensor
       offset += count;
     }
   }
-  for (size_t k = 0; k < logits.size(); ++k) peers[k] = all[int64_t(k)];
+  for (size_t k = 0; k < logits.size(); ++k)
+    if (among[k]) peers[k] = all[int64_t(k)];
   return peers;
 }
 
@@ -169,7 +195,9 @@ void MemberExchange::refresh_copies(std::vector<Network>& nets) {
     at::Tensor packed = pack_state(*nets[k].model);
     if (leads(k)) bytes_sent_ += int64_t(packed.nbytes()) * (world_->size() - 1);
     world_->broadcast(packed, layouts_->lead_rank(k));
-    if (!trains(k)) unpack_state(packed, *nets[k].model);
+    // A pipelined member's other stages take it too: their copy holds only
+    // their own stage's layers up to date.
+    if (!holds_whole(k, rank_)) unpack_state(packed, *nets[k].model);
   }
 }
 
@@ -199,7 +227,7 @@ void MemberExchange::copy_network(std::vector<Network>& nets, size_t member, siz
 void MemberExchange::gather_to_leader(std::vector<Network>& nets) {
   if (!world_) return;
   for (size_t k = 0; k < nets.size(); ++k) {
-    if (layouts_->replica_on(k, 0) >= 0) continue;
+    if (holds_whole(k, 0)) continue;
     const int source = layouts_->lead_rank(k);
     if (rank_ == source) {
       send_tensors(*world_, capture_state(*nets[k].model, *nets[k].optimizer), 0,

@@ -4,7 +4,9 @@
 // its loss, broadcasts its weights, sends its state. Mutual learning sends each
 // rank the peers' logits on the rows its own members train on and nothing else
 // (cohort/logit_routes.h), point to point, all messages of a step in flight at
-// once.
+// once. A pipelined member is trained here only in part (a stage): it is not
+// among owned(), its logits exist on its last stages, and its lead takes the
+// whole network from the stages before it sends or saves it.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -32,6 +34,12 @@ class MemberExchange : public NetworkExchange {
   std::vector<std::vector<size_t>> row_groups() const override;
 
   std::vector<at::Tensor> peer_logits(const std::vector<at::Tensor>& logits) override;
+  // The same for the members marked in `among` alone: where a pipeline's
+  // predictions exist only after its step, the exchange runs once before it
+  // (the other members') and once after (the pipelines'). `like`: a tensor of
+  // the logits' dtype and row shape, for a rank that computes none itself.
+  std::vector<at::Tensor> peer_logits_of(const std::vector<at::Tensor>& logits,
+                                         const std::vector<bool>& among, const at::Tensor& like);
   void exchange_outcome(std::vector<double>& losses, std::vector<double>& accuracy) override;
   void refresh_copies(std::vector<Network>& nets) override;
   void copy_network(std::vector<Network>& nets, size_t member, size_t parent) override;
@@ -39,9 +47,14 @@ class MemberExchange : public NetworkExchange {
 
  private:
   bool trains(size_t k) const { return layouts_->replica_on(k, rank_) >= 0; }
+  // Whether `rank` holds member k's whole network when it sends or saves it.
+  bool holds_whole(size_t k, int rank) const {
+    return layouts_->whole_on(k, rank) || layouts_->lead_rank(k) == rank;
+  }
   bool leads(size_t k) const { return layouts_->lead_rank(k) == rank_; }
   void plan_routes(c10::Device device);
-  at::Tensor pack_for(int to, const std::vector<at::Tensor>& logits) const;
+  at::Tensor pack_for(int to, const std::vector<at::Tensor>& logits,
+                      const std::vector<bool>& among) const;
 
   std::shared_ptr<const MemberLayouts> layouts_;
   int rank_;
@@ -49,7 +62,9 @@ class MemberExchange : public NetworkExchange {
   std::vector<CommunicatorPtr> groups_;
   std::vector<size_t> owned_;
   int64_t batch_rows_;
-  std::vector<at::Tensor> rows_;  // per owned member with several replicas, else undefined
+  // Per member with several replicas whose replica this rank trains (a stage
+  // of), else undefined.
+  std::vector<at::Tensor> rows_;
   // Per other rank: each owned member's logits to send it, as positions in this
   // rank's rows; and each member's logits to receive from it, as global rows.
   struct Route {

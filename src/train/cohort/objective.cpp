@@ -9,11 +9,12 @@
 namespace cohort {
 namespace {
 
-// A copy refreshes every exchange_every steps, and on the first step of a run
-// resumed between two exchanges: the checkpoint holds the networks, not the
-// copies, so those start from the weights at the resume step (docs/cooperate.md).
+// A copy refreshes every exchange_every steps (once), and on the first step
+// of a run resumed between two exchanges: the checkpoint holds the networks,
+// not the copies, so those start from the weights at the resume step
+// (docs/cooperate.md).
 bool due(const StalePeerCache& copy, int64_t step) {
-  return copy.refresh_due(step) || copy.refreshed_at(0) < 0;
+  return (copy.refresh_due(step) && copy.refreshed_at(0) != step) || copy.refreshed_at(0) < 0;
 }
 
 }  // namespace
@@ -36,6 +37,11 @@ bool Objective::refreshes_at(int64_t step) const {
   for (size_t j = 0; j < stale_.size(); ++j)
     if (cooperates_[j] && due(stale_[j], step)) return true;
   return false;
+}
+
+void Objective::refresh_copies(int64_t step) {
+  for (size_t j = 0; j < stale_.size(); ++j)
+    if (cooperates_[j] && due(stale_[j], step)) stale_[j].refresh(0, pack_state(*models_[j]), step);
 }
 
 std::vector<at::Tensor> Objective::losses(int64_t step, const at::Tensor& inputs,

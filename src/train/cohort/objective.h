@@ -41,6 +41,10 @@ class Objective {
   // Codistillation refreshes its stale copies from the models at this step:
   // models trained elsewhere must be brought up to date first.
   bool refreshes_at(int64_t step) const;
+  // Refreshes the copies due at `step` now, from the models as they are, where
+  // losses() would on its first call: before some of the models step (a
+  // pipelined member's stages step before the others' losses are taken).
+  void refresh_copies(int64_t step);
 
  private:
   CooperateConfig cooperate_;

@@ -26,42 +26,43 @@ double seconds_of(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-PipelineEngine::PipelineEngine(const Config& config, const ProcessContext& ctx, Network& net,
+PipelineEngine::PipelineEngine(const Config& config, PipelineSeat seat, Network& net,
                                const at::Tensor& sample, std::string run_dir, MetricsLog& metrics,
                                int64_t timeline_step)
-    : ctx_(ctx),
+    : seat_(std::move(seat)),
       net_(net),
       run_dir_(std::move(run_dir)),
       metrics_(metrics),
       timeline_step_(timeline_step) {
   const auto& p = config.parallel;
-  // Agreed across the whole world, not per replica: measured timings differ
-  // between processes, and replicas must cut alike for their gradients to match.
-  partition_ = agree_partition(*ctx.comm, net_.model, ctx.stages,
+  // Agreed by every rank of the network, not per replica: measured timings
+  // differ between processes, and replicas must cut alike for their gradients
+  // to match.
+  partition_ = agree_partition(*seat_.network, net_.model, seat_.stages,
                                parse_partition_method(p.partition), sample);
-  whole_stage_ = stage_layers(net_.model, partition_, ctx.stage);
-  if (const auto slices = ctx.tensor_group()) {
+  whole_stage_ = stage_layers(net_.model, partition_, seat_.stage);
+  if (const auto& slices = seat_.slices) {
     // The stage's layers split among the slices (cohort/tensor_parallel.h),
     // with their own optimiser: a resumed network's state is split into it.
     auto form = tp::parallel_form(whole_stage_, slices);
     slice_optimizer_ = make_optimizer(net_.config, form->parameters());
     tp::load_optimizer_state(whole_stage_, *net_.optimizer, form, *slice_optimizer_, *slices);
     net_.optimizer->state().clear();
-    stage_ = std::make_unique<PipelineStage>(form, ctx.pipeline_group());
+    stage_ = std::make_unique<PipelineStage>(form, seat_.pipeline);
   } else {
-    stage_ = std::make_unique<PipelineStage>(whole_stage_, ctx.pipeline_group());
+    stage_ = std::make_unique<PipelineStage>(whole_stage_, seat_.pipeline);
   }
   options_.schedule = parse_schedule(p.schedule);
   // A rank of a re-formed job plays several replicas (ProcessContext::accumulate)
   // as the micro-batches of each, one after the other in one pipeline step: a
   // micro-batch's loss is scaled by its share of all the rows, so what DDP
   // averages over the replicas left is the full world's mean gradient.
-  options_.micro_batches = int(p.micro_batches) * ctx.accumulate;
+  options_.micro_batches = int(p.micro_batches) * seat_.accumulate;
   options_.recompute = p.recompute;
   options_.task = parse_task(config.data.task);
-  if (const auto group = ctx.data_group(); group && p.shard > 0) {
+  if (const auto& group = seat_.replicas; group && p.shard > 0) {
     // Each stage's parameters are its own: their squares add up over the stages.
-    const auto stages = ctx.pipeline_group();
+    const auto& stages = seat_.pipeline;
     sharded_ = make_sharded(config, net_.config, stage_->layers(), *net_.optimizer, group, stages,
                             std::vector<bool>(stage_->parameters().size(), stages != nullptr));
     options_.before_backward = [this](bool last) {
@@ -107,7 +108,7 @@ StepOutcome PipelineEngine::step(const Batch& batch, int64_t step, int64_t total
   at::Tensor outcome = at::tensor(
       {result.loss, double(result.correct), double(std::max<int64_t>(1, result.samples))},
       at::kDouble);
-  stage_->comm().broadcast(outcome, ctx_.stages - 1);
+  stage_->comm().broadcast(outcome, seat_.stages - 1);
   const auto o = outcome.accessor<double, 1>();
   costs_.pipeline_idle += result.idle_seconds;
   if (trace_->enabled()) trace_step(result, step);
@@ -121,7 +122,7 @@ void PipelineEngine::clip_gradients_across_stages(double max_norm) {
   // the stage's (its slices' together), summed over the stages.
   at::Tensor squares = at::zeros({1}, at::kDouble);
   if (slice_optimizer_) {
-    squares += tp::squared_grad_norm(stage_->layers(), *ctx_.tensor_group());
+    squares += tp::squared_grad_norm(stage_->layers(), *seat_.slices);
   } else {
     for (const auto& p : stage_->parameters())
       if (p.grad().defined()) squares += p.grad().to(at::kDouble).pow(2).sum().cpu();
@@ -140,14 +141,14 @@ void PipelineEngine::gather_networks() {
   // (collective over them; stages 1 and 2 keep the weights whole).
   if (sharded_) sharded_->gather_optimizer_state(*net_.optimizer);
   // Replicas hold identical weights: replica 0's stages are enough.
-  if (ctx_.data_rank != 0) return;
+  if (seat_.replica != 0) return;
   // Each slice's stage first takes its layers whole (collective over the
   // slices); then the slices of every stage gather alike, each into its own
   // stage 0, of which the leader saves.
   if (slice_optimizer_) {
     tp::gather_into(stage_->layers(), whole_stage_);
     tp::gather_optimizer_state(stage_->layers(), *slice_optimizer_, whole_stage_, *net_.optimizer,
-                               *ctx_.tensor_group());
+                               *seat_.slices);
   }
   NamedTensors mine = capture_state(*net_.model, *net_.optimizer);
   // A registered optimiser's archive holds this stage's states only: its
@@ -161,10 +162,10 @@ void PipelineEngine::gather_networks() {
       mine.push_back(std::move(entry));
   }
   const auto owners = owning_stages(mine, net_.model, partition_);
-  if (ctx_.stage != 0) {
+  if (seat_.stage != 0) {
     NamedTensors share;
     for (size_t i = 0; i < mine.size(); ++i) {
-      if (owners[i] == ctx_.stage) share.push_back(mine[i]);
+      if (owners[i] == seat_.stage) share.push_back(mine[i]);
     }
     send_tensors(stage_->comm(), share, 0, tags::kPipelineState);
     return;
@@ -173,7 +174,7 @@ void PipelineEngine::gather_networks() {
   for (size_t i = 0; i < mine.size(); ++i) {
     if (owners[i] == 0) merged[mine[i].first] = mine[i].second;
   }
-  for (int s = 1; s < ctx_.stages; ++s) {
+  for (int s = 1; s < seat_.stages; ++s) {
     for (auto& [name, tensor] : recv_tensors(stage_->comm(), s, tags::kPipelineState))
       merged[name] = tensor;
   }
@@ -205,31 +206,32 @@ void PipelineEngine::trace_step(const StepResult& result, int64_t step) const {
 }
 
 bool PipelineEngine::agree(bool leader_decision) {
-  return broadcast_decision(*ctx_.comm, leader_decision);
+  return broadcast_decision(*seat_.network, leader_decision);
 }
 
 void PipelineEngine::report_timeline(const StepResult& result, int64_t step) {
-  if (ctx_.data_rank != 0) return;
+  if (seat_.replica != 0) return;
   // Rows: stage, kind (0 forward, 1 backward), micro-batch, start, end in seconds
   // of steady_clock, which is one clock for every process on a host. The first
   // row carries the stage's busy and wall seconds.
-  std::vector<double> rows = {double(ctx_.stage), -1, -1, result.busy_seconds, result.wall_seconds};
+  std::vector<double> rows = {double(seat_.stage), -1, -1, result.busy_seconds,
+                              result.wall_seconds};
   const double t0 = seconds_of(result.started);
   for (const auto& t : result.timings) {
     const auto kind = t.instruction.kind;
     if (kind != InstructionKind::Forward && kind != InstructionKind::Backward) continue;
-    rows.insert(rows.end(), {double(ctx_.stage), kind == InstructionKind::Forward ? 0.0 : 1.0,
+    rows.insert(rows.end(), {double(seat_.stage), kind == InstructionKind::Forward ? 0.0 : 1.0,
                              double(t.instruction.micro_batch), t0 + t.start, t0 + t.end});
   }
   at::Tensor mine = at::tensor(rows, at::kDouble).reshape({-1, 5});
-  if (ctx_.stage != 0) {
+  if (seat_.stage != 0) {
     at::Tensor count = at::scalar_tensor(mine.size(0), at::kLong).reshape({1});
     stage_->comm().send(count, 0, tags::kPipelineTimeline);
     stage_->comm().send(mine, 0, tags::kPipelineTimeline);
     return;
   }
   std::vector<at::Tensor> all = {mine};
-  for (int s = 1; s < ctx_.stages; ++s) {
+  for (int s = 1; s < seat_.stages; ++s) {
     at::Tensor count = at::zeros({1}, at::kLong);
     stage_->comm().recv(count, s, tags::kPipelineTimeline);
     at::Tensor theirs = at::empty({count.item<int64_t>(), 5}, at::kDouble);
@@ -254,7 +256,7 @@ void PipelineEngine::report_timeline(const StepResult& result, int64_t step) {
                        int(a[i][2]), a[i][3], a[i][4]});
     }
   }
-  const int P = ctx_.stages, M = options_.micro_batches;
+  const int P = seat_.stages, M = options_.micro_batches;
   const double measured = makespan > 0 ? 1 - busy / (P * makespan) : 0;
   const double theory = double(P - 1) / double(M + P - 1);
   const std::string title =

@@ -33,9 +33,10 @@ class PipelineEngine : public StepEngine {
   // `sample` is a batch of inputs for the time-balanced partition. The step whose
   // timeline is drawn (timeline.svg in `run_dir`, a "pipeline" metrics record) is
   // `timeline_step`; -1 draws none.
-  PipelineEngine(const Config& config, const ProcessContext& ctx, Network& net,
-                 const at::Tensor& sample, std::string run_dir, MetricsLog& metrics,
-                 int64_t timeline_step);
+  // `seat`: the shared mesh's (ProcessContext::pipeline_seat) or a pipelined
+  // member's.
+  PipelineEngine(const Config& config, PipelineSeat seat, Network& net, const at::Tensor& sample,
+                 std::string run_dir, MetricsLog& metrics, int64_t timeline_step);
 
   StepOutcome step(const Batch& batch, int64_t step, int64_t total_steps) override;
   void gather_networks() override;
@@ -43,12 +44,16 @@ class PipelineEngine : public StepEngine {
 
   const Partition& partition() const { return partition_; }
 
+  // The last stage's loss on each micro-batch in place of the task's (see
+  // PipelineOptions::loss): a cooperating member's, with its peers' terms.
+  void set_loss(PipelineLoss loss) { options_.loss = std::move(loss); }
+
  private:
   void clip_gradients_across_stages(double max_norm);
   void report_timeline(const StepResult& result, int64_t step);
   void trace_step(const StepResult& result, int64_t step) const;
 
-  const ProcessContext& ctx_;
+  PipelineSeat seat_;
   Network& net_;
   Partition partition_;
   // This stage's layers of the whole network (sharing its parameters), and with

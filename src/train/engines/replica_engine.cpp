@@ -45,7 +45,8 @@ at::Tensor rows_of(const at::Tensor& t, const at::Tensor& rows) {
 }  // namespace
 
 ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
-                             std::vector<Network>& nets, MetricsLog& metrics, int64_t batch_rows)
+                             std::vector<Network>& nets, MetricsLog& metrics, int64_t batch_rows,
+                             const at::Tensor& sample)
     : nets_(nets),
       metrics_(metrics),
       objective_(config.cooperate, parse_task(config.data.task), models_of(nets), cooperating(nets),
@@ -61,6 +62,12 @@ ReplicaEngine::ReplicaEngine(const Config& config, const ProcessContext& ctx,
       replicas_played_(ctx.accumulate) {
   if (config.parallel.mode == "local-sgd")
     local_sgd_ = LocalSgdSchedule{config.parallel.local_after, config.parallel.average_every};
+  if (ctx.members) {
+    member_exchange_ = static_cast<MemberExchange*>(exchange_.get());
+    for (size_t k = 0; k < nets_.size(); ++k) pipelined_.push_back(ctx.members->pipelined(k));
+    if (std::find(pipelined_.begin(), pipelined_.end(), true) != pipelined_.end())
+      pipelines_ = std::make_unique<MemberPipelines>(config, ctx, nets_, sample, metrics_);
+  }
   for (size_t k : exchange_->owned()) {
     if (const CommunicatorPtr slices = ctx.tensor_group())
       tensor_[k] = std::make_unique<TensorNetwork>(nets_[k], slices);
@@ -114,25 +121,37 @@ StepOutcome ReplicaEngine::step(const Batch& batch, int64_t step, int64_t total_
     trace_span(TraceLane::Compute, "forward", nets_[k].config.name, start, TraceClock::now(), step);
   }
   // Codistillation's copies are taken from the models' parameters.
-  const auto whole = objective_.refreshes_at(step)
-                         ? gather_whole_parameters()
-                         : std::vector<ShardedDataParallel::WholeParameters>{};
-  if (objective_.refreshes_at(step))
+  const bool refresh = objective_.refreshes_at(step);
+  const auto whole =
+      refresh ? gather_whole_parameters() : std::vector<ShardedDataParallel::WholeParameters>{};
+  if (refresh)
     for (size_t k : owned)
       if (tensor_[k]) tensor_[k]->gather_into_whole(false);
   std::vector<at::Tensor> peers;
   if (exchange_->spread()) {
     const auto start = TraceClock::now();
-    if (objective_.needs_peer_logits()) peers = exchange_->peer_logits(logits);
-    if (objective_.refreshes_at(step)) exchange_->refresh_copies(nets_);
+    if (objective_.needs_peer_logits()) {
+      // Pipelined members' predictions come with their steps, below.
+      peers = pipelines_ ? member_exchange_->peer_logits_of(logits, not_pipelined(),
+                                                            logits_like(batch.inputs))
+                         : exchange_->peer_logits(logits);
+    }
+    if (refresh) {
+      if (pipelines_) pipelines_->gather_networks();  // each lead sends its whole member
+      exchange_->refresh_copies(nets_);
+    }
     account_blocking_communication("exchange", "networks", start, TraceClock::now(), step);
   }
-  const auto objective_start = TraceClock::now();
-  const auto losses = owned_losses(step, batch, logits, peers);
-  trace_span(TraceLane::Compute, "loss", "", objective_start, TraceClock::now(), step);
+  // Before the pipelines' stages step: the copies hold the weights the step
+  // began with (and every rank refreshes at the same steps).
+  if (refresh && pipelines_) objective_.refresh_copies(step);
   StepOutcome outcome;
   outcome.loss.assign(nets_.size(), 0.0);
   outcome.accuracy.assign(nets_.size(), 0.0);
+  if (pipelines_) step_pipelines(batch, step, total_steps, logits, peers, outcome);
+  const auto objective_start = TraceClock::now();
+  const auto losses = owned_losses(step, batch, logits, peers);
+  trace_span(TraceLane::Compute, "loss", "", objective_start, TraceClock::now(), step);
   for (size_t k : owned) {
     outcome.accuracy[k] =
         batch_accuracy(objective_.task(), logits[k], rows_of(batch.targets, exchange_->rows(k)));
@@ -203,6 +222,84 @@ StepOutcome ReplicaEngine::step_playing_replicas(const Batch& batch, int64_t ste
   return outcome;
 }
 
+std::vector<bool> ReplicaEngine::not_pipelined() const {
+  std::vector<bool> out(pipelined_.size());
+  for (size_t k = 0; k < out.size(); ++k) out[k] = !pipelined_[k];
+  return out;
+}
+
+void ReplicaEngine::step_pipelines(const Batch& batch, int64_t step, int64_t total_steps,
+                                   std::vector<at::Tensor>& logits, std::vector<at::Tensor>& peers,
+                                   StepOutcome& outcome) {
+  const bool mutual = objective_.needs_peer_logits();
+  pipelines_->set_trace(trace_);
+  for (size_t k : pipelines_->held()) {
+    const at::Tensor rows = exchange_->rows(k);
+    const Batch replica{rows_of(batch.inputs, rows), rows_of(batch.targets, rows)};
+    const PipelineLoss loss = [&, k](const at::Tensor& output, const at::Tensor& targets,
+                                     int64_t first_row) {
+      return pipelined_loss(k, step, batch, peers, output, targets, first_row);
+    };
+    const auto stepped = pipelines_->step(k, replica, loss, step, total_steps);
+    outcome.loss[k] = stepped.loss;
+    outcome.accuracy[k] = stepped.accuracy;
+    logits[k] = stepped.logits;
+  }
+  pipelines_->add_costs(costs_);
+  if (!mutual) return;
+  const auto start = TraceClock::now();
+  const auto theirs =
+      member_exchange_->peer_logits_of(logits, pipelined_, logits_like(batch.inputs));
+  account_blocking_communication("exchange", "pipelines' predictions", start, TraceClock::now(),
+                                 step);
+  peers.resize(nets_.size());
+  for (size_t k = 0; k < nets_.size(); ++k)
+    if (pipelined_[k]) peers[k] = theirs[k];
+}
+
+// The objective on the micro-batch's rows of the global batch, as the one
+// process computes it on all of them: the member's own output, and its peers'
+// predictions cut to those rows.
+at::Tensor ReplicaEngine::pipelined_loss(size_t k, int64_t step, const Batch& batch,
+                                         const std::vector<at::Tensor>& peers,
+                                         const at::Tensor& output, const at::Tensor& targets,
+                                         int64_t first_row) {
+  const int64_t n = output.size(0);
+  const at::Tensor replica = exchange_->rows(k);
+  const at::Tensor rows =
+      replica.defined()
+          ? replica.narrow(0, first_row, n)
+          : at::arange(first_row, first_row + n,
+                       at::TensorOptions().dtype(at::kLong).device(batch.inputs.device()));
+  std::vector<at::Tensor> seen(nets_.size());
+  for (size_t j = 0; j < nets_.size(); ++j) {
+    if (j == k)
+      seen[j] = output;
+    else if (j < peers.size() && peers[j].defined())
+      seen[j] = peers[j].index_select(0, rows);
+  }
+  const std::vector<size_t> only{k};
+  return objective_.losses(step, batch.inputs.index_select(0, rows), seen, targets, &only)[k];
+}
+
+// The shape and dtype of a member's predictions (under the step's autocast),
+// from one row through a pipelined member's whole copy in evaluation mode and
+// without gradients: batch-norm statistics and dropout's random numbers are
+// left as they were. Needed by a rank that computes no predictions before
+// the pipelines' steps but receives some.
+const at::Tensor& ReplicaEngine::logits_like(const at::Tensor& inputs) {
+  if (logits_like_.defined()) return logits_like_;
+  const size_t k =
+      size_t(std::find(pipelined_.begin(), pipelined_.end(), true) - pipelined_.begin());
+  torch::nn::Sequential& model = nets_[k].model;
+  at::NoGradGuard no_grad;
+  const bool training = model->is_training();
+  model->eval();
+  logits_like_ = model->forward(inputs.slice(0, 0, 1)).slice(0, 0, 0);
+  model->train(training);
+  return logits_like_;
+}
+
 void ReplicaEngine::average_replicas(int64_t step) {
   const auto start = TraceClock::now();
   for (size_t k : exchange_->owned())
@@ -262,6 +359,7 @@ void ReplicaEngine::gather_networks() {
     }
   }
   if (local_sgd_) average_replicas(-1);
+  if (pipelines_) pipelines_->gather_networks();
   exchange_->gather_to_leader(nets_);
 }
 

@@ -8,7 +8,9 @@
 // the networks and exchanges with the other groups what the method needs
 // (network_groups.h); with members' own layouts each rank trains the members
 // placed on it, each on its replica's rows of the global batch
-// (member_exchange.h). With parallel.shard the replicas split each network's
+// (member_exchange.h), and a pipelined member's stages run between the
+// others' forwards and their losses (member_pipelines.h). With parallel.shard
+// the replicas split each network's
 // optimiser state (and gradients, and parameters) instead (cohort/zero.h); the
 // state is gathered whole into the network's own optimiser only for
 // checkpoints, and stage 3's parameters only for evaluation, checkpoints and
@@ -27,9 +29,11 @@
 #include "cohort/local_sgd.h"
 #include "cohort/metrics.h"
 #include "cohort/zero.h"
+#include "train/cohort/member_exchange.h"
 #include "train/cohort/network_exchange.h"
 #include "train/cohort/objective.h"
 #include "train/cohort/population.h"
+#include "train/engines/member_pipelines.h"
 #include "train/engines/step_engine.h"
 #include "train/engines/tensor_network.h"
 #include "train/networks/network.h"
@@ -40,9 +44,10 @@ namespace cohort {
 class ReplicaEngine : public StepEngine {
  public:
   // `nets` must already hold their restored state: DDP broadcasts rank 0's weights here.
-  // `batch_rows`: the rows of every batch step() is given.
+  // `batch_rows`: the rows of every batch step() is given. `sample`: inputs for
+  // the partition of pipelined members (unused without them).
   ReplicaEngine(const Config& config, const ProcessContext& ctx, std::vector<Network>& nets,
-                MetricsLog& metrics, int64_t batch_rows);
+                MetricsLog& metrics, int64_t batch_rows, const at::Tensor& sample = {});
   // Stage 3's networks are left whole: the caller may use them after training.
   ~ReplicaEngine() override;
 
@@ -67,6 +72,12 @@ class ReplicaEngine : public StepEngine {
   PopulationSchedule population_;
   // Where the networks train: network groups on the mesh, or members' own layouts.
   std::unique_ptr<NetworkExchange> exchange_;
+  // With members' own layouts: exchange_ as such (null otherwise), and, where
+  // some member is pipelined, the stages of them this rank holds.
+  MemberExchange* member_exchange_ = nullptr;
+  std::unique_ptr<MemberPipelines> pipelines_;
+  std::vector<bool> pipelined_;  // per member
+  at::Tensor logits_like_;       // the dtype and row shape of the members' logits
   // Per network; null for networks trained on other ranks, or with one replica.
   std::vector<std::unique_ptr<DistributedDataParallel>> replicas_;
   // Instead of replicas_ with parallel.shard: per network, null as above.
@@ -85,6 +96,19 @@ class ReplicaEngine : public StepEngine {
   std::optional<LocalSgdSchedule> local_sgd_;
   int64_t replicas_played_ = 1;  // ProcessContext::accumulate
   void average_replicas(int64_t step);
+  // Every pipelined member's step this rank has a stage of: into `outcome`,
+  // and the last stages' predictions into `logits`. With mutual learning each
+  // micro-batch's loss takes the other members' `peers`, and the pipelines'
+  // predictions then go to where the others' losses need them (into `peers`).
+  void step_pipelines(const Batch& batch, int64_t step, int64_t total_steps,
+                      std::vector<at::Tensor>& logits, std::vector<at::Tensor>& peers,
+                      StepOutcome& outcome);
+  // Member k's loss on the micro-batch of its replica's rows from `first_row`.
+  at::Tensor pipelined_loss(size_t k, int64_t step, const Batch& batch,
+                            const std::vector<at::Tensor>& peers, const at::Tensor& output,
+                            const at::Tensor& targets, int64_t first_row);
+  const at::Tensor& logits_like(const at::Tensor& inputs);
+  std::vector<bool> not_pipelined() const;
   // Each owned network's loss on the rows it trains on.
   std::vector<at::Tensor> owned_losses(int64_t step, const Batch& batch,
                                        const std::vector<at::Tensor>& logits,

@@ -31,6 +31,11 @@ CommunicatorPtr ProcessContext::network_peers() const {
   return mesh ? mesh->group("network") : comm;
 }
 
+PipelineSeat ProcessContext::pipeline_seat() const {
+  return {stage,        stages,         data_rank, accumulate, pipeline_group(),
+          data_group(), tensor_group(), comm};
+}
+
 MeshLayout training_mesh(const ParallelConfig& parallel) {
   return MeshLayout({{"network", int(parallel.network)},
                      {"data", int(parallel.data)},
@@ -93,20 +98,64 @@ int replicas_per_rank_from_environment(const Config& config, const WorldInfo& wo
   }
 }
 
-// Every rank creates every member's group, in member order (c10d's rule for
-// sub-groups); members on the same ranks share one.
-std::vector<CommunicatorPtr> member_groups(const MemberLayouts& layouts,
-                                           const CommunicatorPtr& world) {
-  std::vector<CommunicatorPtr> groups(layouts.members());
-  std::map<std::vector<int>, CommunicatorPtr> made;
-  for (size_t k = 0; k < layouts.members(); ++k) {
-    if (layouts.replicas(k) == 1) continue;
-    auto [it, fresh] = made.try_emplace(layouts.ranks(k));
-    if (fresh) it->second = world->new_group(layouts.ranks(k), fmt::format("member {}", k));
-    groups[k] = it->second;
+// Every rank creates every member's groups, in member order (c10d's rule for
+// sub-groups); groups of the same ranks are made once and shared. A member's
+// group holds all its ranks (its replicas', or every stage of its pipelines);
+// a pipelined member has besides one group per replica (its stages, in stage
+// order) and, with several replicas, one per stage (its replicas).
+class MemberGroups {
+ public:
+  MemberGroups(const MemberLayouts& layouts, CommunicatorPtr world, int rank)
+      : layouts_(layouts), world_(std::move(world)), rank_(rank) {}
+
+  void make(ProcessContext& ctx) {
+    ctx.member_groups.resize(layouts_.members());
+    ctx.member_pipelines.resize(layouts_.members());
+    for (size_t k = 0; k < layouts_.members(); ++k) {
+      const bool alone = layouts_.ranks(k).size() == 1;
+      if (!alone) ctx.member_groups[k] = group(layouts_.ranks(k), fmt::format("member {}", k));
+      if (layouts_.pipelined(k)) ctx.member_pipelines[k] = seat(k, ctx.member_groups[k]);
+    }
   }
-  return groups;
-}
+
+ private:
+  CommunicatorPtr group(const std::vector<int>& ranks, const std::string& name) {
+    auto [it, fresh] = made_.try_emplace(ranks);
+    if (fresh) it->second = world_->new_group(ranks, name);
+    return it->second;
+  }
+
+  std::optional<PipelineSeat> seat(size_t k, const CommunicatorPtr& network) {
+    const std::vector<int>& ranks = layouts_.ranks(k);
+    const int stages = layouts_.stages(k), replicas = layouts_.replicas(k);
+    PipelineSeat seat{layouts_.stage_on(k, rank_),
+                      stages,
+                      layouts_.replica_on(k, rank_),
+                      1,
+                      nullptr,
+                      nullptr,
+                      nullptr,
+                      network};
+    for (int d = 0; d < replicas; ++d) {
+      const auto first = ranks.begin() + d * stages;
+      auto made = group({first, first + stages}, fmt::format("member {} pipeline {}", k, d));
+      if (d == seat.replica) seat.pipeline = made;
+    }
+    for (int s = 0; s < stages && replicas > 1; ++s) {
+      std::vector<int> same_stage;
+      for (int d = 0; d < replicas; ++d) same_stage.push_back(ranks[size_t(d * stages + s)]);
+      auto made = group(same_stage, fmt::format("member {} stage {}", k, s));
+      if (s == seat.stage) seat.replicas = made;
+    }
+    if (seat.stage < 0) return std::nullopt;
+    return seat;
+  }
+
+  const MemberLayouts& layouts_;
+  CommunicatorPtr world_;
+  int rank_;
+  std::map<std::vector<int>, CommunicatorPtr> made_;
+};
 
 }  // namespace
 
@@ -148,9 +197,10 @@ ProcessContext join_job(const Config& config) {
         member_layouts_from_environment(config, ctx.world.world_size));
     if (ctx.world.world_size > 1) {
       ctx.comm = delayed_from_environment(meet_world(ctx.world, timeout, backend), ctx.world.rank);
-      ctx.member_groups = member_groups(*ctx.members, ctx.comm);
+      MemberGroups(*ctx.members, ctx.comm, ctx.world.rank).make(ctx);
     } else {
       ctx.member_groups.resize(config.networks.size());
+      ctx.member_pipelines.resize(config.networks.size());
     }
     return ctx;
   }

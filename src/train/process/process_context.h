@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cohort/comm.h"
@@ -14,6 +15,19 @@
 #include "cohort/rendezvous.h"
 
 namespace cohort {
+
+// Where this rank sits in one pipelined network: the shared mesh's pipeline
+// (ProcessContext::pipeline_seat) or a pipelined member's own.
+struct PipelineSeat {
+  int stage = 0, stages = 1;
+  int replica = 0;           // which replica's pipeline it belongs to
+  int accumulate = 1;        // replicas it plays (ProcessContext::accumulate)
+  CommunicatorPtr pipeline;  // this replica's stages, its rank s holding stage s
+  CommunicatorPtr replicas;  // this stage in every replica; null with one replica
+  CommunicatorPtr slices;    // this stage's tensor slices; null with one
+  // Every rank training the network: they agree on its partition.
+  CommunicatorPtr network;
+};
 
 struct ProcessContext {
   WorldInfo world;
@@ -41,6 +55,9 @@ struct ProcessContext {
   // whole global batch and each member takes its replica's rows.
   std::shared_ptr<const MemberLayouts> members;
   std::vector<CommunicatorPtr> member_groups;
+  // Per member: this rank's seat in the member's pipeline, where it is
+  // pipelined and this rank holds one of its stages.
+  std::vector<std::optional<PipelineSeat>> member_pipelines;
 
   bool is_server() const { return server_index >= 0; }
 
@@ -54,6 +71,8 @@ struct ProcessContext {
   CommunicatorPtr tensor_group() const;
   // The ranks of this replica and stage in every network group, ordered by group.
   CommunicatorPtr network_peers() const;
+  // This rank's seat in the shared mesh's pipeline.
+  PipelineSeat pipeline_seat() const;
 };
 
 // The mesh ranks are placed on: row-major, so the tensor slices of one stage
