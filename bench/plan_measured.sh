@@ -2,7 +2,8 @@
 # The planner against measurement on this machine: a cnn and two mlps learning
 # from each other (mutual learning, global batch 64, one thread per rank),
 # trained under every placement of the members on 2 ranks that leaves no rank
-# idle (up to swapping the ranks: the cnn on rank 0 or on both), or with NPROC =
+# idle (up to swapping the ranks: the cnn on rank 0 or on both, or pipelined
+# over both with its first stage on rank 0, written cnn0:0>1), or with NPROC =
 # 4 (4 ranks time-sharing the 2 cores) under seven placements and the planner's
 # and the naive ones; each measured by `cohort train` (step time = global batch
 # / samples per second after warm-up) and predicted by `cohort plan`
@@ -34,6 +35,9 @@ model = "mlp"
 widths = [256, 128]
 [cooperate]
 method = "mutual"
+[parallel]
+micro_batches = 4   # for the placements with the cnn pipelined,
+partition = "time"  # cut as the cost model cuts it
 TOML
 suffix=$([ "$COHORT_NPROC" = 2 ] && echo "" || echo "_$COHORT_NPROC")
 "${COHORT_PYTHON:-$root/.venv/bin/python}" - "$work" "$out/plan_measured$suffix.jsonl" <<'PY'
@@ -45,27 +49,43 @@ nproc = int(os.environ["COHORT_NPROC"])
 config = os.path.join(work, "trio.toml")
 names = ["cnn0", "mlp1", "mlp2"]
 
+PIPE = "pipe"  # a member's entry (PIPE, r0, r1, ...): pipelined, stage s on rank r_s
+
+def ranks_of(entry):
+    return entry[1:] if entry[0] == PIPE else entry
+
+def remap(entry, to):  # the entry on other ranks: a pipeline keeps its stage order
+    return (PIPE,) + tuple(to(r) for r in entry[1:]) if entry[0] == PIPE else tuple(sorted(to(r) for r in entry))
+
 def layout_args(placement):
     args = []
-    for k, ranks in enumerate(placement):
+    for k, entry in enumerate(placement):
+        ranks = ranks_of(entry)
         args += ["--set", f"network.{k}.ranks=[{', '.join(map(str, ranks))}]"]
+        if entry[0] == PIPE:
+            args += ["--set", f"network.{k}.pipeline={len(ranks)}", "--set", f"network.{k}.data=1"]
     return args
 
 def key(placement):
-    return " ".join(f"{n}:{'+'.join(map(str, r))}" for n, r in zip(names, placement))
+    return " ".join(f"{n}:{'>'.join(map(str, e[1:])) if e[0] == PIPE else '+'.join(map(str, e))}"
+                    for n, e in zip(names, placement))
 
 def canonical(placement):  # on 2 ranks, swapped so that the cnn is on rank 0 or on both
-    if nproc == 2 and placement[0] == (1,):
-        placement = tuple(tuple(sorted(1 - r for r in ranks)) for ranks in placement)
-    return tuple(tuple(sorted(r)) for r in placement)
+    if nproc == 2 and placement[0] in ((1,), (PIPE, 1, 0)):
+        return tuple(remap(e, lambda r: 1 - r) for e in placement)
+    return tuple(remap(e, lambda r: r) for e in placement)
 
 def compact(placement):  # the ranks in use, numbered from 0: a plan may leave some idle
-    used = sorted({r for ranks in placement for r in ranks})
-    return tuple(tuple(used.index(r) for r in ranks) for ranks in placement), len(used)
+    used = sorted({r for e in placement for r in ranks_of(e)})
+    return tuple(remap(e, used.index) for e in placement), len(used)
+
+def entries(plan, chosen):  # a plan's members as placement entries
+    return tuple((PIPE,) + tuple(m["ranks"]) if m["pipeline"] > 1 else tuple(m["ranks"])
+                 for m in plan[chosen])
 
 def predict(placement, ranks=None):
     placement, used = compact(placement)
-    cmd = [bin_, "plan", config, "--nproc", str(ranks or used), "--max-pipeline", "1"] + layout_args(placement)
+    cmd = [bin_, "plan", config, "--nproc", str(ranks or used)] + layout_args(placement)
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
 
 def uncontended(plan):  # the given layouts' step were every rank a core of its own
@@ -78,17 +98,18 @@ def uncontended(plan):  # the given layouts' step were every rank a core of its 
 if nproc == 2:
     choices = [(0,), (1,), (0, 1)]
     placements = [p for p in itertools.product(choices, repeat=3)
-                  if p[0] != (1,) and {r for ranks in p for r in ranks} == {0, 1}]
+                  if p[0] != (1,) and {r for e in p for r in e} == {0, 1}]
+    placements += [((PIPE, 0, 1),) + p for p in itertools.product(choices, repeat=2)]
 else:
     every = tuple(range(nproc))
     placements = [(every, every, every), (every, (0,), (1,)), (every, (0, 1), (2, 3)),
                   ((0, 1), (2,), (3,)), ((0, 1), (2, 3), (2, 3)), ((0,), (1,), (2, 3)),
                   ((0, 1), (0, 2), (1, 3))]
-    first = predict(placements[0], nproc)  # the planner's choice on all the ranks
-    for chosen in ("members", "naive_members"):
-        p = canonical(tuple(tuple(m["ranks"]) for m in first[chosen]))
-        if p not in placements:
-            placements.append(p)
+first = predict(placements[0], nproc)  # the planner's choice on all the ranks
+for chosen in ("members", "naive_members"):
+    p = canonical(entries(first, chosen))
+    if p not in placements:
+        placements.append(p)
 
 def measure(placement):
     run = os.path.join(work, "run")
@@ -101,17 +122,14 @@ def measure(placement):
 measured = {p: [] for p in placements}
 predicted = {p: [] for p in placements}
 unshared = {p: [] for p in placements}
-plans = []
 for r in range(rounds):
     for p in placements:
         measured[p].append(measure(p))
         plan = predict(p)
         predicted[p].append(plan["given_step_seconds"])
         unshared[p].append(uncontended(plan))
-        plans.append(plan)
-chosen = plans[-1] if nproc == 2 else first  # every 2-rank placement is measured
-planned = canonical(tuple(tuple(m["ranks"]) for m in chosen["members"]))
-naive = canonical(tuple(tuple(m["ranks"]) for m in chosen["naive_members"]))
+planned = canonical(entries(first, "members"))
+naive = canonical(entries(first, "naive_members"))
 rows = []
 with open(results, "w") as f:
     for p in placements:

@@ -98,6 +98,24 @@ std::vector<MemberPlan> given_layouts(const Config& config, int nproc) {
   return placed;
 }
 
+CohortPlan plan_to_run(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
+                       PlanOptions options, const Config& config) {
+  if (config.parallel.shard > 0 || config.cooperate.method == "pbt") options.max_pipeline = 1;
+  CohortPlan plan = plan_cohort(members, cluster, options);
+  const auto pipelined = std::count_if(plan.members.begin(), plan.members.end(),
+                                       [](const MemberPlan& m) { return m.layout.pipeline > 1; });
+  if (config.cooperate.method != "mutual" || pipelined < 2) return plan;
+  options.max_pipeline = 1;
+  try {
+    return plan_cohort(members, cluster, options);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format(
+        "the plan pipelines {} members, but under mutual learning at most one can be (each "
+        "would wait for the other's predictions), and without pipelines: {}",
+        pipelined, e.what()));
+  }
+}
+
 AppliedPlan apply_plan(const CohortPlan& plan) {
   std::vector<int> used;
   for (const MemberPlan& m : plan.members) used.insert(used.end(), m.ranks.begin(), m.ranks.end());
@@ -105,6 +123,7 @@ AppliedPlan apply_plan(const CohortPlan& plan) {
   used.erase(std::unique(used.begin(), used.end()), used.end());
   AppliedPlan applied;
   applied.ranks = int(used.size());
+  bool micro_batches_set = false;
   for (size_t k = 0; k < plan.members.size(); ++k) {
     const MemberPlan& m = plan.members[k];
     std::vector<int> ranks;
@@ -112,8 +131,15 @@ AppliedPlan apply_plan(const CohortPlan& plan) {
       ranks.push_back(int(std::lower_bound(used.begin(), used.end(), r) - used.begin()));
     applied.overrides.push_back(fmt::format("network.{}.ranks=[{}]", k, fmt::join(ranks, ", ")));
     applied.overrides.push_back(fmt::format("network.{}.data={}", k, m.layout.data));
-    if (m.layout.pipeline != 1)
-      applied.overrides.push_back(fmt::format("network.{}.pipeline={}", k, m.layout.pipeline));
+    if (m.layout.pipeline == 1) continue;
+    applied.overrides.push_back(fmt::format("network.{}.pipeline={}", k, m.layout.pipeline));
+    // One count for every pipeline (the first's); the others' replica batches
+    // split as evenly as it allows. The cost model cuts the stages by time.
+    if (!micro_batches_set) {
+      applied.overrides.push_back(fmt::format("parallel.micro_batches={}", m.layout.micro_batches));
+      applied.overrides.push_back("parallel.partition=time");
+    }
+    micro_batches_set = true;
     applied.member_ranks.push_back(std::move(ranks));
   }
   return applied;

@@ -45,6 +45,13 @@ PlanOptions plan_options(const Config& config, int64_t global_batch = 0);
 // placements, to predict their step (evaluate_plan).
 std::vector<MemberPlan> given_layouts(const Config& config, int nproc);
 
+// The plan `cohort train` can run: pipelined members only where the config's
+// method allows them beside others (not PBT, not sharding), and under mutual
+// learning at most one (with two, each would wait for the other's
+// predictions: the cohort is planned again without pipelines).
+CohortPlan plan_to_run(const std::vector<MemberCost>& members, const ClusterSpec& cluster,
+                       PlanOptions options, const Config& config);
+
 // What makes `cohort train` run a plan: each member's `--set` data, pipeline
 // (where pipelined) and ranks, and the ranks to start. Ranks the plan leaves
 // idle are not started (the ones it uses are numbered from 0 in order).

@@ -149,7 +149,7 @@ int run_plan(PlanArgs args) {
     options.max_pipeline = 1;
     options.max_data = args.min_nproc;
   }
-  const CohortPlan plan = plan_cohort(members, cluster, options);
+  const CohortPlan plan = plan_to_run(members, cluster, options, config);
   const CohortPlan naive = naive_plan(members, cluster, options);
   fmt::print("cohort plan: {} members on {} ranks ({} per host{}), global batch {}\n",
              members.size(), cluster.ranks, cluster.ranks_per_host,

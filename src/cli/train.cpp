@@ -3,7 +3,6 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -223,17 +222,6 @@ std::map<int, PlannedPlacement> plan_every_count(const std::vector<MemberCost>& 
 // parallel.plan = "auto": the launcher profiles the members here, runs the
 // planner for --nproc ranks (data-parallel layouts: pipelined members cannot
 // run beside others yet) and hands the workers each member's data and ranks.
-// What pipelined members beside others can take part in (training_plan.cpp's
-// check_pipelined_members): not PBT or sharding.
-bool may_pipeline_members(const Config& config) {
-  return config.parallel.shard == 0 && config.cooperate.method != "pbt";
-}
-
-int pipelined_members(const CohortPlan& plan) {
-  return int(std::count_if(plan.members.begin(), plan.members.end(),
-                           [](const MemberPlan& m) { return m.layout.pipeline > 1; }));
-}
-
 // The run's config.toml records the chosen layouts, so a resume keeps them.
 // Under --nproc MIN:MAX no member gets more than MIN replicas, and the members
 // are placed again for every count of ranks from MIN up, each keeping its
@@ -256,15 +244,11 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
   const bool elastic = args.min_nproc < args.nproc;
   if (elastic) options.max_data = args.min_nproc;
   // Members re-form with their replicas, not their stages (plan/replan.h).
-  if (elastic || !may_pipeline_members(config)) options.max_pipeline = 1;
+  if (elastic) options.max_pipeline = 1;
   const MeasuredLink link = measure_machine_link(0);
   if (say) fmt::print(stderr, "parallel.plan = auto: link: {}\n", link.how);
   const ClusterSpec cluster = this_machine(args.nproc, link.link, config.train.threads);
-  CohortPlan plan = plan_cohort(members, cluster, options);
-  if (config.cooperate.method == "mutual" && pipelined_members(plan) > 1) {
-    options.max_pipeline = 1;  // two pipelines would each wait for the other's predictions
-    plan = plan_cohort(members, cluster, options);
-  }
+  const CohortPlan plan = plan_to_run(members, cluster, options, config);
   const AppliedPlan applied = apply_plan(plan);
   if (say)
     fmt::print(

@@ -153,9 +153,11 @@ StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
   const int m = layout.micro_batches, p = layout.pipeline;
   const double micro_batch = replica_batch / m;
   const double held_samples = p == 1 ? replica_batch : std::min(m, p) * micro_batch;
-  double slowest_stage = 0, widest_cut = 0, largest_stage_gradients = 0;
+  double slowest_stage = 0, all_stages = 0, widest_cut = 0, largest_stage_gradients = 0;
   for (int s = 0; s < cut.stages(); ++s) {
-    slowest_stage = std::max(slowest_stage, slot_seconds(member, cut, s, micro_batch));
+    const double slot = slot_seconds(member, cut, s, micro_batch);
+    slowest_stage = std::max(slowest_stage, slot);
+    all_stages += slot;
     if (s + 1 < cut.stages())
       widest_cut = std::max(widest_cut, member.layer_output_bytes.at(cut.end(s) - 1));
     const double params = sum(member.layer_parameter_bytes, cut.begin(s), cut.end(s));
@@ -164,8 +166,12 @@ StepEstimate estimate_step(const MemberCost& member, const Layout& layout,
     e.memory_bytes = std::max(
         e.memory_bytes, params * (2 + member.optimizer_state_factor) + activations * held_samples);
   }
+  // The first micro-batch crosses every stage; the slowest stage then takes the
+  // other m - 1 one after another (a flow shop of equal jobs): (m + p - 1)
+  // slots of the slowest stage where the stages are balanced, less where not.
   const double slots = m + p - 1;
-  e.compute_seconds = (slots * slowest_stage + member.step_overhead_seconds / p) / cluster.speed;
+  e.compute_seconds =
+      (all_stages + (m - 1) * slowest_stage + member.step_overhead_seconds / p) / cluster.speed;
   if (p > 1)
     e.pipeline_transfer_seconds = 2 * slots * transfer_seconds(widest_cut * micro_batch, link);
   e.allreduce_seconds =

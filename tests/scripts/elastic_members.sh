@@ -4,7 +4,8 @@
 # on 4 ranks with `--nproc 2:4`, lose rank 3 (SIGKILLed at a step drawn from the
 # seed), re-form on the 3 left with the members placed again over them (each
 # keeping its replicas, so its rows and the global batch stay), grow back to 4 at
-# the next checkpoint and end where the undisturbed job does; the same under
+# the next checkpoint and end where the undisturbed job does; the same with the
+# first member pipelined over 2 ranks, and under
 # parallel.plan = "auto", which re-plans the placement for the ranks left. Then
 # the layouts an elastic job cannot re-form, refused before any worker starts.
 # Args: cohort-binary source-dir build-dir.
@@ -26,26 +27,42 @@ settings=("$src/examples/configs/mlp.toml" --set train.max_steps=60 --set train.
 quick=("${settings[@]}" --quiet)
 layout=(--set network.0.data=2 --set network.1.data=1 --set network.2.data=1)
 
-for seed in 1 2; do
-  # 20..39: after the first checkpoint, and the re-formed job reaches the next.
-  kill_at=$(( (seed * 7919) % 20 + 20 ))
-  from=$(( kill_at / 20 * 20 )) to=$(( kill_at / 20 * 20 + 20 ))
-  label="members, seed $seed (rank 3 killed at step $kill_at)"
-  [ -d "$work/ref" ] || "$bin" train "${quick[@]}" "${layout[@]}" --nproc 4 --out "$work/ref" \
-    >/dev/null || { echo "FAIL: the reference run"; failures=$((failures + 1)); break; }
+# reform_case LABEL KILL_AT NAME REF ARGS...: the job of ARGS under --nproc 2:4,
+# rank 3 SIGKILLed at step KILL_AT, re-forms on the 3 left, grows back at the
+# next checkpoint and ends where the undisturbed 4-rank job REF does. Each
+# member keeps its replicas, stages and rows wherever it is placed: the same
+# sums in the same order, hence compare_runs.py's 1e-5 (the mutual exchange
+# moves exact copies of the logits).
+reform_case() {
+  local label=$1 kill_at=$2 name=$3 ref=$4
+  shift 4
+  local from=$((kill_at / 20 * 20)) to=$((kill_at / 20 * 20 + 20)) start status
+  [ -d "$ref" ] || "$bin" train "${quick[@]}" "$@" --nproc 4 --out "$ref" >/dev/null ||
+    { check "$label: the reference run" false; return; }
   start=$(now)
-  COHORT_INJECT_FAULT="rank=3,step=$kill_at,once=$work/once-$seed" "$bin" train "${quick[@]}" \
-    "${layout[@]}" --nproc 2:4 --out "$work/run$seed" >"$work/out" 2>"$work/err"
+  COHORT_INJECT_FAULT="rank=3,step=$kill_at,once=$work/once-$name" "$bin" train "${quick[@]}" \
+    "$@" --nproc 2:4 --out "$work/$name" >"$work/out" 2>"$work/err"
   status=$?
   echo "$label: $(seconds_since "$start") s"
   sed 's/^/    /' "$work/err" | grep "cohort launch"
   check "$label: the job finishes (exit $status)" test "$status" = 0
-  # Each member keeps its replicas and rows wherever it is placed: the same sums
-  # in the same order, hence compare_runs.py's 1e-5 (the mutual exchange moves
-  # exact copies of the logits).
   check_reformed "$label" 4 3 "its members placed again over them" "$from" "$to" "$kill_at" \
-    "$work/ref" "$work/run$seed"
+    "$ref" "$work/$name"
+}
+
+for seed in 1 2; do
+  # 20..39: after the first checkpoint, and the re-formed job reaches the next.
+  kill_at=$(( (seed * 7919) % 20 + 20 ))
+  reform_case "members, seed $seed (rank 3 killed at step $kill_at)" "$kill_at" "run$seed" \
+    "$work/ref" "${layout[@]}"
 done
+
+# A pipelined member re-forms as the others do: member 0 in two stages on ranks
+# 0 and 1, the two mlps on ranks 2 and 3; on 3 ranks the last mlp goes to rank 0.
+pipelined=(--set network.0.pipeline=2 --set network.0.data=1 --set network.1.data=1
+  --set network.2.data=1)
+reform_case "a pipelined member (rank 3 killed at step 33)" 33 pipe "$work/pipe-ref" \
+  "${pipelined[@]}"
 
 # parallel.plan = "auto" under --nproc 1:4: the launcher plans for up to 4 ranks
 # (here as many as the cores, 2: more would only time-share them), no member

@@ -43,11 +43,41 @@ TEST(ApplyPlan, IdleRanksAreLeftOut) {
 TEST(ApplyPlan, APipelinedMemberGetsItsStages) {
   CohortPlan plan;
   plan.members = {member("resnet0", 1, 2, {1, 0}), member("mlp1", 1, 1, {0})};
+  plan.members[0].layout.micro_batches = 4;
   const AppliedPlan applied = apply_plan(plan);
   EXPECT_EQ(applied.overrides,
             (std::vector<std::string>{"network.0.ranks=[1, 0]", "network.0.data=1",
-                                      "network.0.pipeline=2", "network.1.ranks=[0]",
+                                      "network.0.pipeline=2", "parallel.micro_batches=4",
+                                      "parallel.partition=time", "network.1.ranks=[0]",
                                       "network.1.data=1"}));
+}
+
+// Two members of 3 GB of parameters (9 GB of state with momentum) on ranks of
+// 6 GB: each fits only cut into two stages.
+TEST(PlanToRun, PipelinesWhereTheMethodCanRunThem) {
+  ClusterSpec cluster;
+  cluster.ranks = cluster.ranks_per_host = 4;
+  cluster.within_host = cluster.between_hosts = Link{1e30, 0};
+  cluster.memory_bytes = 6e9;
+  std::vector<MemberCost> members(2);
+  for (size_t k = 0; k < 2; ++k) {
+    members[k].name = "wide" + std::to_string(k);
+    members[k].layer_seconds.assign(4, 0.0025);
+    members[k].layer_parameter_bytes.assign(4, 0.75e9);
+    members[k].layer_output_bytes.assign(4, 0);
+  }
+  Config config = load_config("", {"cooperate.method=ensemble"});
+  const CohortPlan plan = plan_to_run(members, cluster, PlanOptions{}, config);
+  for (const MemberPlan& m : plan.members) EXPECT_EQ(m.layout.pipeline, 2) << m.name;
+  config.cooperate.method = "mutual";
+  try {
+    plan_to_run(members, cluster, PlanOptions{}, config);
+    ADD_FAILURE() << "two pipelines under mutual learning were planned";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("at most one can be"), std::string::npos) << e.what();
+  }
+  config.cooperate.method = "pbt";
+  EXPECT_THROW(plan_to_run(members, cluster, PlanOptions{}, config), InputError);
 }
 
 }  // namespace
