@@ -226,8 +226,10 @@ Runner add_plan_command(CLI::App& app) {
                   "Samples per step of each member (default: train.batch_size x parallel.data)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--max-pipeline", args->max_pipeline,
-                  "The deepest pipeline to consider (default 8; 1: data-parallel layouts only, "
-                  "what parallel.plan = auto runs)")
+                  "The deepest pipeline to consider (default 8, as parallel.plan = auto "
+                  "plans a job of fixed size; 1: data-parallel layouts only). Under PBT or "
+                  "parallel.shard 1; under mutual learning a plan pipelining two members is "
+                  "planned again with 1")
       ->check(CLI::Range(1, 1024));
   return [args, gbps, latency] {
     args->link_given = gbps->count() > 0 || latency->count() > 0;
