@@ -16,7 +16,9 @@
 // layout around it, is slower than K plain ones (docs/benchmarks/fused.md), so there
 // the array runs each copy's convolutional layers on its own contiguous activations,
 // on views of the stacked parameters, and batches the linear layers after them; the
-// copies share the loss and the optimiser step (one op per parameter for all K).
+// copies share the loss and the optimiser step (libtorch's fused SGD kernel, one pass
+// per copy). A batch every copy sees meets a first Linear layer as one GEMM with the
+// K weight matrices side by side, the shape BLAS runs fastest.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -101,7 +103,10 @@ class FusedArrayImpl : public torch::nn::Module {
 
  private:
   size_t layers_run_per_copy(bool on_cpu) const;
-  at::Tensor forward_per_copy(const at::Tensor& input, bool shared, size_t count);
+  bool is_weight_layer(size_t index) const;
+  at::Tensor first_layer_of_all_copies(const at::Tensor& x, size_t index) const;
+  at::Tensor fused_layout(const at::Tensor& x, bool shared) const;
+  at::Tensor forward_per_copy(const at::Tensor& x, bool shared, size_t begin, size_t end);
 
   int64_t copies_;
   bool image_input_;    // first layer takes images (conv, pool, flatten) or features
@@ -117,10 +122,10 @@ TORCH_MODULE(FusedArray);
 // gradient is exactly that of its own mean loss, as if trained alone.
 at::Tensor fused_cross_entropy(const at::Tensor& logits, const at::Tensor& targets);
 
-// SGD with momentum, dampening, weight decay and Nesterov, computed exactly as
-// torch::optim::SGD but with one learning rate per copy. (Views of one tensor
-// cannot be separate libtorch param groups, so the copy dimension carries the lr:
-// a K-vector broadcast over each parameter's trailing dimensions.)
+// SGD with momentum, dampening, weight decay and Nesterov, the update of
+// torch::optim::SGD (to rounding: libtorch's fused kernel, which uses FMA) with one
+// learning rate per copy. (Views of one tensor cannot be separate libtorch param
+// groups, so each copy's slices step in a call of their own with its lr.)
 struct FusedSGDOptions {
   double momentum = 0;
   double dampening = 0;
@@ -146,9 +151,10 @@ class FusedSGD {
   void set_momentum_buffers(std::vector<at::Tensor> buffers);
 
  private:
+  void step_copy(const std::vector<size_t>& which, int64_t copy, bool first_step);
+
   std::vector<at::Tensor> parameters_;
   std::vector<double> lrs_;
-  std::vector<at::Tensor> lr_views_;  // per parameter: K x 1 x ... x 1, its dtype
   std::vector<at::Tensor> momentum_;
   FusedSGDOptions options_;
 };

@@ -137,23 +137,53 @@ at::Tensor FusedArrayImpl::forward(const at::Tensor& input) {
     throw InputError("fused array: input must be one batch (" + std::to_string(single_rank) +
                      " dimensions) or one batch per copy (" + std::to_string(copies_) +
                      " x batch x ...)");
-  const size_t per_copy_layers = layers_run_per_copy(input.device().is_cpu());
-  if (per_copy_layers > 0) return forward_per_copy(input, shared, per_copy_layers);
-  at::Tensor x;
-  size_t first = 0;
-  if (flatten_first_) {
-    // Flattened once and broadcast: no K-fold copy of the shared batch.
-    x = shared ? input.flatten(1).unsqueeze(0).expand({copies_, -1, -1}) : input.flatten(2);
-    first = 1;
-  } else if (image_input_) {
-    x = shared ? input.repeat({1, copies_, 1, 1})
-               : input.transpose(0, 1).reshape({input.size(1), -1, input.size(3), input.size(4)});
+  const size_t per_copy_end = layers_run_per_copy(input.device().is_cpu());
+  size_t next = flatten_first_ ? 1 : 0;
+  // Flattened once: a shared batch is never copied K times.
+  at::Tensor x = flatten_first_ ? input.flatten(shared ? 1 : 2) : input;
+  if (next < per_copy_end) {
+    x = forward_per_copy(x, shared, next, per_copy_end);
+    next = per_copy_end;
+  } else if (shared && is_weight_layer(next)) {
+    x = first_layer_of_all_copies(x, next++);
   } else {
-    x = shared ? input.unsqueeze(0).expand({copies_, -1, -1}) : input;
+    x = fused_layout(x, shared);
   }
-  for (auto layer = layers_->begin() + first; layer != layers_->end(); ++layer)
+  for (auto layer = layers_->begin() + next; layer != layers_->end(); ++layer)
     x = layer->forward(x);
   return x;
+}
+
+bool FusedArrayImpl::is_weight_layer(size_t index) const {
+  return index < layers_->size() &&
+         (layers_->ptr(index)->as<FusedLinearImpl>() || layers_->ptr(index)->as<FusedConv2dImpl>());
+}
+
+// A batch every copy sees meets the first weight layer as one product with the K
+// copies' weights side by side (K x out outputs, one GEMM or one convolution), not K
+// small ones or a K-fold copy of the batch: the product BLAS runs fastest, and its
+// weight gradient is one product too. The result is in the fused layout. (Where
+// the CPU runs convolutions per copy, a first convolution for all copies measured
+// slower, its K-fold activations out of the caches: forward_per_copy takes it.)
+at::Tensor FusedArrayImpl::first_layer_of_all_copies(const at::Tensor& x, size_t index) const {
+  if (auto* linear = layers_->ptr(index)->as<FusedLinearImpl>()) {
+    const at::Tensor y = torch::linear(x, linear->weight.flatten(0, 1), linear->bias.flatten());
+    return y.view({x.size(0), copies_, linear->out_features}).transpose(0, 1);
+  }
+  auto* conv = layers_->ptr(index)->as<FusedConv2dImpl>();
+  const auto padding = std::get<torch::ExpandingArray<2>>(conv->single.padding());
+  return torch::conv2d(x, conv->weight.flatten(0, 1),
+                       conv->bias.defined() ? conv->bias.flatten() : at::Tensor(),
+                       *conv->single.stride(), *padding, *conv->single.dilation());
+}
+
+// The input (flattened already if the model starts with a flatten) in the fused
+// layout: images B x (K*C) x H x W, features K x B x F.
+at::Tensor FusedArrayImpl::fused_layout(const at::Tensor& x, bool shared) const {
+  if (image_input_ && !flatten_first_)
+    return shared ? x.repeat({1, copies_, 1, 1})
+                  : x.transpose(0, 1).reshape({x.size(1), -1, x.size(3), x.size(4)});
+  return shared ? x.unsqueeze(0).expand({copies_, -1, -1}) : x;
 }
 
 // kPerCopy: every layer. kAuto on the CPU: the convolutional part, up to and
@@ -168,14 +198,15 @@ size_t FusedArrayImpl::layers_run_per_copy(bool on_cpu) const {
   return layers_->size();
 }
 
-// The first `count` layers run copy by copy, as plain ops on each copy's own
-// activations (the single model's layout) with its slice of every stacked parameter;
-// their outputs are stacked into the features layout for the rest. Parameters are
-// split with unbind, whose backward stacks the K gradients once (K selects would
-// each add a K-sized zero-filled gradient).
-at::Tensor FusedArrayImpl::forward_per_copy(const at::Tensor& input, bool shared, size_t count) {
-  std::vector<std::vector<at::Tensor>> weights(count), biases(count);
-  for (size_t i = 0; i < count; ++i) {
+// Layers [begin, end) run copy by copy, as plain ops on each copy's own activations
+// (the single model's layout) with its slice of every stacked parameter; their
+// outputs are stacked into the features layout for the rest. `x` is the shared
+// batch or one batch per copy (K x ...). Parameters are split with unbind, whose backward stacks
+// the K gradients once (K selects would each add a K-sized zero-filled gradient).
+at::Tensor FusedArrayImpl::forward_per_copy(const at::Tensor& x, bool shared, size_t begin,
+                                            size_t end) {
+  std::vector<std::vector<at::Tensor>> weights(end), biases(end);
+  for (size_t i = begin; i < end; ++i) {
     if (auto* linear = layers_->ptr(i)->as<FusedLinearImpl>()) {
       weights[i] = linear->weight.unbind(0);
       biases[i] = linear->bias.unbind(0);
@@ -187,28 +218,25 @@ at::Tensor FusedArrayImpl::forward_per_copy(const at::Tensor& input, bool shared
   std::vector<at::Tensor> outputs;
   outputs.reserve(copies_);
   for (int64_t k = 0; k < copies_; ++k) {
-    at::Tensor x = shared ? input : input[k];
-    for (size_t i = 0; i < count; ++i) {
+    at::Tensor y = shared ? x : x[k];
+    for (size_t i = begin; i < end; ++i) {
       const auto layer = layers_->ptr(i);
       if (layer->as<FusedLinearImpl>()) {
-        x = torch::linear(x, weights[i][k], biases[i][k]);
+        y = torch::linear(y, weights[i][k], biases[i][k]);
       } else if (auto* conv = layer->as<FusedConv2dImpl>()) {
         const auto padding = std::get<torch::ExpandingArray<2>>(conv->single.padding());
-        x = torch::conv2d(x, weights[i][k], biases[i].empty() ? at::Tensor() : biases[i][k],
+        y = torch::conv2d(y, weights[i][k], biases[i].empty() ? at::Tensor() : biases[i][k],
                           *conv->single.stride(), *padding, *conv->single.dilation());
       } else if (layer->as<FusedFlattenImpl>()) {
-        x = x.flatten(1);
+        y = y.flatten(1);
       } else {
         // Pooling, activations, dropout: as in one copy.
-        x = layers_->begin()[i].forward<at::Tensor>(x);
+        y = layers_->begin()[i].forward<at::Tensor>(y);
       }
     }
-    outputs.push_back(x);
+    outputs.push_back(y);
   }
-  at::Tensor x = torch::stack(outputs);
-  for (auto layer = layers_->begin() + count; layer != layers_->end(); ++layer)
-    x = layer->forward(x);
-  return x;
+  return torch::stack(outputs);
 }
 
 void FusedArrayImpl::split_into(std::vector<nn::Sequential>& models) const {
