@@ -3,7 +3,9 @@
 # mlp and cnn, fused into one array and as K sequential networks, with the vmap peer:
 # build/bench/fused_arrays) and as the network widens (Cohort training mlp 784-W-W-10,
 # W = 256 to 4096, in interleaved rounds), each with the fraction of the machine's limit
-# (build/bench/machine_limit --only-limit, timed in every round). JSON lines to stdout
+# (build/bench/machine_limit --only-limit, timed in every round), and the floor under a
+# fused mlp step (bench/fused_floor.py: its products and optimiser pass, each timed
+# alone; no schedule can beat it). JSON lines to stdout
 # and OUT/cost_growth.jsonl, a plot to OUT/cost_growth.png.
 #   bench/cost_growth.sh [ROUNDS] [THREADS] [OUT]
 set -euo pipefail
@@ -25,6 +27,10 @@ emit() { echo "$1" | tee -a "$results"; }
 
 "$bench_dir/fused_arrays" --copies 1,2,4,8,16 --steps 30 --threads "$threads" --repeats "$rounds" \
     --peer "$peers/ddp_fashion.py" --vmap-peer "$peers/ensemble_vmap.py" | while read -r line; do emit "$line"; done
+# The floor under K fused mlps: the step's products and optimiser pass, each timed alone.
+for k in 1 2 4 8 16; do
+  emit "$("$peer_python" "$root/bench/fused_floor.py" --k "$k" --threads "$threads" | tail -1)"
+done
 
 # Steps per width: a few seconds of training each, however wide.
 steps_for() { echo $((400 * 256 / $1 > 30 ? 400 * 256 / $1 : 30)); }
@@ -82,6 +88,10 @@ for ax, model in zip(axes, ("mlp", "cnn")):
                        ("sequential", "K sequential"), ("vmap", "vmap peer")):
         if all(f"{key}_samples_per_sec" in r for r in mine):
             ax.plot(ks, [r[f"{key}_samples_per_sec"] for r in mine], "o-", label=label)
+    floors = {r["k"]: r["samples_per_sec_at_floor"] for r in rows
+              if r.get("bench") == "fused_floor" and r.get("summary")}
+    if model == "mlp" and all(k in floors for k in ks):
+        ax.plot(ks, [floors[k] for k in ks], "k:", label="floor: products + optimiser alone")
     ax.set_xscale("log", base=2)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("networks K")

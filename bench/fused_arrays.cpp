@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "cohort/fused.h"
+#include "cohort/heap.h"
 #include "cohort/model_flops.h"
 #include "cohort/models.h"
 #include "limit_probe.h"
@@ -148,9 +149,15 @@ int main(int argc, char** argv) {
                  "every layer per copy; fused rows use the device's default, or none")
       ->delimiter(',')
       ->check(CLI::IsMember({"batched", "per_copy", "none"}));
+  std::string heap = "kept";
+  app.add_option("--heap", heap,
+                 "kept: freed memory stays in the process for the next step, as cohort train "
+                 "sets it (cohort/heap.h); default: glibc's own trimming")
+      ->check(CLI::IsMember({"kept", "default"}));
   CLI11_PARSE(app, argc, argv);
   std::erase(forced, "none");
   torch::set_num_threads(threads);
+  if (heap == "kept") cohort::keep_freed_memory();
   const Batches data = make_batches(warmup + steps, batch);
   for (const std::string& model : models) {
     double peer_rate = 0;
@@ -198,6 +205,7 @@ int main(int argc, char** argv) {
                             {"steps", steps},
                             {"batch", batch},
                             {"threads", threads},
+                            {"heap", heap},
                             {"repeats", repeats},
                             {"sequential_samples_per_sec", median(seq_rates)},
                             {"fused_samples_per_sec", median(fused_rates)},

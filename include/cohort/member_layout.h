@@ -45,6 +45,12 @@ class MemberLayouts {
   }
   // The members `rank` trains (a stage of), in config order.
   std::vector<size_t> trained_on(int rank) const;
+  // The members `rank` holds whole, in config order.
+  std::vector<size_t> whole_on(int rank) const;
+  // Whether every member is trained whole on the same ranks: then every rank
+  // trains every member on the same rows, and members have nothing to exchange.
+  // (MemberExchange and the planner's cost of cooperation both ask this.)
+  bool all_whole_on_same_ranks() const;
   // "rank 0: cnn0 (replica 0 of 2), mlp1; rank 1: ..." for the start-up message.
   std::string describe(const std::vector<std::string>& names) const;
 

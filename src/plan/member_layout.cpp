@@ -116,6 +116,19 @@ std::vector<size_t> MemberLayouts::trained_on(int rank) const {
   return out;
 }
 
+std::vector<size_t> MemberLayouts::whole_on(int rank) const {
+  std::vector<size_t> out;
+  for (size_t k = 0; k < ranks_.size(); ++k)
+    if (whole_on(k, rank)) out.push_back(k);
+  return out;
+}
+
+bool MemberLayouts::all_whole_on_same_ranks() const {
+  for (size_t k = 0; k < ranks_.size(); ++k)
+    if (pipelined(k) || ranks_[k] != ranks_.front()) return false;
+  return true;
+}
+
 std::string MemberLayouts::describe(const std::vector<std::string>& names) const {
   std::string out;
   for (int r = 0; r < world_size_; ++r) {

@@ -184,31 +184,28 @@ std::vector<int> dearest_first(const std::vector<MemberCost>& members) {
   return order;
 }
 
+// The placement as the run lays it out (its stages included).
+MemberLayouts layouts_of(const std::vector<MemberPlan>& placed, int world_size) {
+  std::vector<std::vector<int>> ranks;
+  std::vector<int> stages;
+  for (const MemberPlan& p : placed) {
+    ranks.push_back(p.ranks);
+    stages.push_back(p.layout.pipeline);
+  }
+  return MemberLayouts(std::move(ranks), world_size, std::move(stages));
+}
+
 // The rows rank `rank` trains members on: (replicas, replica) of each member
 // whose loss it computes (a pipeline's last stage), equal pairs being equal rows.
-std::vector<std::pair<int, int>> row_sets_on(const std::vector<MemberPlan>& placed, int rank) {
+std::vector<std::pair<int, int>> row_sets_on(const MemberLayouts& layouts, int rank) {
   std::vector<std::pair<int, int>> sets;
-  for (const MemberPlan& p : placed) {
-    const auto at = std::find(p.ranks.begin(), p.ranks.end(), rank);
-    if (at == p.ranks.end()) continue;
-    const int position = static_cast<int>(at - p.ranks.begin());
-    if (position % p.layout.pipeline != p.layout.pipeline - 1) continue;
-    const std::pair<int, int> rows{p.layout.data, position / p.layout.pipeline};
+  for (size_t k : layouts.trained_on(rank)) {
+    const int replica = layouts.logits_replica(k, rank);
+    if (replica < 0) continue;
+    const std::pair<int, int> rows{layouts.replicas(k), replica};
     if (std::find(sets.begin(), sets.end(), rows) == sets.end()) sets.push_back(rows);
   }
   return sets;
-}
-
-// Where each member's logits come from: each replica's last stage.
-MemberLayouts logit_ranks(const std::vector<MemberPlan>& placed, int world_size) {
-  std::vector<std::vector<int>> ranks;
-  for (const MemberPlan& p : placed) {
-    std::vector<int> last;
-    for (int d = 0; d < p.layout.data; ++d)
-      last.push_back(p.ranks.at(size_t(d * p.layout.pipeline + p.layout.pipeline - 1)));
-    ranks.push_back(std::move(last));
-  }
-  return MemberLayouts(std::move(ranks), world_size);
 }
 
 // Each rank's share of the members learning from each other: the exchange
@@ -216,26 +213,23 @@ MemberLayouts logit_ranks(const std::vector<MemberPlan>& placed, int world_size)
 // codistillation's stale copies once per set of rows on the rank.
 void add_cooperation(const std::vector<MemberCost>& members, const std::vector<MemberPlan>& placed,
                      const ClusterSpec& cluster, const PlanOptions& options, CohortPlan& plan) {
+  const MemberLayouts layouts = layouts_of(placed, cluster.ranks);
   std::vector<int> used;
-  bool same_ranks = true;
-  for (const MemberPlan& p : placed) {
-    used.insert(used.end(), p.ranks.begin(), p.ranks.end());
-    same_ranks = same_ranks && p.ranks == placed.front().ranks;
-  }
+  for (const MemberPlan& p : placed) used.insert(used.end(), p.ranks.begin(), p.ranks.end());
   std::sort(used.begin(), used.end());
   used.erase(std::unique(used.begin(), used.end()), used.end());
-  if (!same_ranks) {
+  if (!layouts.all_whole_on_same_ranks()) {
     const Link& link = link_between(used, cluster);
     if (options.cooperation.kind == Cooperation::Kind::logits)
-      plan.exchange_seconds = logit_exchange_seconds(
-          members, logit_traffic(logit_ranks(placed, cluster.ranks), options.global_batch), link);
+      plan.exchange_seconds =
+          logit_exchange_seconds(members, logit_traffic(layouts, options.global_batch), link);
     else
       plan.exchange_seconds = weight_exchange_seconds(members, options.cooperation,
                                                       static_cast<int>(used.size()), link);
   }
   for (int r : used) {
     double stale = 0;
-    for (const auto& rows : row_sets_on(placed, r))
+    for (const auto& rows : row_sets_on(layouts, r))
       stale += stale_copy_seconds(members, options.cooperation,
                                   double(options.global_batch) / rows.first, cluster);
     plan.rank_seconds.at(r) += plan.exchange_seconds + stale;

@@ -10,6 +10,7 @@
 
 #include "cohort/error.h"
 #include "cohort/evaluate.h"
+#include "cohort/heap.h"
 #include "cohort/messages.h"
 #include "comm/message_tags.h"
 #include "launch/elastic_plan.h"
@@ -122,6 +123,7 @@ ProcessContext join(const Config& given, const RunOptions& options) {
   check_threads(given.train.threads);
   ProcessContext ctx = join_job(given);
   configure_threads(given.train.threads, ctx.world.local_world_size);
+  keep_freed_memory();
   if (ctx.leader()) {
     check_run_dir_writable(options.run_dir);
     if (!options.resume && !options.overwrite) refuse_existing_run(options.run_dir);

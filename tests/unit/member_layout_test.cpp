@@ -87,6 +87,8 @@ TEST(MemberLayout, APipelinedMemberHoldsOneStagePerRank) {
   EXPECT_FALSE(m.whole_on(0, 1));
   EXPECT_TRUE(m.whole_on(2, 0));
   EXPECT_EQ(m.trained_on(0), (std::vector<size_t>{0, 2, 3}));
+  EXPECT_EQ(m.whole_on(0), (std::vector<size_t>{2, 3}));
+  EXPECT_TRUE(m.whole_on(1).empty());
   EXPECT_EQ(m.describe({"resnet", "cnn", "mlp", "mlp2"}),
             "rank 0: resnet (stage 1 of 2), mlp, mlp2; rank 1: resnet (stage 0 of 2); rank 2: cnn "
             "(replica 0 of 2); rank 3: cnn (replica 1 of 2)");
@@ -96,6 +98,15 @@ TEST(MemberLayout, APipelinedMemberHoldsOneStagePerRank) {
   EXPECT_EQ(dealt.replica_on(0, 2), 1);
   EXPECT_EQ(dealt.stage_on(0, 3), 1);
   EXPECT_EQ(dealt.ranks(1), (std::vector<int>{0, 1}));
+}
+
+// Only whole members on one set of ranks train on the same rows everywhere: a
+// pipeline on those same ranks still sends its predictions from its last stage.
+TEST(MemberLayout, OnlyWholeMembersOnTheSameRanksHaveNothingToExchange) {
+  EXPECT_TRUE(MemberLayouts({{0, 1}, {0, 1}}, 2).all_whole_on_same_ranks());
+  EXPECT_FALSE(MemberLayouts({{0, 1}, {1, 0}}, 2).all_whole_on_same_ranks());
+  EXPECT_FALSE(MemberLayouts({{0, 1}, {0}}, 2).all_whole_on_same_ranks());
+  EXPECT_FALSE(MemberLayouts({{0, 1}, {0, 1}}, 2, {2, 1}).all_whole_on_same_ranks());
 }
 
 TEST(MemberLayout, ThePipelinedExampleConfigPlacesItsFourMembers) {

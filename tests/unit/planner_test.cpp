@@ -295,6 +295,13 @@ TEST(Planner, TheExchangeIsPaidWhereMembersTrainOnDifferentRanks) {
   const CohortPlan together = place({0, 1}, {0, 1});
   EXPECT_EQ(together.exchange_seconds, 0);
   EXPECT_DOUBLE_EQ(together.step_seconds, 2 * 32 * 1e-3);
+  // The run's rule (MemberLayouts::all_whole_on_same_ranks): a pipeline on the
+  // other's ranks still sends its last stage's predictions, and the plan pays.
+  const CohortPlan pipelined = evaluate_plan(members,
+                                             {MemberPlan{"a", Layout{1, 2, 1}, {0, 1}, false, {}},
+                                              MemberPlan{"b", Layout{2, 1, 1}, {0, 1}, false, {}}},
+                                             cluster, mutual);
+  EXPECT_GT(pipelined.exchange_seconds, 0);
   // The planner sees it: equal compute either way, so the members stay together.
   const CohortPlan plan = plan_cohort(members, cluster, mutual);
   EXPECT_EQ(plan.members[0].ranks, plan.members[1].ranks);

@@ -15,20 +15,6 @@
 namespace cohort {
 namespace {
 
-// Then every rank trains every member whole, on the same rows.
-bool same_ranks_everywhere(const MemberLayouts& layouts) {
-  for (size_t k = 0; k < layouts.members(); ++k)
-    if (layouts.pipelined(k) || layouts.ranks(k) != layouts.ranks(0)) return false;
-  return true;
-}
-
-std::vector<size_t> whole_on(const MemberLayouts& layouts, int rank) {
-  std::vector<size_t> out;
-  for (size_t k : layouts.trained_on(rank))
-    if (layouts.whole_on(k, rank)) out.push_back(k);
-  return out;
-}
-
 // What a ring allreduce of `bytes` sends from each of `ranks` ranks.
 int64_t ring_allreduce_bytes(int64_t bytes, int ranks) {
   return ranks > 1 ? 2 * (ranks - 1) * bytes / ranks : 0;
@@ -43,12 +29,12 @@ MemberExchange::MemberExchange(std::shared_ptr<const MemberLayouts> layouts, int
       rank_(rank),
       world_(std::move(world)),
       groups_(std::move(groups)),
-      owned_(whole_on(*layouts_, rank)),
+      owned_(layouts_->whole_on(rank)),
       batch_rows_(batch_rows),
       rows_(layouts_->members()),
       // Members all on the same ranks train on the same rows everywhere: each
       // rank has its peers' logits already, and trains every network.
-      spread_(world_ && !same_ranks_everywhere(*layouts_)) {
+      spread_(world_ && !layouts_->all_whole_on_same_ranks()) {
   for (size_t k : layouts_->trained_on(rank)) {
     const int replicas = layouts_->replicas(k);
     if (replicas == 1) continue;

@@ -2,14 +2,12 @@
 
 #include <ATen/ATen.h>
 
-#include "cohort/task.h"
-
 namespace cohort {
 
 MemberPipelines::MemberPipelines(const Config& config, const ProcessContext& ctx,
                                  std::vector<Network>& nets, const at::Tensor& sample,
                                  MetricsLog& metrics)
-    : task_(parse_task(config.data.task)), engines_(nets.size()) {
+    : engines_(nets.size()) {
   const int64_t global = config.parallel.data * config.train.batch_size;
   for (size_t k = 0; k < nets.size(); ++k) {
     if (!ctx.members || !ctx.members->pipelined(k)) continue;
@@ -34,7 +32,7 @@ MemberPipelines::Stepped MemberPipelines::step(size_t k, const Batch& rows, Pipe
       logits = at::empty(shape, output.options().requires_grad(false));
     }
     logits.narrow(0, first_row, output.size(0)).copy_(output.detach());
-    return loss ? loss(output, targets, first_row) : task_loss(task_, output, targets);
+    return loss(output, targets, first_row);
   });
   const StepOutcome outcome = engine.step(rows, step, total_steps);
   engine.set_loss({});

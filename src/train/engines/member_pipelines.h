@@ -34,8 +34,9 @@ class MemberPipelines {
     double loss = 0, accuracy = 0;  // the replica's, known on every stage
     at::Tensor logits;  // the last stage's on the replica's rows, detached; undefined elsewhere
   };
-  // One optimiser step of member k on its replica's rows. `loss`, where set,
-  // replaces the task's loss on each micro-batch (first_row: in `rows`).
+  // One optimiser step of member k on its replica's rows, `loss` computed on
+  // each micro-batch (first_row: in `rows`): the cohort's objective, which the
+  // task's loss alone would not be.
   Stepped step(size_t k, const Batch& rows, PipelineLoss loss, int64_t step, int64_t total_steps);
 
   // Collective over each member's ranks: its lead takes the whole network.
@@ -45,7 +46,6 @@ class MemberPipelines {
   void set_trace(TraceRecorder* trace);
 
  private:
-  Task task_;
   std::vector<std::unique_ptr<PipelineEngine>> engines_;  // per member; null where not held
   std::vector<size_t> held_;
 };
