@@ -21,6 +21,7 @@
 #include "cohort/data.h"
 #include "cohort/ddp.h"
 #include "cohort/error.h"
+#include "cohort/heap.h"
 #include "cohort/launch.h"
 #include "cohort/models.h"
 #include "cohort/rendezvous.h"
@@ -39,6 +40,7 @@ struct Settings {
   int64_t poll_us = -1;         // < 0: DdpOptions' default
   std::string peer;
   std::string data = cohort::default_data_folder();
+  std::string heap = "kept";
 };
 
 nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& comm) {
@@ -86,6 +88,7 @@ nlohmann::json train_cohort(const Settings& s, const cohort::CommunicatorPtr& co
   const int64_t timed = s.steps - warm;
   return {{"bench", "ddp_throughput"},
           {"impl", "cohort"},
+          {"heap", s.heap},
           {"model", s.model},
           {"world_size", world},
           {"threads", s.threads},
@@ -141,9 +144,14 @@ int main(int argc, char** argv) {
                  "DdpOptions' default; 0: block at once)");
   app.add_option("--peer", s.peer, "ddp_fashion.py; rank 0 runs it after Cohort's run");
   app.add_option("--data", s.data, "Fashion-MNIST folder");
+  app.add_option("--heap", s.heap,
+                 "kept: freed memory stays in the process for the next step, as cohort train "
+                 "sets it (cohort/heap.h); default: glibc's own trimming")
+      ->check(CLI::IsMember({"kept", "default"}));
   CLI11_PARSE(app, argc, argv);
   try {
     torch::set_num_threads(s.threads);
+    if (s.heap == "kept") cohort::keep_freed_memory();
     nlohmann::json ours;
     int world = 1, rank = 0;
     {
