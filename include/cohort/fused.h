@@ -16,9 +16,9 @@
 // layout around it, is slower than K plain ones (docs/benchmarks/fused.md), so there
 // the array runs each copy's convolutional layers on its own contiguous activations,
 // on views of the stacked parameters, and batches the linear layers after them; the
-// copies share the loss and the optimiser step (libtorch's fused SGD kernel, one pass
-// per copy). A batch every copy sees meets a first Linear layer as one GEMM with the
-// K weight matrices side by side, the shape BLAS runs fastest.
+// copies share the loss and the optimiser step (one in-place op per parameter for all K). A batch
+// every copy sees meets a first Linear layer as one GEMM with the K weight matrices side by side,
+// the shape BLAS runs fastest.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -122,10 +122,10 @@ TORCH_MODULE(FusedArray);
 // gradient is exactly that of its own mean loss, as if trained alone.
 at::Tensor fused_cross_entropy(const at::Tensor& logits, const at::Tensor& targets);
 
-// SGD with momentum, dampening, weight decay and Nesterov, the update of
-// torch::optim::SGD (to rounding: libtorch's fused kernel, which uses FMA) with one
-// learning rate per copy. (Views of one tensor cannot be separate libtorch param
-// groups, so each copy's slices step in a call of their own with its lr.)
+// SGD with momentum, dampening, weight decay and Nesterov, computed as
+// torch::optim::SGD but with one learning rate per copy. (Views of one tensor
+// cannot be separate libtorch param groups, so the copy dimension carries the lr:
+// a K-vector broadcast over each parameter's trailing dimensions.)
 struct FusedSGDOptions {
   double momentum = 0;
   double dampening = 0;
@@ -151,10 +151,9 @@ class FusedSGD {
   void set_momentum_buffers(std::vector<at::Tensor> buffers);
 
  private:
-  void step_copy(const std::vector<size_t>& which, int64_t copy, bool first_step);
-
   std::vector<at::Tensor> parameters_;
   std::vector<double> lrs_;
+  std::vector<at::Tensor> lr_views_;  // per parameter: K x 1 x ... x 1, its dtype
   std::vector<at::Tensor> momentum_;
   FusedSGDOptions options_;
 };

@@ -104,13 +104,18 @@ FusedSGD::FusedSGD(std::vector<at::Tensor> parameters, std::vector<double> lrs,
       throw InputError("FusedSGD: parameter " + std::to_string(i) +
                        " does not have the copy count " + std::to_string(k) +
                        " as its first dimension; pass a fused array's parameters");
+    std::vector<int64_t> shape(p.dim(), 1);
+    shape[0] = k;
+    lr_views_.push_back(torch::empty(shape, p.options().requires_grad(false)));
   }
+  for (int64_t c = 0; c < k; ++c) set_lr(c, lrs_[c]);
 }
 
 void FusedSGD::set_lr(int64_t copy, double lr) {
   if (copy < 0 || copy >= copies())
     throw InputError("FusedSGD::set_lr: copy " + std::to_string(copy) + " out of range");
   lrs_[copy] = lr;
+  for (at::Tensor& view : lr_views_) view.view(-1)[copy].fill_(lr);
 }
 
 void FusedSGD::set_momentum_buffers(std::vector<at::Tensor> buffers) {
@@ -131,38 +136,30 @@ void FusedSGD::zero_grad() {
     if (p.grad().defined()) p.mutable_grad() = at::Tensor();
 }
 
-// libtorch's fused SGD kernel (one pass over parameter, gradient and momentum, the
-// update torch::optim::SGD makes), called once per copy on that copy's slices, as
-// the lr is one number per call. Term by term, with its temporaries, the update
-// wrote and re-read a K-fold parameter-sized tensor per op: on the CPU the fused
-// step trains 16 mlps 1.4x faster (docs/benchmarks/fused.md).
+// The update torch::optim::SGD makes, term by term, all K copies at once, the lr a
+// K x 1 x ... tensor. In place: `p.sub_(buf * lr)` wrote and re-read a K-fold
+// parameter-sized temporary (16 mlps: the optimiser took 5 of a 19 ms step);
+// addcmul_ with -1 gives the same bits without it. libtorch's fused kernel
+// (at::_fused_sgd_) was as fast, but its rounding made a fused job re-formed on
+// fewer ranks end 4e-5 from the undisturbed job instead of 5e-7 (script.elastic_layouts).
 void FusedSGD::step() {
   torch::NoGradGuard no_grad;
-  // The kernel takes one "first step" flag per call: a momentum buffer starts as
-  // the gradient itself, so parameters whose buffer starts now go in a call of their own.
-  std::vector<size_t> starting, continuing;
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    if (!parameters_[i].grad().defined()) continue;
-    const bool starts = options_.momentum != 0 && !momentum_[i].defined();
-    if (starts) momentum_[i] = at::empty_like(parameters_[i]);
-    (starts ? starting : continuing).push_back(i);
+    at::Tensor& p = parameters_[i];
+    if (!p.grad().defined()) continue;
+    at::Tensor d_p = p.grad();
+    if (options_.weight_decay != 0) d_p = d_p.add(p, options_.weight_decay);
+    if (options_.momentum != 0) {
+      at::Tensor& buf = momentum_[i];
+      if (!buf.defined()) {
+        buf = d_p.clone().detach();
+      } else {
+        buf.mul_(options_.momentum).add_(d_p, 1 - options_.dampening);
+      }
+      d_p = options_.nesterov ? d_p.add(buf, options_.momentum) : buf;
+    }
+    p.addcmul_(d_p, lr_views_[i], -1);
   }
-  for (int64_t copy = 0; copy < copies(); ++copy) {
-    step_copy(continuing, copy, false);
-    step_copy(starting, copy, true);
-  }
-}
-
-void FusedSGD::step_copy(const std::vector<size_t>& which, int64_t copy, bool first_step) {
-  if (which.empty()) return;
-  std::vector<at::Tensor> params, grads, buffers;
-  for (size_t i : which) {
-    params.push_back(parameters_[i][copy]);
-    grads.push_back(parameters_[i].grad()[copy]);
-    if (options_.momentum != 0) buffers.push_back(momentum_[i][copy]);
-  }
-  at::_fused_sgd_(params, grads, buffers, options_.weight_decay, options_.momentum, lrs_[copy],
-                  options_.dampening, options_.nesterov, /*maximize=*/false, first_step);
 }
 
 }  // namespace cohort
