@@ -16,7 +16,7 @@
 // layout around it, is slower than K plain ones (docs/benchmarks/fused.md), so there
 // the array runs each copy's convolutional layers on its own contiguous activations,
 // on views of the stacked parameters, and batches the linear layers after them; the
-// copies share the loss and the optimiser step (one in-place op per parameter for all K). A batch
+// copies share the loss and the optimiser step (in place, all K copies at once). A batch
 // every copy sees meets a first Linear layer as one GEMM with the K weight matrices side by side,
 // the shape BLAS runs fastest.
 #pragma once

@@ -139,9 +139,10 @@ void FusedSGD::zero_grad() {
 // The update torch::optim::SGD makes, term by term, all K copies at once, the lr a
 // K x 1 x ... tensor. In place: `p.sub_(buf * lr)` wrote and re-read a K-fold
 // parameter-sized temporary (16 mlps: the optimiser took 5 of a 19 ms step);
-// addcmul_ with -1 gives the same bits without it. libtorch's fused kernel
-// (at::_fused_sgd_) was as fast, but its rounding made a fused job re-formed on
-// fewer ranks end 4e-5 from the undisturbed job instead of 5e-7 (script.elastic_layouts).
+// addcmul_ with -1 does without it (to rounding: it fuses the multiply and the add,
+// up to 5e-7 apart). libtorch's fused kernel (at::_fused_sgd_) was as fast, but a
+// fused job re-formed on fewer ranks then ended 4e-5 from the undisturbed job, not
+// 2e-7 (script.elastic_layouts); why its rounding diverges more is not known.
 void FusedSGD::step() {
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < parameters_.size(); ++i) {
