@@ -21,10 +21,10 @@
 #include "cohort/data.h"
 #include "cohort/ddp.h"
 #include "cohort/error.h"
-#include "cohort/heap.h"
 #include "cohort/launch.h"
 #include "cohort/models.h"
 #include "cohort/rendezvous.h"
+#include "heap_option.h"
 #include "peer_python.h"
 
 namespace {
@@ -144,14 +144,11 @@ int main(int argc, char** argv) {
                  "DdpOptions' default; 0: block at once)");
   app.add_option("--peer", s.peer, "ddp_fashion.py; rank 0 runs it after Cohort's run");
   app.add_option("--data", s.data, "Fashion-MNIST folder");
-  app.add_option("--heap", s.heap,
-                 "kept: freed memory stays in the process for the next step, as cohort train "
-                 "sets it (cohort/heap.h); default: glibc's own trimming")
-      ->check(CLI::IsMember({"kept", "default"}));
+  add_heap_option(app, s.heap);
   CLI11_PARSE(app, argc, argv);
   try {
     torch::set_num_threads(s.threads);
-    if (s.heap == "kept") cohort::keep_freed_memory();
+    apply_heap_option(s.heap);
     nlohmann::json ours;
     int world = 1, rank = 0;
     {

@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "cohort/fused.h"
-#include "cohort/heap.h"
 #include "cohort/model_flops.h"
 #include "cohort/models.h"
+#include "heap_option.h"
 #include "limit_probe.h"
 #include "median.h"
 #include "peer_python.h"
@@ -150,14 +150,11 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"batched", "per_copy", "none"}));
   std::string heap = "kept";
-  app.add_option("--heap", heap,
-                 "kept: freed memory stays in the process for the next step, as cohort train "
-                 "sets it (cohort/heap.h); default: glibc's own trimming")
-      ->check(CLI::IsMember({"kept", "default"}));
+  add_heap_option(app, heap);
   CLI11_PARSE(app, argc, argv);
   std::erase(forced, "none");
   torch::set_num_threads(threads);
-  if (heap == "kept") cohort::keep_freed_memory();
+  apply_heap_option(heap);
   const Batches data = make_batches(warmup + steps, batch);
   for (const std::string& model : models) {
     double peer_rate = 0;

@@ -1,6 +1,7 @@
 // Pipeline bubble: per-stage busy and idle time, measured bubble against the
 // theory (P - 1) / (M + P - 1) and against the clock simulator fed with the
-// measured forward/backward times, for GPipe and 1F1B at several micro-batch
+// measured forward/backward times (their mean over stages, and each stage's own:
+// the step that imbalance alone explains), for GPipe and 1F1B at several micro-batch
 // counts, and the peak bytes of stored activations (1F1B vs GPipe, and with
 // recomputation). Run under the launcher, one process per stage:
 //
@@ -11,18 +12,19 @@
 // /work/shared/peers (PyTorch 1.13's Pipe needs one process with several
 // devices); the reference is the analytic bubble and the simulator.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 
 #include "cohort/error.h"
 #include "cohort/models.h"
 #include "cohort/pipeline.h"
 #include "cohort/rendezvous.h"
+#include "heap_option.h"
 
 using namespace cohort;
 
@@ -38,33 +40,20 @@ struct Args {
   std::string partition = "time";
   int svg_micro_batches = 4;
   std::vector<int64_t> widths;  // mlp hidden widths; equal widths give balanced stages
+  std::string heap = "kept";
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--model") a.model = v;
-    else if (k == "--batch") a.batch = std::stoll(v);
-    else if (k == "--steps") a.steps = std::stoi(v);
-    else if (k == "--warmup") a.warmup = std::stoi(v);
-    else if (k == "--out") a.out = v;
-    else if (k == "--partition") a.partition = v;
-    else if (k == "--svg-micro-batches") a.svg_micro_batches = std::stoi(v);
-    else if (k == "--widths") {
-      std::stringstream ss(v);
-      for (std::string x; std::getline(ss, x, ',');) a.widths.push_back(std::stoll(x));
-    } else if (k == "--micro-batches") {
-      a.micro_batches.clear();
-      std::stringstream ss(v);
-      for (std::string x; std::getline(ss, x, ',');) a.micro_batches.push_back(std::stoi(x));
-    } else {
-      throw InputError("pipeline_bubble: unknown option " + k +
-                       " (--model --batch --micro-batches --steps --warmup --out --partition "
-                       "--svg-micro-batches --widths)");
-    }
-  }
-  return a;
+void add_options(CLI::App& app, Args& a) {
+  app.add_option("--model", a.model, "zoo model");
+  app.add_option("--batch", a.batch, "rows per step, cut into micro-batches");
+  app.add_option("--micro-batches", a.micro_batches, "micro-batch counts M")->delimiter(',');
+  app.add_option("--steps", a.steps, "measured steps per configuration");
+  app.add_option("--warmup", a.warmup, "unmeasured steps first");
+  app.add_option("--out", a.out, "folder for the timelines (SVG)");
+  app.add_option("--partition", a.partition, "stage cut: time, params or uniform");
+  app.add_option("--svg-micro-batches", a.svg_micro_batches, "the M whose timeline is drawn");
+  app.add_option("--widths", a.widths, "mlp hidden widths")->delimiter(',');
+  add_heap_option(app, a.heap);
 }
 
 double seconds_since_epoch(std::chrono::steady_clock::time_point t) {
@@ -128,26 +117,46 @@ void run_config(Communicator& world, PipelineStage& stage, const Batch& batch, c
   const int p = world.size();
   nlohmann::json busy_s, idle_s, peak_b;
   double makespan = 0, total_busy = 0, mean_f = 0, mean_b = 0;
+  std::vector<double> stage_f, stage_b;
   for (const auto& s : stats) makespan = std::max(makespan, s[1].item<double>());
   for (const auto& s : stats) {
     busy_s.push_back(s[0].item<double>());
     idle_s.push_back(makespan - s[0].item<double>());
     peak_b.push_back(static_cast<int64_t>(s[4].item<double>()));
     total_busy += s[0].item<double>();
-    mean_f += s[2].item<double>() / p;
-    mean_b += s[3].item<double>() / p;
+    stage_f.push_back(s[2].item<double>());
+    stage_b.push_back(s[3].item<double>());
+    mean_f += stage_f.back() / p;
+    mean_b += stage_b.back() / p;
   }
   const double measured = 1 - total_busy / (p * makespan);
   const double theory = theoretical_bubble(p, m);
   const Simulation sim = simulate(make_schedule(schedule, p, m), mean_f, mean_b);
-  nlohmann::json j = {{"bench", "pipeline_bubble"}, {"model", a.model}, {"widths", a.widths}, {"stages", p},
-                      {"schedule", to_string(schedule)}, {"micro_batches", m},
-                      {"recompute", recompute}, {"batch", a.batch},
-                      {"partition", a.partition}, {"step_s", makespan},
-                      {"samples_per_s", a.batch / makespan}, {"busy_s", busy_s},
-                      {"idle_s", idle_s}, {"forward_s", mean_f}, {"backward_s", mean_b},
-                      {"bubble_measured", measured}, {"bubble_theory", theory},
+  // The stages as measured, each at its own speed, with messages free: the gap
+  // from the measured step is what messages and waiting for them cost.
+  const Simulation staged = simulate(make_schedule(schedule, p, m), stage_f, stage_b);
+  nlohmann::json j = {{"bench", "pipeline_bubble"},
+                      {"model", a.model},
+                      {"widths", a.widths},
+                      {"stages", p},
+                      {"schedule", to_string(schedule)},
+                      {"micro_batches", m},
+                      {"recompute", recompute},
+                      {"batch", a.batch},
+                      {"partition", a.partition},
+                      {"step_s", makespan},
+                      {"samples_per_s", a.batch / makespan},
+                      {"busy_s", busy_s},
+                      {"idle_s", idle_s},
+                      {"forward_s", mean_f},
+                      {"backward_s", mean_b},
+                      {"bubble_measured", measured},
+                      {"bubble_theory", theory},
                       {"bubble_simulated", sim.bubble_fraction},
+                      {"forward_s_per_stage", stage_f},
+                      {"backward_s_per_stage", stage_b},
+                      {"step_simulated_stages_s", staged.makespan},
+                      {"bubble_simulated_stages", staged.bubble_fraction},
                       {"measured_over_theory", theory > 0 ? measured / theory : 0.0},
                       {"peak_activation_bytes", peak_b}};
   std::cout << j.dump() << std::endl;
@@ -164,8 +173,13 @@ void run_config(Communicator& world, PipelineStage& stage, const Batch& batch, c
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{
+      "Pipeline bubble of GPipe and 1F1B, one process per stage (run under cohort launch)"};
+  Args a;
+  add_options(app, a);
+  CLI11_PARSE(app, argc, argv);
   try {
-    const Args a = parse(argc, argv);
+    apply_heap_option(a.heap);
     torch::set_num_threads(1);  // one core per stage: stages must not steal each other's
     const auto world = init_world(world_info_from_environment());
     if (world->rank() == 0) std::filesystem::create_directories(a.out);

@@ -110,6 +110,25 @@ TEST(PipelineSchedule, SimulatorDetectsADeadlock) {
   EXPECT_NE(sim.deadlock.find("stage 0 waits at recv_grad 0"), std::string::npos) << sim.deadlock;
 }
 
+// Stage 1 twice as slow as stage 0, 4 micro-batches: both schedules are a flow shop
+// whose slow stage runs back to back, 2 x 4 x 2 units, framed by one forward and one
+// backward of the fast stage: 18 units, not the 10 of balanced unit stages.
+TEST(PipelineSchedule, SimulatesStagesOfTheirOwnSpeed) {
+  for (ScheduleKind kind : {ScheduleKind::GPipe, ScheduleKind::OneFOneB}) {
+    const Simulation sim = simulate(make_schedule(kind, 2, 4), {1, 2}, {1, 2});
+    EXPECT_FALSE(sim.deadlocked);
+    EXPECT_DOUBLE_EQ(sim.makespan, 18) << to_string(kind);
+    EXPECT_DOUBLE_EQ(sim.busy[0], 8);
+    EXPECT_DOUBLE_EQ(sim.busy[1], 16);
+    EXPECT_NEAR(sim.bubble_fraction, 1.0 / 3, 1e-12);
+  }
+  const Simulation even =
+      simulate(make_schedule(ScheduleKind::OneFOneB, 3, 5), {1, 1, 1}, {2, 2, 2});
+  const Simulation scalar = simulate(make_schedule(ScheduleKind::OneFOneB, 3, 5), 1, 2);
+  EXPECT_DOUBLE_EQ(even.makespan, scalar.makespan);
+  EXPECT_THROW(simulate(make_schedule(ScheduleKind::GPipe, 2, 2), {1}, {1, 1}), InputError);
+}
+
 TEST(PipelineSchedule, RendersTheClockTable) {
   const Simulation gpipe = simulate(make_schedule(ScheduleKind::GPipe, 2, 3));
   EXPECT_EQ(render_timeline(gpipe.cells, 2),

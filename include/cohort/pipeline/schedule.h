@@ -81,6 +81,10 @@ struct Simulation {
 // its matching send. Cells start as soon as their inputs are ready, so the result
 // does not depend on the order stages are visited.
 Simulation simulate(const Schedule& schedule, double forward_time = 1, double backward_time = 1);
+// The same with each stage's own times (one entry per stage): what a pipeline of
+// unbalanced stages would take if its messages cost nothing.
+Simulation simulate(const Schedule& schedule, const std::vector<double>& forward_times,
+                    const std::vector<double>& backward_times);
 
 // The bubble of GPipe and 1F1B with equal forward and backward times:
 // (P - 1) / (M + P - 1).

@@ -103,7 +103,18 @@ Schedule make_schedule(ScheduleKind kind, int stages, int micro_batches) {
 }
 
 Simulation simulate(const Schedule& schedule, double forward_time, double backward_time) {
+  const size_t stages = schedule.size();
+  return simulate(schedule, std::vector<double>(stages, forward_time),
+                  std::vector<double>(stages, backward_time));
+}
+
+Simulation simulate(const Schedule& schedule, const std::vector<double>& forward_times,
+                    const std::vector<double>& backward_times) {
   const int stages = static_cast<int>(schedule.size());
+  if (forward_times.size() != schedule.size() || backward_times.size() != schedule.size())
+    throw InputError("simulate: " + std::to_string(forward_times.size()) + " forward and " +
+                     std::to_string(backward_times.size()) + " backward times for " +
+                     std::to_string(stages) + " stages; give one of each per stage");
   Simulation sim;
   sim.busy.assign(stages, 0);
   sim.peak_activations.assign(stages, 0);
@@ -130,7 +141,7 @@ Simulation simulate(const Schedule& schedule, double forward_time, double backwa
           const bool grad = in.kind == K::SendGrad;
           sent[std::make_tuple(s, grad ? s - 1 : s + 1, grad, in.micro_batch)] = clock[s];
         } else if (in.kind == K::Forward || in.kind == K::Backward) {
-          const double d = in.kind == K::Forward ? forward_time : backward_time;
+          const double d = in.kind == K::Forward ? forward_times[s] : backward_times[s];
           sim.cells.push_back({s, in.kind, in.micro_batch, clock[s], clock[s] + d});
           clock[s] += d;
           sim.busy[s] += d;
