@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <thread>
 
@@ -39,6 +40,32 @@ MeasuredLink measure_machine_link(double overlap) {
         fmt::format("could not measure the link ({}); assuming {:g} GB/s and {:g} us",
                     why.substr(0, why.find('\n')), out.link.gbytes_per_second, out.link.latency_us);
   }
+  return out;
+}
+
+bool LinkOptions::given() const { return gbps->count() > 0 || latency->count() > 0; }
+
+LinkOptions add_link_options(CLI::App& cmd, MachineLink& link, const std::string& lead) {
+  LinkOptions out;
+  out.gbps = cmd.add_option("--link-gbps", link.gbytes_per_second,
+                            lead +
+                                "this machine's link between ranks, GB/s (default: measured by "
+                                "two Gloo ranks over loopback)")
+                 ->check(CLI::PositiveNumber);
+  out.latency = cmd.add_option("--link-latency-us", link.latency_us,
+                               lead +
+                                   "this machine's latency per message, microseconds (default: "
+                                   "measured; with --link-gbps alone, 200)")
+                    ->check(CLI::NonNegativeNumber);
+  return out;
+}
+
+MeasuredLink machine_link(const MachineLink& link, bool given) {
+  if (!given) return measure_machine_link(link.overlap);
+  MeasuredLink out;
+  out.link = link;
+  out.how = fmt::format("given {:g} GB/s and {:g} us per message", link.gbytes_per_second,
+                        link.latency_us);
   return out;
 }
 

@@ -10,6 +10,11 @@
 #include "cohort/config.h"
 #include "cohort/plan/planner.h"
 
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
 namespace cohort::cli {
 
 // Loopback Gloo on this machine: about 1.5 GB/s for 16 MB allreduces and a few
@@ -28,6 +33,20 @@ struct MeasuredLink {
   std::string how;
 };
 MeasuredLink measure_machine_link(double overlap);
+
+// --link-gbps and --link-latency-us on `cmd`, parsed into `link`, their help
+// after `lead`: this machine's link given, so a plan does not rest on a
+// measurement that a busy machine makes slow. `given()` (after parsing):
+// whether either was given.
+struct LinkOptions {
+  CLI::Option* gbps = nullptr;
+  CLI::Option* latency = nullptr;
+  bool given() const;
+};
+LinkOptions add_link_options(CLI::App& cmd, MachineLink& link, const std::string& lead);
+
+// The link given (LinkOptions::given) or else measured.
+MeasuredLink machine_link(const MachineLink& link, bool given);
 
 // One host of `nproc` ranks, its memory split among them, its cores shared by
 // ranks of `threads` threads each (train.threads: 0 = the cores over the ranks).

@@ -209,14 +209,7 @@ Runner add_plan_command(CLI::App& app) {
                   "memory_gb, overlap, "
                   "[within_host] and [between_hosts] gbytes_per_second, latency_us) to plan for "
                   "instead of this machine");
-  auto* gbps = cmd->add_option("--link-gbps", args->link.gbytes_per_second,
-                               "This machine's link between ranks, GB/s (default: measured by "
-                               "two Gloo ranks over loopback)")
-                   ->check(CLI::PositiveNumber);
-  auto* latency = cmd->add_option("--link-latency-us", args->link.latency_us,
-                                  "This machine's latency per message, microseconds (default: "
-                                  "measured; with --link-gbps alone, 200)")
-                      ->check(CLI::NonNegativeNumber);
+  const LinkOptions link = add_link_options(*cmd, args->link, "The link to plan for: ");
   cmd->add_option("--overlap", args->link.overlap,
                   "Fraction of the gradient allreduce hidden behind backward (default 0)")
       ->check(CLI::Range(0.0, 1.0));
@@ -231,8 +224,8 @@ Runner add_plan_command(CLI::App& app) {
                   "parallel.shard 1; under mutual learning a plan pipelining two members is "
                   "planned again with 1")
       ->check(CLI::Range(1, 1024));
-  return [args, gbps, latency] {
-    args->link_given = gbps->count() > 0 || latency->count() > 0;
+  return [args, link] {
+    args->link_given = link.given();
     return run_plan(*args);
   };
 }

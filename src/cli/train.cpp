@@ -40,6 +40,8 @@ struct TrainArgs {
   int nproc = 1;                 // MAX
   int min_nproc = 1;
   int max_restarts = -1;  // -1: not given (0, or 3 for an elastic job)
+  MachineLink link;       // parallel.plan = auto: the link between ranks,
+  bool link_given = false;  // given (--link-gbps, --link-latency-us) or measured
   // parallel.plan = "auto" under MIN:MAX: the members' placement on each count of ranks.
   std::map<int, PlannedPlacement> planned;
 };
@@ -245,7 +247,7 @@ void plan_layouts(TrainArgs& args, const std::string& config_path) {
   if (elastic) options.max_data = args.min_nproc;
   // Members re-form with their replicas, not their stages (plan/replan.h).
   if (elastic) options.max_pipeline = 1;
-  const MeasuredLink link = measure_machine_link(0);
+  const MeasuredLink link = machine_link(args.link, args.link_given);
   if (say) fmt::print(stderr, "parallel.plan = auto: link: {}\n", link.how);
   const ClusterSpec cluster = this_machine(args.nproc, link.link, config.train.threads);
   const CohortPlan plan = plan_to_run(members, cluster, options, config);
@@ -312,6 +314,10 @@ int run_train(TrainArgs args) {
   }
   options.progress = !args.quiet;
   Config config = load_config(config_path, args.overrides);
+  if (args.link_given && config.parallel.plan != "auto")
+    throw InputError(
+        "--link-gbps and --link-latency-us are what parallel.plan = 'auto' plans for: add --set "
+        "parallel.plan=auto, or drop them");
   if (config.parallel.plan == "auto") {
     plan_layouts(args, config_path);
     config = load_config(config_path, args.overrides);
@@ -370,6 +376,8 @@ Runner add_train_command(CLI::App& app) {
                   "(members with their own data: placed again over them; with parallel.plan = "
                   "auto: planned for MAX with at most MIN replicas each, re-planned over the "
                   "ranks left), and grows back to MAX at its next checkpoint");
+  const LinkOptions link =
+      add_link_options(*cmd, args->link, "With parallel.plan = auto, the link it plans for: ");
   cmd->add_option("--max-restarts", args->max_restarts,
                   "With --nproc: restart (or re-form) the group after a failure, from the "
                   "newest checkpoint, up to this many times (default 0; 3 with MIN:MAX)")
@@ -388,7 +396,10 @@ Runner add_train_command(CLI::App& app) {
       "SIGINT/SIGTERM write a final checkpoint first (train.checkpoint_on_interrupt).\n"
       "Exit status: 0 success, 2 bad input, 1 other failure (a loss that became NaN or\n"
       "infinite included), 128 + N stopped by signal N (130 for Ctrl-C).");
-  return [args] { return run_train(*args); };
+  return [args, link] {
+    args->link_given = link.given();
+    return run_train(*args);
+  };
 }
 
 }  // namespace cohort::cli

@@ -80,6 +80,7 @@ expect 2 "parallel.timeout_seconds must be positive" -- "$bin" train "${quick[@]
 expect 2 "train.threads = 1000 is more than this machine's [0-9]+ cores" -- "$bin" train "${quick[@]}" --set train.threads=1000 --out "$work/r7"
 expect 2 "train.threads must be from 0 to 1024" -- "$bin" train "${quick[@]}" --set train.threads=100000
 expect 2 "--max-restarts restarts the processes --nproc N starts" -- "$bin" train "${quick[@]}" --max-restarts 2
+expect 2 "are what parallel.plan = .auto. plans for" -- "$bin" train "${quick[@]}" --link-gbps 2
 # Elastic membership: a range, for a data-parallel job of MAX replicas.
 expect 2 "--nproc 3:2: MIN is larger than MAX" -- "$bin" train "${quick[@]}" --nproc 3:2
 expect 2 "--nproc 0:2: expected a number of ranks N or a range MIN:MAX" -- "$bin" train "${quick[@]}" --nproc 0:2
