@@ -205,14 +205,15 @@ size_t FusedArrayImpl::layers_run_per_copy(bool on_cpu) const {
 // the K gradients once (K selects would each add a K-sized zero-filled gradient).
 at::Tensor FusedArrayImpl::forward_per_copy(const at::Tensor& x, bool shared, size_t begin,
                                             size_t end) {
-  std::vector<std::vector<at::Tensor>> weights(end), biases(end);
+  // Indexed from `begin`: layer i's copies are at [i - begin].
+  std::vector<std::vector<at::Tensor>> weights(end - begin), biases(end - begin);
   for (size_t i = begin; i < end; ++i) {
     if (auto* linear = layers_->ptr(i)->as<FusedLinearImpl>()) {
-      weights[i] = linear->weight.unbind(0);
-      biases[i] = linear->bias.unbind(0);
+      weights[i - begin] = linear->weight.unbind(0);
+      biases[i - begin] = linear->bias.unbind(0);
     } else if (auto* conv = layers_->ptr(i)->as<FusedConv2dImpl>()) {
-      weights[i] = conv->weight.unbind(0);
-      if (conv->bias.defined()) biases[i] = conv->bias.unbind(0);
+      weights[i - begin] = conv->weight.unbind(0);
+      if (conv->bias.defined()) biases[i - begin] = conv->bias.unbind(0);
     }
   }
   std::vector<at::Tensor> outputs;
@@ -221,11 +222,12 @@ at::Tensor FusedArrayImpl::forward_per_copy(const at::Tensor& x, bool shared, si
     at::Tensor y = shared ? x : x[k];
     for (size_t i = begin; i < end; ++i) {
       const auto layer = layers_->ptr(i);
+      const size_t at = i - begin;
       if (layer->as<FusedLinearImpl>()) {
-        y = torch::linear(y, weights[i][k], biases[i][k]);
+        y = torch::linear(y, weights[at][k], biases[at][k]);
       } else if (auto* conv = layer->as<FusedConv2dImpl>()) {
         const auto padding = std::get<torch::ExpandingArray<2>>(conv->single.padding());
-        y = torch::conv2d(y, weights[i][k], biases[i].empty() ? at::Tensor() : biases[i][k],
+        y = torch::conv2d(y, weights[at][k], biases[at].empty() ? at::Tensor() : biases[at][k],
                           *conv->single.stride(), *padding, *conv->single.dilation());
       } else if (layer->as<FusedFlattenImpl>()) {
         y = y.flatten(1);
