@@ -32,6 +32,7 @@
 #include "cohort/fused.h"
 #include "cohort/model_flops.h"
 #include "cohort/models.h"
+#include "fused_training.h"
 #include "heap_option.h"
 #include "limit_probe.h"
 #include "median.h"
@@ -90,19 +91,10 @@ double sequential_seconds(const std::string& model, int64_t copies, int64_t warm
 
 double fused_seconds(const std::string& model, int64_t copies, int64_t warmup, int64_t steps,
                      const Batches& data, cohort::FusedKernels kernels) {
-  std::vector<nn::Sequential> models;
-  for (int64_t k = 0; k < copies; ++k) models.push_back(make_model(model));
-  cohort::FusedArray fused(models);
-  fused->use_kernels(kernels);
-  cohort::FusedSGD sgd(fused->parameters(), std::vector<double>(copies, 0.05), {0.9});
-  auto step = [&](int64_t s) {
-    sgd.zero_grad();
-    cohort::fused_cross_entropy(fused->forward(data.x[s]), data.y[s]).sum().backward();
-    sgd.step();
-  };
-  for (int64_t s = 0; s < warmup; ++s) step(s);
+  FusedTraining training(model, copies, kernels);
+  for (int64_t s = 0; s < warmup; ++s) training.step(data.x[s], data.y[s]);
   const auto t0 = Clock::now();
-  for (int64_t s = 0; s < steps; ++s) step(s);
+  for (int64_t s = 0; s < steps; ++s) training.step(data.x[s], data.y[s]);
   return seconds_since(t0);
 }
 

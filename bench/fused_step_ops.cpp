@@ -21,8 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "cohort/fused.h"
-#include "cohort/models.h"
+#include "fused_training.h"
 #include "heap_option.h"
 
 namespace {
@@ -71,18 +70,10 @@ int main(int argc, char** argv) {
   apply_heap_option(heap);
 
   torch::manual_seed(0);
-  std::vector<torch::nn::Sequential> models;
-  for (int64_t k = 0; k < copies; ++k)
-    models.push_back(cohort::build_model(cohort::ModelSpec{model}));
-  cohort::FusedArray fused(models);
-  cohort::FusedSGD sgd(fused->parameters(), std::vector<double>(copies, 0.05), {0.9});
+  FusedTraining training(model, copies, cohort::FusedKernels::kAuto);
   const at::Tensor x = torch::randn({batch, 1, 28, 28});
   const at::Tensor y = torch::randint(10, {batch}, torch::kInt64);
-  auto step = [&] {
-    sgd.zero_grad();
-    cohort::fused_cross_entropy(fused->forward(x), y).sum().backward();
-    sgd.step();
-  };
+  auto step = [&] { training.step(x, y); };
   for (int64_t s = 0; s < warmup; ++s) step();
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < steps; ++s) step();
