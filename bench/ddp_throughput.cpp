@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", s.threads, "intra-op threads per rank");
   app.add_option("--lr", s.lr);
   app.add_option("--first-bucket-mb", s.first_bucket_mb,
-                 "cap of the first bucket launched (default: DdpOptions' default, none on "
-                 "CPU; 0: no separate cap)");
+                 "the first bucket launched closes once it holds this many MiB (default: "
+                 "DdpOptions' default, 1; 0: no separate first bucket)");
   app.add_option("--poll-us", s.poll_us,
                  "microseconds synchronize() polls a bucket before blocking (default: "
                  "DdpOptions' default; 0: block at once)");

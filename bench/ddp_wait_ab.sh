@@ -2,9 +2,9 @@
 # How DDP waits, A/B against the Python peer: ROUNDS interleaved rounds of
 #   peer              PyTorch DDP (ddp_fashion.py), same settings
 #   block             Cohort, synchronize() blocks at once   (--poll-us 0)
-#   poll              Cohort's default: polls up to 2 ms first, no separate first
-#                     bucket on CPU
-#   poll_first_1mb    the default with PyTorch's 1 MiB first bucket (--first-bucket-mb 1)
+#   poll              Cohort's default: polls up to 2 ms first; the first bucket
+#                     closes once it holds 1 MiB (PyTorch's rule)
+#   poll_one_bucket   the default without a separate first bucket (--first-bucket-mb 0)
 # 2 ranks x 1 thread, batch 64 per rank. Interleaving puts every variant under
 # the same drift of a shared machine. Prints one JSON line per run, then a
 # summary: median of each variant's per-round ratio to the peer and to block.
@@ -41,7 +41,7 @@ for ((round = 1; round <= rounds; round++)); do
     sed "s/^{/{\"variant\":\"peer\",\"round\":$round,/" | tee -a "$out"
   cohort_run block --poll-us 0
   cohort_run poll
-  cohort_run poll_first_1mb --first-bucket-mb 1
+  cohort_run poll_one_bucket --first-bucket-mb 0
 done
 rm -f "$out.0" "$out.1"
 python3 - "$out" "$model" <<'PY'
@@ -54,7 +54,7 @@ def median_ratio(a, b):
     return statistics.median(v[a] / v[b] for v in runs.values() if a in v and b in v)
 print(json.dumps({"bench": "ddp_wait_ab_summary", "model": sys.argv[2], "rounds": len(runs),
                   "over_peer": {v: round(median_ratio(v, "peer"), 3)
-                                for v in ("block", "poll", "poll_first_1mb")},
+                                for v in ("block", "poll", "poll_one_bucket")},
                   "over_block": {v: round(median_ratio(v, "block"), 3)
-                                 for v in ("poll", "poll_first_1mb")}}))
+                                 for v in ("poll", "poll_one_bucket")}}))
 PY

@@ -33,12 +33,12 @@ class GradientHookRegistry;
 }  // namespace ddp
 
 struct DdpOptions {
-  // Gradients are fused into buckets of at most this many bytes.
+  // Gradients are fused into buckets; a bucket closes once it holds this many
+  // bytes or more (PyTorch's rule, BucketPlan::pack).
   int64_t bucket_cap_bytes = kDefaultBucketCapBytes;
-  // The first bucket launched (the last layers' gradients); 0: same as the
-  // cap. The default, kFirstBucketCapByDevice, is 1 MiB for CUDA parameters (as
-  // in PyTorch) and 0 for CPU ones (first_bucket_cap_for says why).
-  int64_t first_bucket_cap_bytes = kFirstBucketCapByDevice;
+  // The same for the first bucket launched (the last layers' gradients); 0: the
+  // cap above. 1 MiB on every device (kFirstBucketCapBytes says why).
+  int64_t first_bucket_cap_bytes = kFirstBucketCapBytes;
   // When true, a parameter that got no gradient in a step is reduced as zeros
   // at synchronize() (the other ranks may have used it). When false, a missing
   // gradient raises InputError at synchronize() naming the parameter.

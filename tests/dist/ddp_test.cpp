@@ -46,23 +46,23 @@ TEST(Ddp, DifferentModelsAreRejectedByName) { expect_all_ranks_pass(2, "mismatch
 
 TEST(Ddp, CompressionHooksStayCloseAndPowerSgdTrains) { expect_all_ranks_pass(2, "hooks"); }
 
-// The mlp's gradients (1.07 MB) fit one 25 MiB bucket; on CPU the default plans
-// no separate first bucket, and PyTorch's 1 MiB first cap, asked for, splits off
-// everything but fc1's weight.
-TEST(Ddp, CpuDefaultPlansNoSeparateFirstBucket) {
+// The first bucket closes once it holds 1 MiB: the cnn's after fc1's weight, the
+// mlp's (1.07 MB) only with its last gradient. A first cap of 0 plans the cnn in
+// one bucket.
+TEST(Ddp, FirstBucketClosesOnceItHoldsOneMiB) {
   WorldInfo solo;
   solo.master_port = pick_free_port();
   const auto world = init_world(solo, std::chrono::seconds(20));
-  ModelSpec spec;
-  spec.name = "mlp";
-  auto by_default = build_model(spec);
-  DistributedDataParallel plain(by_default.ptr(), world);
-  EXPECT_EQ(plain.bucket_plan().buckets.size(), 1u);
-  auto capped = build_model(spec);
+  auto mlp = build_model(ModelSpec{"mlp"});
+  EXPECT_EQ(DistributedDataParallel(mlp.ptr(), world).bucket_plan().buckets.size(), 1u);
+  auto cnn = build_model(ModelSpec{"cnn"});
+  const auto split = DistributedDataParallel(cnn.ptr(), world).bucket_plan();
+  ASSERT_EQ(split.buckets.size(), 2u);
+  EXPECT_EQ(split.buckets[0], (std::vector<size_t>{7, 6, 5, 4}));  // fc2 and fc1
+  auto whole = build_model(ModelSpec{"cnn"});
   DdpOptions options;
-  options.first_bucket_cap_bytes = kCudaFirstBucketCapBytes;
-  DistributedDataParallel split(capped.ptr(), world, options);
-  EXPECT_EQ(split.bucket_plan().buckets.size(), 2u);
+  options.first_bucket_cap_bytes = 0;
+  EXPECT_EQ(DistributedDataParallel(whole.ptr(), world, options).bucket_plan().buckets.size(), 1u);
 }
 
 }  // namespace

@@ -9,13 +9,14 @@ namespace {
 
 using Buckets = std::vector<std::vector<size_t>>;
 
-TEST(BucketPlan, FusesInGivenOrderUpToCap) {
-  // 4 parameters of 40, 30, 20, 50 bytes; cap 60: 3+2 = 50 fits, 1 would make 80.
+TEST(BucketPlan, ClosesABucketOnceItHoldsTheCap) {
+  // 4 parameters of 40, 30, 20, 50 bytes, cap 60, PyTorch's rule: 3 (50) is under
+  // the cap, 3+2 (70) reaches it and closes; then 1+0 (70).
   const std::vector<int64_t> sizes = {40, 30, 20, 50};
   auto plan = BucketPlan::pack(sizes, reverse_registration_order(4), 60);
-  EXPECT_EQ(plan.buckets, (Buckets{{3}, {2, 1}, {0}}));
+  EXPECT_EQ(plan.buckets, (Buckets{{3, 2}, {1, 0}}));
   EXPECT_EQ(plan.num_parameters(), 4u);
-  EXPECT_EQ(plan.bucket_of(), (std::vector<size_t>{2, 1, 1, 0}));
+  EXPECT_EQ(plan.bucket_of(), (std::vector<size_t>{1, 1, 0, 0}));
 }
 
 TEST(BucketPlan, ExactFitStaysInOneBucket) {
@@ -23,41 +24,39 @@ TEST(BucketPlan, ExactFitStaysInOneBucket) {
   EXPECT_EQ(plan.buckets, (Buckets{{0, 1, 2}}));
 }
 
-TEST(BucketPlan, ParameterLargerThanCapGetsItsOwnBucket) {
+TEST(BucketPlan, ParameterLargerThanCapEndsItsBucket) {
   auto plan = BucketPlan::pack({10, 500, 10, 10}, {0, 1, 2, 3}, 100);
-  EXPECT_EQ(plan.buckets, (Buckets{{0}, {1}, {2, 3}}));
+  EXPECT_EQ(plan.buckets, (Buckets{{0, 1}, {2, 3}}));
   // A cap smaller than every parameter: one bucket each.
   auto tiny = BucketPlan::pack({10, 500, 10, 10}, {3, 2, 1, 0}, 1);
   EXPECT_EQ(tiny.buckets, (Buckets{{3}, {2}, {1}, {0}}));
 }
 
+// The zoo's float32 parameters in registration order.
+const std::vector<int64_t> kMlpBytes = {784 * 256 * 4, 256 * 4,  256 * 256 * 4,
+                                        256 * 4,       2560 * 4, 40};
+const std::vector<int64_t> kCnnBytes = {32 * 9 * 4,     32 * 4,  64 * 32 * 9 * 4, 64 * 4,
+                                        3136 * 128 * 4, 128 * 4, 1280 * 4,        40};
+
 TEST(BucketPlan, DefaultCapHoldsSmallModelInOneBucket) {
-  // The mlp's float32 parameters: 784x256, 256, 256x256, 256, 256x10, 10.
-  std::vector<int64_t> sizes = {784 * 256 * 4, 256 * 4, 256 * 256 * 4, 256 * 4, 2560 * 4, 40};
-  auto plan = BucketPlan::pack(sizes, reverse_registration_order(6), kDefaultBucketCapBytes);
+  auto plan = BucketPlan::pack(kMlpBytes, reverse_registration_order(6), kDefaultBucketCapBytes);
   EXPECT_EQ(plan.buckets, (Buckets{{5, 4, 3, 2, 1, 0}}));
 }
 
 TEST(BucketPlan, FirstBucketHasItsOwnCap) {
-  // The mlp again: the first bucket stops before the 784x256 weight, so its
-  // reduction can start while that weight's gradient is being computed.
-  std::vector<int64_t> sizes = {784 * 256 * 4, 256 * 4, 256 * 256 * 4, 256 * 4, 2560 * 4, 40};
-  auto plan = BucketPlan::pack(sizes, reverse_registration_order(6), kDefaultBucketCapBytes,
-                               kCudaFirstBucketCapBytes);
-  EXPECT_EQ(plan.buckets, (Buckets{{5, 4, 3, 2, 1}, {0}}));
+  // The cnn: the first bucket closes after fc1's 1.6 MB weight, so its reduction
+  // runs beside both convolutions' backward.
+  auto cnn = BucketPlan::pack(kCnnBytes, reverse_registration_order(8), kDefaultBucketCapBytes,
+                              kFirstBucketCapBytes);
+  EXPECT_EQ(cnn.buckets, (Buckets{{7, 6, 5, 4}, {3, 2, 1, 0}}));
+  // The mlp (1.03 MiB) reaches 1 MiB only with its last gradient: one bucket, no
+  // collective left with nothing to hide behind.
+  auto mlp = BucketPlan::pack(kMlpBytes, reverse_registration_order(6), kDefaultBucketCapBytes,
+                              kFirstBucketCapBytes);
+  EXPECT_EQ(mlp.buckets, (Buckets{{5, 4, 3, 2, 1, 0}}));
   // A first cap above the cap changes nothing.
   EXPECT_EQ(BucketPlan::pack({8, 8, 8}, {0, 1, 2}, 16, 64).buckets, (Buckets{{0, 1}, {2}}));
   EXPECT_EQ(BucketPlan::pack({8, 8, 8}, {0, 1, 2}, 16, 8).buckets, (Buckets{{0}, {1, 2}}));
-}
-
-TEST(BucketPlan, FirstBucketCapDefaultsByDevice) {
-  // CUDA keeps PyTorch's small first bucket; CPU plans without one.
-  EXPECT_EQ(first_bucket_cap_for(kFirstBucketCapByDevice, /*cuda=*/true), kCudaFirstBucketCapBytes);
-  EXPECT_EQ(first_bucket_cap_for(kFirstBucketCapByDevice, /*cuda=*/false), 0);
-  // An explicit request wins on either device, 0 included.
-  EXPECT_EQ(first_bucket_cap_for(0, true), 0);
-  EXPECT_EQ(first_bucket_cap_for(4096, false), 4096);
-  EXPECT_EQ(first_bucket_cap_for(4096, true), 4096);
 }
 
 TEST(BucketPlan, RebuiltFromObservedOrder) {

@@ -45,16 +45,16 @@ BucketPlan BucketPlan::pack(const std::vector<int64_t>& sizes_bytes,
   std::vector<size_t> current;
   int64_t current_bytes = 0;
   for (size_t p : order) {
+    current.push_back(p);
+    current_bytes += sizes_bytes[p];
     const int64_t cap = plan.buckets.empty() && first_cap_bytes > 0
                             ? std::min(first_cap_bytes, cap_bytes)
                             : cap_bytes;
-    if (!current.empty() && current_bytes + sizes_bytes[p] > cap) {
+    if (current_bytes >= cap) {
       plan.buckets.push_back(std::move(current));
       current.clear();
       current_bytes = 0;
     }
-    current.push_back(p);
-    current_bytes += sizes_bytes[p];
   }
   if (!current.empty()) plan.buckets.push_back(std::move(current));
   return plan;
@@ -72,11 +72,6 @@ std::vector<size_t> BucketPlan::bucket_of() const {
     for (size_t p : buckets[b]) owner[p] = b;
   }
   return owner;
-}
-
-int64_t first_bucket_cap_for(int64_t requested_bytes, bool cuda) {
-  if (requested_bytes >= 0) return requested_bytes;
-  return cuda ? kCudaFirstBucketCapBytes : 0;
 }
 
 std::vector<size_t> reverse_registration_order(size_t num_parameters) {

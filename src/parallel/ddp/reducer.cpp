@@ -37,7 +37,7 @@ Reducer::Reducer(std::vector<at::Tensor> parameters, std::vector<std::string> na
       names_(std::move(names)),
       comm_(std::move(comm)),
       cap_bytes_(options.bucket_cap_bytes),
-      first_cap_bytes_(first_bucket_cap_for(options.first_bucket_cap_bytes, on_cuda(parameters_))),
+      first_cap_bytes_(options.first_bucket_cap_bytes),
       find_unused_(options.find_unused_parameters),
       // A CUDA wait only orders streams: the host never sleeps on it.
       poll_before_block_(on_cuda(parameters_) ? std::chrono::microseconds(0)
