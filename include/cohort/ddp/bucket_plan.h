@@ -19,7 +19,7 @@ inline constexpr int64_t kDefaultBucketCapBytes = 25 * 1024 * 1024;
 // "Once it holds" matters on CPU, where each Gloo collective costs a fixed
 // hand-off between threads: a first bucket of a few kilobytes hides nothing and
 // costs a collective (the cnn lost 4% with one capped *below* 1 MiB), while the
-// cnn's first bucket, closed after fc1's 1.6 MB weight, hides 80% of its
+// cnn's first bucket, closed after fc1's 1.6 MB weight, hides 80-90% of its
 // reduction behind the convolutions' backward (docs/benchmarks/ddp.md).
 inline constexpr int64_t kFirstBucketCapBytes = 1024 * 1024;
 
